@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+RUN := $(VENV)/bin/heartsound
+
+.PHONY: demo test reproduce bench lint clean
+
+# Runtime only (inference runs on numpy/scipy/soundfile/soxr + onnxruntime, no torch).
+$(VENV)/.runtime: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e '.[plot]'
+	touch $@
+
+# Training, export and tests: torch pinned first (the CPU wheel on this machine's disk),
+# so nothing later can pull an unpinned multi-GB CUDA build.
+$(VENV)/.dev: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[train,plot,dev]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(RUN) demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+reproduce: $(VENV)/.dev
+	$(RUN) reproduce
+
+bench: $(VENV)/.dev
+	$(RUN) bench
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

@@ -1,0 +1,23 @@
+"""heartsound: heart-sound classification with a light CNN (Yoo et al., JKIIE 47(6), 2021).
+
+Pipeline: ``audio`` (load/resample/filter/fit length) → ``features`` (MFCC) → ``models`` →
+``train`` → ``metrics``; ``cli`` on top, ``export`` / ``bench`` / ``report`` beside.
+"""
+
+from .audio import AudioError, load, preprocess
+from .config import DEFAULT, FrontEndConfig
+from .features import cached_features, features, mfcc
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT",
+    "AudioError",
+    "FrontEndConfig",
+    "cached_features",
+    "features",
+    "load",
+    "mfcc",
+    "preprocess",
+    "__version__",
+]

@@ -1,0 +1,233 @@
+"""Command line: ``heartsound {data,features,evaluate,bench,demo,...}``.
+
+Errors the user can fix (bad files, bad CSVs) print one line naming the file and the problem
+on stderr and exit with status 2; in a batch the good inputs are still processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .audio import AudioError
+from .data import CLASSES, DataError
+
+
+class UsageError(Exception):
+    """A problem with the user's input; printed as one line, exit status 2."""
+
+
+def err(message: str) -> None:
+    print(f"heartsound: error: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- data
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import default_data_dir, pascal, summary_rows
+
+    root = Path(args.data) if args.data else default_data_dir()
+    recordings = pascal("a", root) + pascal("b", root)
+    print(f"PASCAL CHSC2011 recordings in {root}\n")
+    print(f"{'set':<4} {'split':<9} {'class':<14} {'files':>6} {'seconds':>9}")
+    for dataset in ("A", "B"):
+        rows = [r for r in summary_rows(recordings) if r[0] == dataset]
+        for row in rows:
+            print(f"{row[0]:<4} {row[1]:<9} {row[2]:<14} {row[3]:>6} {row[4]:>9.1f}")
+        for split in ("labelled", "test"):
+            sub = [r for r in rows if r[1] == split]
+            print(f"{dataset:<4} {split:<9} {'total':<14} {sum(r[3] for r in sub):>6} "
+                  f"{sum(r[4] for r in sub):>9.1f}")
+        total_s = sum(r[4] for r in rows)
+        print(f"{dataset:<4} {'all':<9} {'':<14} {sum(r[3] for r in rows):>6} {total_s:>9.1f}\n")
+    patients = {r.patient for r in recordings if r.dataset == "b" and r.split == "labelled"}
+    print(f"set B labelled recordings come from {len(patients)} patients")
+    return 0
+
+
+# ---------------------------------------------------------------------------- features
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files as given; folders contribute their ``*.wav`` files (sorted, recursively)."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".wav"))
+        else:
+            out.append(p)
+    return out
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .config import DEFAULT
+    from .features import features, save_npy_atomic
+
+    config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
+    out_dir = Path(args.out)
+    failed: list[str] = []
+    written: dict[Path, Path] = {}
+    for path in expand_inputs(args.inputs):
+        target = out_dir / f"{path.stem}.npy"
+        if target in written:
+            failed.append(f"{path}: output name {target.name} already used by {written[target]}")
+            err(failed[-1])
+            continue
+        try:
+            feats = features(path, config)
+        except AudioError as exc:
+            failed.append(str(exc))
+            err(failed[-1])
+            continue
+        save_npy_atomic(target, feats)
+        written[target] = path
+        if not args.quiet:
+            print(f"{path} -> {target} {feats.shape[0]}x{feats.shape[1]}")
+    print(f"{len(written)} feature map(s) written to {out_dir}, {len(failed)} failed")
+    if failed:
+        print("failed:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------- evaluate
+def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
+    """``path,label`` CSV → {file name: label}; checks columns, labels and duplicates."""
+    p = Path(path)
+    try:
+        with p.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except FileNotFoundError:
+        raise UsageError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{p}: cannot read as CSV ({exc})") from None
+    missing = {"path", "label"} - set(fields)
+    if missing:
+        raise UsageError(f"{p}: missing column(s) {', '.join(sorted(missing))} "
+                         f"(need path,label; found {','.join(fields) or 'nothing'})")
+    out: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        name = Path(row["path"] or "").name
+        label = (row["label"] or "").strip()
+        if not name:
+            raise UsageError(f"{p}:{line}: empty path")
+        if label not in classes:
+            raise UsageError(f"{p}:{line}: unknown label {label!r} "
+                             f"(expected one of {', '.join(classes)})")
+        if name in out:
+            raise UsageError(f"{p}:{line}: {name} listed twice")
+        out[name] = label
+    if not out:
+        raise UsageError(f"{p}: no rows")
+    return out
+
+
+def format_scores(scores: dict[str, object]) -> str:
+    from .metrics import scalar_keys
+
+    lines = [f"{'metric':<26} {'value':>8}"]
+    lines += [f"{k:<26} {float(scores[k]):>8.3f}" for k in scalar_keys(scores)]  # type: ignore[arg-type]
+    classes = scores["classes"]
+    lines.append(f"\nconfusion matrix (rows true, columns predicted), n={scores['n']}")
+    lines.append(" " * 12 + "".join(f"{c[:10]:>11}" for c in classes))  # type: ignore[union-attr]
+    for c, row in zip(classes, scores["confusion_matrix"], strict=True):  # type: ignore[arg-type]
+        lines.append(f"{c[:12]:<12}" + "".join(f"{v:>11}" for v in row))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import pascal_scores
+
+    classes = CLASSES[args.dataset]
+    preds = read_label_csv(args.predictions, classes)
+    truth = read_label_csv(args.labels, classes)
+    unlabelled = sorted(set(preds) - set(truth))
+    if unlabelled:
+        raise UsageError(f"{args.predictions}: {len(unlabelled)} prediction(s) have no label in "
+                         f"{args.labels}, e.g. {unlabelled[0]}")
+    missing = sorted(set(truth) - set(preds))
+    if missing:
+        raise UsageError(f"{args.predictions}: no prediction for {len(missing)} labelled "
+                         f"file(s), e.g. {missing[0]}")
+    names = sorted(truth)
+    scores = pascal_scores([truth[n] for n in names], [preds[n] for n in names], args.dataset)
+    print(json.dumps(scores, indent=2) if args.json else format_scores(scores))
+    return 0
+
+
+# ---------------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    return run_bench(args)
+
+
+# ---------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="heartsound",
+        description="Heart-sound classification with a light CNN (PASCAL CHSC2011).",
+    )
+    parser.add_argument("--version", action="version", version=f"heartsound {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="count the PASCAL recordings per set, split and class")
+    p.add_argument("--data", help="PASCAL folder (default: $HEARTSOUND_DATA, data/pascal, "
+                                  "../shared/data/pascal)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("features", help="write one MFCC map (.npy, frames x 20) per WAV")
+    p.add_argument("inputs", nargs="+", metavar="WAV", help="WAV files or folders of them")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1,
+                   help="frame length/FFT/hop multiplier: 1 → 872x20, 2 → 434x20, 4 → 215x20")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("evaluate", help="score predictions with the challenge's formulas")
+    p.add_argument("--predictions", required=True, help="CSV with columns path,label")
+    p.add_argument("--labels", required=True, help="CSV with columns path,label (ground truth)")
+    p.add_argument("--dataset", choices=("a", "b"), required=True, help="PASCAL set")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="show a few recordings, their features and a figure")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--out", default="demo", help="output folder for the figure (default demo/)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, AudioError, DataError) as exc:
+        err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        err(f"interrupted after {time.perf_counter() - start:.1f} s")
+        return 130

@@ -1,0 +1,190 @@
+"""Datasets: the PASCAL CHSC2011 recordings (Kaggle layout) and any ``path,label[,group]`` CSV.
+
+PASCAL labels come from the file names and are cross-checked against ``set_a.csv`` /
+``set_b.csv``; a disagreement is an error. Set-B names carry a patient id
+(``<label>_<noisy-sub>_<patient>_<epoch>_<position>.wav``), used to group CV folds.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+CLASSES = {
+    "a": ("normal", "murmur", "extrahls", "artifact"),
+    "b": ("normal", "murmur", "extrastole"),
+}
+
+_NAME = re.compile(
+    r"^(?P<label>Aunlabelledtest|Bunlabelledtest|normal|murmur|extrahls|artifact|extrastole)"
+    r"_(?P<sub>noisynormal|noisymurmur)?_(?P<rest>.+)\.wav$"
+)
+
+
+class DataError(Exception):
+    """A dataset that cannot be read as described; ``str()`` is one line."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    dataset: str  # "a", "b" or a CSV's name
+    label: str | None  # None for the challenge's unlabelled test files
+    split: str  # "labelled" or "test"
+    group: str  # CV grouping key: set-B patient id, else the file's own name
+    duration_s: float
+    sample_rate: int
+    patient: str | None = None
+
+
+def default_data_dir() -> Path:
+    """``$HEARTSOUND_DATA``, else ``data/pascal``, else ``../shared/data/pascal``."""
+    env = os.environ.get("HEARTSOUND_DATA")
+    if env:
+        return Path(env)
+    for candidate in (Path("data/pascal"), Path("../shared/data/pascal")):
+        if candidate.is_dir():
+            return candidate
+    # Also look beside the installed source tree (running from another working directory).
+    here = Path(__file__).resolve().parents[2]
+    for candidate in (here / "data/pascal", here.parent / "shared/data/pascal"):
+        if candidate.is_dir():
+            return candidate
+    return Path("data/pascal")
+
+
+def parse_name(name: str) -> tuple[str | None, str | None]:
+    """File name → (label or None for test files, set-B patient id or None)."""
+    m = _NAME.match(name)
+    if m is None:
+        raise DataError(f"{name}: not a PASCAL file name")
+    label = m["label"]
+    label = None if label.endswith("unlabelledtest") else label
+    rest = m["rest"]
+    patient = rest.split("_")[0] if "_" in rest else None
+    return label, patient
+
+
+def kaggle_csv_name(name: str) -> str:
+    """A ``set_b.csv`` name → the name on disk (the documented one-to-one renaming)."""
+    name = name.split("/")[-1]
+    m = re.match(r"^Btraining_(\w+?)_Btraining_(noisy\w+?)_(.+)$", name)
+    if m:
+        return f"{m[1]}_{m[2]}_{m[3]}"
+    m = re.match(r"^Btraining_(normal|murmur|extrastole)_(.+)$", name)
+    if m:
+        return f"{m[1]}__{m[2]}"
+    m = re.match(r"^Bunlabelledtest_(\d.+)$", name)
+    if m:
+        return f"Bunlabelledtest__{m[1]}"
+    return name
+
+
+def _csv_labels(csv_path: Path) -> dict[str, str | None]:
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"fname", "label"} <= set(rows[0]):
+        raise DataError(f"{csv_path}: expected columns fname,label")
+    return {kaggle_csv_name(r["fname"]): (r["label"] or None) for r in rows}
+
+
+def pascal(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> list[Recording]:
+    """All recordings of PASCAL set ``"a"`` or ``"b"``, sorted by file name."""
+    dataset = dataset.lower().removeprefix("pascal-")
+    if dataset not in CLASSES:
+        raise DataError(f"unknown PASCAL set {dataset!r} (expected a or b)")
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    folder = root / f"set_{dataset}"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: PASCAL folder not found (set --data or $HEARTSOUND_DATA)")
+    listed = _csv_labels(root / f"set_{dataset}.csv")
+    out = []
+    for path in sorted(folder.glob("*.wav")):
+        label, patient = parse_name(path.name)
+        if label is not None and label not in CLASSES[dataset]:
+            raise DataError(f"{path}: label {label!r} is not a set-{dataset.upper()} class")
+        if path.name in listed and listed[path.name] != label:
+            raise DataError(
+                f"{path}: file name says {label!r} but set_{dataset}.csv says {listed[path.name]!r}"
+            )
+        if label is not None and path.name not in listed:
+            raise DataError(f"{path}: labelled file missing from set_{dataset}.csv")
+        info = sf.info(str(path))
+        out.append(Recording(
+            path=path, dataset=dataset, label=label,
+            split="test" if label is None else "labelled",
+            group=patient if (dataset == "b" and patient) else path.stem,
+            duration_s=info.frames / info.samplerate, sample_rate=info.samplerate,
+            patient=patient if dataset == "b" else None,
+        ))
+    if not out:
+        raise DataError(f"{folder}: no .wav files")
+    return out
+
+
+def from_csv(csv_path: str | os.PathLike[str]) -> list[Recording]:
+    """A user dataset: CSV with columns ``path,label[,group]``, paths relative to the CSV.
+
+    Every listed file must exist; an empty label is an error (use PASCAL-style test sets for
+    unlabelled data).
+    """
+    csv_path = Path(csv_path)
+    try:
+        with csv_path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except OSError as exc:
+        raise DataError(f"{csv_path}: cannot read ({exc.strerror})") from None
+    missing = {"path", "label"} - set(fields)
+    if missing:
+        raise DataError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))}")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        if not row["path"] or not row["label"]:
+            raise DataError(f"{csv_path}:{i}: empty path or label")
+        path = (csv_path.parent / row["path"]).resolve()
+        if not path.is_file():
+            raise DataError(f"{csv_path}:{i}: {row['path']}: no such file")
+        try:
+            info = sf.info(str(path))
+            duration, rate = info.frames / info.samplerate, info.samplerate
+        except (sf.LibsndfileError, RuntimeError):
+            duration, rate = 0.0, 0  # unreadable: reported when its features are computed
+        group = (row.get("group") or "").strip() or path.stem
+        out.append(Recording(path, csv_path.stem, row["label"], "labelled", group, duration, rate))
+    if not out:
+        raise DataError(f"{csv_path}: no rows")
+    return out
+
+
+def classes_of(recordings: Iterable[Recording], dataset: str | None = None) -> tuple[str, ...]:
+    """Class vocabulary: PASCAL's fixed order, or sorted labels of a CSV dataset."""
+    if dataset in CLASSES:
+        return CLASSES[dataset]
+    return tuple(sorted({r.label for r in recordings if r.label is not None}))
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Recording]:
+    """``pascal-a`` / ``pascal-b`` / ``a`` / ``b``, or a path to a CSV dataset."""
+    key = name.lower().removeprefix("pascal-")
+    if key in CLASSES and not Path(name).is_file():
+        return pascal(key, data_dir)
+    return from_csv(name)
+
+
+def summary_rows(recordings: Sequence[Recording]) -> list[tuple[str, str, str, int, float]]:
+    """(set, split, class, files, seconds) rows, in class-vocabulary order."""
+    counts: dict[tuple[str, str, str], list[float]] = {}
+    for r in recordings:
+        key = (r.dataset.upper(), r.split, r.label or "(unlabelled)")
+        counts.setdefault(key, []).append(r.duration_s)
+    order = {c: i for voc in CLASSES.values() for i, c in enumerate(voc)}
+    keys = sorted(counts, key=lambda k: (k[0], k[1] != "labelled", order.get(k[2], 99), k[2]))
+    return [(*k, len(counts[k]), sum(counts[k])) for k in keys]

@@ -1,0 +1,189 @@
+"""MFCC maps (the paper's section 3.3, eqs. 1-6), plus an on-disk cache keyed by content.
+
+Pure numpy/scipy: frames → Hann window → FFT → power spectrum → mel filter bank → log → DCT-II.
+With the paper's defaults a 7-s, 4-kHz signal becomes an 872×20 map (frames × coefficients).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from scipy.signal import get_window
+
+from .audio import load, preprocess
+from .config import FrontEndConfig, resolve
+
+
+def hz_to_mel(f: np.ndarray | float, htk: bool = True) -> np.ndarray:
+    """Hz → mel. HTK: ``2595·log10(1 + f/700)`` (the paper's eq. 3); else Slaney's
+    linear-below-1-kHz / log-above scale (librosa's default)."""
+    f = np.asarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    mel = f / f_sp
+    log_region = f >= min_log_hz
+    return np.where(log_region, min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz)
+                    / logstep, mel)
+
+
+def mel_to_hz(m: np.ndarray | float, htk: bool = True) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel` (the paper's eq. 4)."""
+    m = np.asarray(m, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(
+    *,
+    sample_rate: int = 4000,
+    n_fft: int = 128,
+    n_mels: int = 48,
+    fmin_hz: float = 0.0,
+    fmax_hz: float = 2000.0,
+    htk: bool = True,
+    norm: str | None = None,
+) -> np.ndarray:
+    """Triangular mel filters, shape ``(n_mels, 1 + n_fft//2)`` (the paper's eq. 5).
+
+    ``n_mels + 2`` edges equally spaced in mel between ``fmin_hz`` and ``fmax_hz``; filter ``m``
+    rises from edge ``m`` to a peak of 1 at edge ``m+1`` and falls to 0 at edge ``m+2``.
+    ``norm="slaney"`` scales each triangle to unit area instead. Same construction as
+    ``librosa.filters.mel``.
+    """
+    fft_hz = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin_hz, htk), hz_to_mel(fmax_hz, htk), n_mels + 2),
+                      htk)
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif norm is not None:
+        raise ValueError(f"unknown mel norm {norm!r}")
+    weights.setflags(write=False)
+    return weights
+
+
+@functools.lru_cache(maxsize=16)
+def _window(name: str, frame_length: int, n_fft: int) -> np.ndarray:
+    """Periodic window, zero-padded to ``n_fft`` and centred (as librosa does)."""
+    w = get_window(name, frame_length, fftbins=True)
+    left = (n_fft - frame_length) // 2
+    w = np.pad(w, (left, n_fft - frame_length - left))
+    w.setflags(write=False)
+    return w
+
+
+def frame(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """Overlapping frames as a read-only view, shape ``(1 + (len-frame)//hop, frame_length)``."""
+    if x.size < frame_length:
+        raise ValueError(f"signal of {x.size} samples is shorter than one frame ({frame_length})")
+    return np.lib.stride_tricks.sliding_window_view(x, frame_length)[::hop_length]
+
+
+def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
+    """Log mel energies, shape ``(frames, n_mels)``: eqs. (1)-(5) then the log."""
+    cfg = resolve(config)
+    x = np.asarray(x, dtype=np.float64)
+    if cfg.center:
+        x = np.pad(x, cfg.n_fft // 2)
+    frames = frame(x, cfg.n_fft, cfg.hop_length)
+    spectrum = np.abs(scipy.fft.rfft(frames * _window(cfg.window, cfg.frame_length, cfg.n_fft),
+                                     n=cfg.n_fft, axis=-1)) ** 2
+    bank = mel_filterbank(
+        sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin_hz=cfg.fmin_hz,
+        fmax_hz=cfg.fmax_hz, htk=cfg.mel_scale == "htk", norm=cfg.mel_norm,
+    )
+    energies = np.maximum(spectrum @ bank.T, cfg.amin)
+    if cfg.log == "ln":
+        return np.log(energies)
+    db = 10.0 * np.log10(energies)
+    if cfg.top_db is not None:
+        db = np.maximum(db, db.max() - cfg.top_db)
+    return db
+
+
+def mfcc(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
+    """MFCC map of a preprocessed 4-kHz signal, shape ``(frames, n_mfcc)`` = (872, 20) at 7 s.
+
+    Davis & Mermelstein (1980) via the paper's eqs. (1)-(6): periodic Hann frames of
+    ``frame_length`` samples every ``hop_length`` (no centring unless ``config.center``),
+    ``n_fft``-point power spectrum, ``n_mels`` HTK mel triangles over ``fmin_hz``-``fmax_hz``,
+    ``10·log10(max(S, amin))`` clipped to ``top_db`` below the map's peak (librosa's
+    ``power_to_db``), orthonormal DCT-II, first ``n_mfcc`` coefficients. Equal to
+    ``librosa.feature.mfcc(y, sr=4000, n_fft=128, hop_length=32, center=False, n_mels=48,
+    fmin=0, fmax=2000, htk=True, norm=None, n_mfcc=20)`` (mel norm None).
+    """
+    cfg = resolve(config)
+    coeffs = scipy.fft.dct(log_mel(x, cfg), type=2, norm="ortho", axis=-1)[:, : cfg.n_mfcc]
+    return coeffs.astype(np.float32)
+
+
+def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None) -> np.ndarray:
+    """File → MFCC map ``(frames, n_mfcc)``: :func:`load`, :func:`preprocess`, :func:`mfcc`."""
+    cfg = resolve(config)
+    x, rate = load(path, max_seconds=cfg.read_seconds)
+    return mfcc(preprocess(x, rate, cfg, path=path), cfg)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("HEARTSOUND_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "heartsound"
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` via a temp file + rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_features(
+    path: str | os.PathLike[str],
+    config: FrontEndConfig | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> np.ndarray:
+    """:func:`features`, memoised on disk by (file content sha256, config fingerprint).
+
+    Renamed or copied files hit the same entry; an edited file or another config does not.
+    """
+    cfg = resolve(config)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = root / cfg.fingerprint() / f"{file_digest(path)}.npy"
+    if entry.exists():
+        try:
+            return np.load(entry)
+        except (OSError, ValueError):
+            entry.unlink(missing_ok=True)  # corrupt entry: recompute
+    feats = features(path, cfg)
+    save_npy_atomic(entry, feats)
+    return feats

@@ -1,0 +1,133 @@
+"""The PASCAL CHSC2011 evaluation workbook's formulas, and general multi-class metrics.
+
+Everything derives from one confusion matrix (rows: true class, columns: predicted class),
+scikit-learn style. The paper's section 4.1.3, eqs. (7)-(19):
+
+* precision of a class = correct / predicted as that class; 0 when never predicted
+  (the workbook's rule), total precision = the sum over classes;
+* set A: artifact sensitivity = correct artifact / true artifact, artifact specificity =
+  correct normal+murmur+extrahls / true non-artifact, Youden = sens + spec - 1, heart-problem
+  sensitivity = correct murmur+extrahls / true murmur+extrahls;
+* set B: heart-problem sensitivity = correct murmur+extrastole / true murmur+extrastole,
+  specificity = correct normal / true normal, Youden, and discriminant power
+  DP = (√3/π)·(log10(sens/(1-sens)) + log10(spec/(1-spec)));
+* "correct" means predicted as exactly the true class; accuracy = trace / total.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .data import CLASSES
+
+
+def confusion_matrix(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> np.ndarray:
+    """Counts ``cm[i, j]`` of true ``classes[i]`` predicted as ``classes[j]``."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    index = {c: i for i, c in enumerate(classes)}
+    for label in (*y_true, *y_pred):
+        if label not in index:
+            raise ValueError(f"unknown label {label!r} (expected one of {', '.join(classes)})")
+    cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        cm[index[t], index[p]] += 1
+    return cm
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else 0.0
+
+
+def discriminant_power(sensitivity: float, specificity: float) -> float:
+    """(√3/π)·(log10(sens/(1-sens)) + log10(spec/(1-spec))); ±inf at 0 or 1, as the formula is."""
+
+    def logit10(p: float) -> float:
+        if p <= 0:
+            return -math.inf
+        if p >= 1:
+            return math.inf
+        return math.log10(p / (1 - p))
+
+    total = logit10(sensitivity) + logit10(specificity)
+    return math.sqrt(3) / math.pi * total if not math.isnan(total) else math.nan
+
+
+def scores_from_confusion(cm: np.ndarray, dataset: str) -> dict[str, object]:
+    """The workbook's scores for PASCAL set ``"a"`` or ``"b"`` from a confusion matrix."""
+    dataset = dataset.lower().removeprefix("pascal-")
+    classes = CLASSES[dataset]
+    cm = np.asarray(cm)
+    if cm.shape != (len(classes), len(classes)):
+        raise ValueError(f"set {dataset.upper()} needs a {len(classes)}x{len(classes)} matrix")
+    correct = np.diag(cm).astype(float)
+    true_n = cm.sum(axis=1).astype(float)
+    pred_n = cm.sum(axis=0).astype(float)
+    idx = {c: i for i, c in enumerate(classes)}
+    out: dict[str, object] = {}
+    for c in classes:
+        out[f"precision_{c}"] = _ratio(correct[idx[c]], pred_n[idx[c]])
+    out["total_precision"] = float(sum(out[f"precision_{c}"] for c in classes))  # type: ignore[misc]
+
+    def sens(names: Sequence[str]) -> float:
+        ids = [idx[n] for n in names]
+        return _ratio(correct[ids].sum(), true_n[ids].sum())
+
+    if dataset == "a":
+        out["artifact_sensitivity"] = sens(["artifact"])
+        out["artifact_specificity"] = sens(["normal", "murmur", "extrahls"])
+        out["youden"] = out["artifact_sensitivity"] + out["artifact_specificity"] - 1  # type: ignore[operator]
+        out["heartproblem_sensitivity"] = sens(["murmur", "extrahls"])
+    else:
+        se, sp = sens(["murmur", "extrastole"]), sens(["normal"])
+        out["heartproblem_sensitivity"] = se
+        out["heartproblem_specificity"] = sp
+        out["youden"] = se + sp - 1
+        out["discriminant_power"] = discriminant_power(se, sp)
+    out["accuracy"] = _ratio(correct.sum(), cm.sum())
+    out["n"] = int(cm.sum())
+    out["classes"] = list(classes)
+    out["confusion_matrix"] = cm.tolist()
+    return out
+
+
+def pascal_scores(
+    y_true: Sequence[str], y_pred: Sequence[str], dataset: str = "a"
+) -> dict[str, object]:
+    """Challenge scores of predictions on PASCAL set ``"a"`` or ``"b"`` (see module docstring)."""
+    dataset = dataset.lower().removeprefix("pascal-")
+    if dataset not in CLASSES:
+        raise ValueError(f"unknown dataset {dataset!r} (expected a or b)")
+    return scores_from_confusion(confusion_matrix(y_true, y_pred, CLASSES[dataset]), dataset)
+
+
+def classification_scores(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> dict[str, object]:
+    """Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix (any classes)."""
+    cm = confusion_matrix(y_true, y_pred, classes)
+    correct = np.diag(cm).astype(float)
+    out: dict[str, object] = {}
+    f1s = []
+    for i, c in enumerate(classes):
+        p = _ratio(correct[i], cm[:, i].sum())
+        r = _ratio(correct[i], cm[i, :].sum())
+        f1 = _ratio(2 * p * r, p + r)
+        out[f"precision_{c}"], out[f"recall_{c}"], out[f"f1_{c}"] = p, r, f1
+        f1s.append(f1)
+    out["macro_f1"] = float(np.mean(f1s))
+    out["accuracy"] = _ratio(correct.sum(), cm.sum())
+    out["n"] = int(cm.sum())
+    out["classes"] = list(classes)
+    out["confusion_matrix"] = cm.tolist()
+    return out
+
+
+def scalar_keys(scores: dict[str, object]) -> list[str]:
+    """The numeric keys of a scores dict, in insertion order (for tables and means)."""
+    return [k for k, v in scores.items() if isinstance(v, float | int) and k != "n"]

@@ -1,0 +1,54 @@
+"""Figures (matplotlib, Agg backend): the paper's Figure 4 and the report's plots."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CLASS_COLOURS = {"normal": "#4c72b0", "murmur": "#dd8452", "extrahls": "#55a868",
+                 "extrastole": "#55a868", "artifact": "#c44e52"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 100) -> Path:
+    """Save atomically (temp file + rename) and close the figure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        _pyplot().close(fig)
+    return path
+
+
+def save_mfcc_figure(maps: dict[tuple[str, str], np.ndarray], path: Path,
+                     hop_s: float = 32 / 4000) -> Path:
+    """One MFCC map per (set, class), as the paper's Figure 4: time → x, coefficient → y."""
+    plt = _pyplot()
+    keys = list(maps)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 1.6 * len(keys)), sharex=True)
+    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
+        m = maps[key]
+        # Coefficient 0 (log energy) dwarfs the rest: show 1..19 on their own colour scale.
+        im = ax.imshow(m[:, 1:].T, origin="lower", aspect="auto", cmap="magma",
+                       extent=(0, m.shape[0] * hop_s, 1, m.shape[1]))
+        ax.set_ylabel("MFCC")
+        ax.set_title(f"set {key[0].upper()} · {key[1]}", fontsize=9, loc="left",
+                     color=CLASS_COLOURS.get(key[1], "black"))
+        fig.colorbar(im, ax=ax, pad=0.01)
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    return save_figure(fig, path)

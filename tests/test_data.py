@@ -1,0 +1,88 @@
+import pytest
+
+from heartsound.data import (
+    CLASSES,
+    DataError,
+    classes_of,
+    from_csv,
+    kaggle_csv_name,
+    parse_name,
+    pascal,
+    summary_rows,
+)
+
+# ../shared/data/README.md, "Files, classes, splits".
+README_COUNTS = {
+    ("A", "labelled", "artifact"): (40, 360.0), ("A", "labelled", "extrahls"): (19, 130.6),
+    ("A", "labelled", "murmur"): (34, 261.3), ("A", "labelled", "normal"): (31, 241.9),
+    ("A", "test", "(unlabelled)"): (52, 422.7),
+    ("B", "labelled", "normal"): (320, 869.6 + 1106.2),
+    ("B", "labelled", "murmur"): (95, 505.6 + 236.0),
+    ("B", "labelled", "extrastole"): (46, 269.5), ("B", "test", "(unlabelled)"): (195, 1309.9),
+}
+
+
+def test_counts_agree_with_data_readme(data_dir):
+    recs = pascal("a", data_dir) + pascal("b", data_dir)
+    rows = {(s, sp, c): (n, sec) for s, sp, c, n, sec in summary_rows(recs)}
+    assert set(rows) == set(README_COUNTS)
+    for key, (n, seconds) in README_COUNTS.items():
+        assert rows[key][0] == n, key
+        assert rows[key][1] == pytest.approx(seconds, abs=0.15), key
+
+
+def test_set_b_patients_and_rates(data_dir):
+    b = pascal("b", data_dir)
+    labelled = [r for r in b if r.split == "labelled"]
+    assert len(labelled) == 461 and len({r.patient for r in labelled}) == 165
+    assert all(r.group == r.patient for r in b) and all(r.sample_rate == 4000 for r in b)
+    assert all(r.sample_rate == 44100 and r.patient is None for r in pascal("a", data_dir))
+
+
+def test_file_names_and_csv_renaming():
+    assert parse_name("normal_noisynormal_296_1311682952647_D.wav") == ("normal", "296")
+    assert parse_name("extrastole__127_1306764300147_C2.wav") == ("extrastole", "127")
+    assert parse_name("Bunlabelledtest__101_1305030823364_D.wav") == (None, "101")
+    assert parse_name("artifact__201012172012.wav") == ("artifact", None)
+    assert kaggle_csv_name("set_b/Btraining_murmur_Btraining_noisymurmur_135_1306428972976_A.wav"
+                           ) == "murmur_noisymurmur_135_1306428972976_A.wav"
+    assert kaggle_csv_name("set_b/Btraining_extrastole_127_1306764300147_C2.wav"
+                           ) == "extrastole__127_1306764300147_C2.wav"
+    assert kaggle_csv_name("set_b/Bunlabelledtest_101_1305030823364_A.wav"
+                           ) == "Bunlabelledtest__101_1305030823364_A.wav"
+    with pytest.raises(DataError):
+        parse_name("hello.wav")
+
+
+def test_label_disagreement_with_csv_is_an_error(tmp_path, data_dir):
+    root = tmp_path / "pascal"
+    (root / "set_a").mkdir(parents=True)
+    src = data_dir / "set_a" / "normal__201101070538.wav"
+    (root / "set_a" / src.name).write_bytes(src.read_bytes())
+    (root / "set_a.csv").write_text(f"dataset,fname,label,sublabel\na,set_a/{src.name},murmur,\n")
+    with pytest.raises(DataError, match="file name says 'normal' but set_a.csv says 'murmur'"):
+        pascal("a", root)
+
+
+def test_csv_dataset(tmp_path, make_wav):
+    from conftest import heart_like
+
+    for i in range(3):
+        make_wav(f"audio/{i}.wav", heart_like(1.0, 4000, seed=i))
+    (tmp_path / "set.csv").write_text("path,label,group\naudio/0.wav,x,p1\naudio/1.wav,y,\n"
+                                      "audio/2.wav,x,p1\n")
+    recs = from_csv(tmp_path / "set.csv")
+    assert [r.label for r in recs] == ["x", "y", "x"]
+    assert [r.group for r in recs] == ["p1", "1", "p1"]
+    assert classes_of(recs) == ("x", "y") and recs[0].path.is_absolute()
+    (tmp_path / "bad.csv").write_text("file,label\n0.wav,x\n")
+    with pytest.raises(DataError, match="missing column"):
+        from_csv(tmp_path / "bad.csv")
+    (tmp_path / "gone.csv").write_text("path,label\nnope.wav,x\n")
+    with pytest.raises(DataError, match="no such file"):
+        from_csv(tmp_path / "gone.csv")
+
+
+def test_vocabularies():
+    assert CLASSES["a"] == ("normal", "murmur", "extrahls", "artifact")
+    assert CLASSES["b"] == ("normal", "murmur", "extrastole")

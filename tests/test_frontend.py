@@ -1,0 +1,187 @@
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import heart_like
+
+import heartsound as hs
+from heartsound import audio
+from heartsound.config import FrontEndConfig
+from heartsound.features import cached_features, hz_to_mel, mel_filterbank, mel_to_hz
+
+
+def librosa_mfcc(x, cfg):
+    librosa = pytest.importorskip("librosa")
+    return librosa.feature.mfcc(
+        y=x, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+        win_length=cfg.frame_length, window="hann", center=cfg.center, n_mels=cfg.n_mels,
+        fmin=cfg.fmin_hz, fmax=cfg.fmax_hz, htk=cfg.mel_scale == "htk", mel_norm=cfg.mel_norm,
+        norm="ortho", dct_type=2,
+    ).T
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_mfcc_matches_librosa(scale):
+    # Tolerance: 1e-4 absolute on values of magnitude up to a few hundred dB. Ours is float32
+    # at the end; the rest is float64 in both, so the agreement is rounding-level.
+    cfg = hs.DEFAULT.scaled(scale)
+    x = hs.preprocess(heart_like(7.0, 4000), 4000, cfg)
+    ours, ref = hs.mfcc(x, cfg), librosa_mfcc(x, cfg)
+    assert ours.shape == ref.shape == cfg.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=1e-5)
+
+
+def test_mfcc_matches_librosa_with_slaney_and_centring():
+    cfg = dataclasses.replace(hs.DEFAULT, mel_scale="slaney", mel_norm="slaney", center=True)
+    x = np.random.default_rng(1).standard_normal(cfg.n_samples) * 0.1
+    ours, ref = hs.mfcc(x, cfg), librosa_mfcc(x, cfg)
+    assert ours.shape == (876, 20)
+    np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=1e-5)
+
+
+def test_frame_counts_documented():
+    # 28,000 samples, uncentred: 1 + (28000 - n_fft) // hop.
+    assert [hs.DEFAULT.scaled(f).n_frames for f in (1, 2, 4)] == [872, 434, 215]
+    centred = dataclasses.replace(hs.DEFAULT, center=True)
+    assert [centred.scaled(f).n_frames for f in (1, 2, 4)] == [876, 438, 219]
+    for f in (1, 2, 4):
+        cfg = hs.DEFAULT.scaled(f)
+        assert hs.mfcc(np.ones(cfg.n_samples) * 0.1, cfg).shape == (cfg.n_frames, 20)
+
+
+def test_mel_filter_edges():
+    bank = mel_filterbank()  # 48 filters over 0-2000 Hz, 65 FFT bins of 31.25 Hz
+    assert bank.shape == (48, 65)
+    edges = mel_to_hz(np.linspace(0, hz_to_mel(2000.0), 50))
+    assert edges[0] == 0 and edges[-1] == pytest.approx(2000.0)
+    np.testing.assert_allclose(mel_to_hz(hz_to_mel(np.array([0, 440, 1000, 2000]))),
+                               [0, 440, 1000, 2000], atol=1e-9)
+    fft_hz = np.arange(65) * 31.25
+    for m in range(48):
+        inside = bank[m] > 0
+        assert inside.any(), f"filter {m} is empty"
+        # Non-zero only strictly between its lower and upper edge, peak 1 at most.
+        assert np.all(fft_hz[inside] > edges[m]) and np.all(fft_hz[inside] < edges[m + 2])
+        assert bank[m].max() <= 1.0 + 1e-12
+    assert hz_to_mel(1000.0) == pytest.approx(1000.0, abs=0.1)  # HTK: 1000 Hz ≈ 1000 mel
+
+
+def test_pure_tone_lands_in_its_mel_band():
+    cfg = hs.DEFAULT
+    t = np.arange(cfg.n_samples) / cfg.sample_rate
+    from heartsound.features import log_mel
+
+    for freq in (100.0, 300.0, 1000.0):
+        energies = log_mel(np.sin(2 * np.pi * freq * t), cfg).mean(axis=0)
+        centres = mel_to_hz(np.linspace(0, hz_to_mel(2000.0), 50))[1:-1]
+        assert abs(centres[np.argmax(energies)] - freq) < 0.1 * freq + 40
+
+
+def test_tiling_is_exact():
+    x = np.arange(10_000, dtype=float)
+    y = audio.fit_length(x, 28_000)
+    assert y.size == 28_000
+    np.testing.assert_array_equal(y[:10_000], x)
+    np.testing.assert_array_equal(y[10_000:20_000], x)
+    np.testing.assert_array_equal(y[20_000:], x[:8_000])
+    np.testing.assert_array_equal(audio.fit_length(np.arange(30_000.0), 28_000),
+                                  np.arange(28_000.0))
+
+
+def test_resampling_keeps_tone_frequency():
+    rate, freq = 44_100, 150.0
+    t = np.arange(rate * 2) / rate
+    y = audio.resample(np.sin(2 * np.pi * freq * t), rate, 4000)
+    assert y.size == 8000
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    assert np.fft.rfftfreq(y.size, 1 / 4000)[np.argmax(spectrum)] == pytest.approx(freq, abs=0.5)
+
+
+def test_bandpass_passes_band_and_stops_outside():
+    t = np.arange(8000) / 4000
+    gain = {}
+    for f in (5.0, 200.0, 1950.0):
+        y = audio.bandpass(np.sin(2 * np.pi * f * t))
+        gain[f] = np.abs(y[2000:6000]).max()
+    assert gain[200.0] > 0.95 and gain[5.0] < 0.05 and gain[1950.0] < 0.3
+
+
+def test_preprocess_gives_fixed_length_and_is_deterministic():
+    for seconds in (1.0, 7.0, 12.0):
+        y = hs.preprocess(heart_like(seconds, 8000), 8000)
+        assert y.shape == (28_000,) and np.all(np.isfinite(y))
+    x = heart_like(5.0, 4000)
+    np.testing.assert_array_equal(hs.preprocess(x, 4000), hs.preprocess(x, 4000))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_load_any_wav_depth(make_wav, subtype):
+    x = heart_like(2.0, 8000) * 0.5
+    path = make_wav(f"tone_{subtype}.wav", x, 8000, subtype)
+    y, rate = hs.load(path)
+    assert rate == 8000 and y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=1e-4)
+    assert hs.features(path).shape == (872, 20)
+
+
+def test_stereo_is_mixed_to_mono(make_wav):
+    left = heart_like(2.0, 4000)
+    path = make_wav("stereo.wav", np.stack([left, np.zeros_like(left)], axis=1), 4000, "FLOAT")
+    y, _ = hs.load(path)
+    np.testing.assert_allclose(y, left / 2, atol=1e-6)
+
+
+def test_features_equal_the_api_chain(make_wav):
+    path = make_wav("long.wav", heart_like(12.0, 22_050), 22_050)
+    x, rate = hs.load(path)
+    np.testing.assert_array_equal(hs.features(path), hs.mfcc(hs.preprocess(x, rate)))
+
+
+def test_quiet_but_real_recording_is_processed(make_wav):
+    x = heart_like(3.0, 4000)
+    x = x / np.abs(x).max() * 10 ** (-71 / 20)  # peak -71 dBFS, like one PASCAL test file
+    path = make_wav("quiet.wav", x, 4000, "FLOAT")
+    assert np.all(np.isfinite(hs.features(path)))
+
+
+def test_silence_gives_finite_values_in_mfcc():
+    assert np.all(np.isfinite(hs.mfcc(np.zeros(28_000))))
+
+
+def test_config_roundtrip_and_fingerprint():
+    cfg = hs.DEFAULT.scaled(2)
+    again = FrontEndConfig.from_json(cfg.to_json())
+    assert again == cfg and again.fingerprint() == cfg.fingerprint()
+    assert cfg.fingerprint() != hs.DEFAULT.fingerprint()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.n_mfcc = 13  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        FrontEndConfig.from_dict({"bogus": 1})
+
+
+def test_cache_keyed_by_content_and_config(make_wav, tmp_path, monkeypatch):
+    path = make_wav("a.wav", heart_like(3.0, 4000), 4000)
+    cache = tmp_path / "cache"
+    first = cached_features(path, cache_dir=cache)
+    calls = []
+    module = sys.modules["heartsound.features"]  # the package attribute is the function
+    monkeypatch.setattr(module, "features", lambda *a: calls.append(a))
+    np.testing.assert_array_equal(cached_features(path, cache_dir=cache), first)
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes(path.read_bytes())
+    np.testing.assert_array_equal(cached_features(copy, cache_dir=cache), first)
+    assert calls == []  # both served from the cache
+    monkeypatch.undo()
+    other = cached_features(path, hs.DEFAULT.scaled(2), cache_dir=cache)
+    assert other.shape == (434, 20)
+    sf.write(str(path), heart_like(3.0, 4000, seed=5), 4000)
+    assert not np.array_equal(cached_features(path, cache_dir=cache), first)
+
+
+def test_real_pascal_recordings(data_dir):
+    for name in ("set_a/Aunlabelledtest__201106120928.wav",  # peaks near -71 dBFS
+                 "set_b/extrastole__127_1306764300147_C2.wav"):
+        feats = hs.features(data_dir / name)
+        assert feats.shape == (872, 20) and np.all(np.isfinite(feats))
