@@ -162,6 +162,55 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import DEFAULT
+    from .train import run_cv
+
+    config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
+    run_cv(args.dataset, args.model, args.out, folds=args.folds, epochs=args.epochs,
+           seed=args.seed, split=args.split, config=config, data_dir=args.data,
+           quiet=args.quiet, final=not args.no_final, limit=args.limit)
+    return 0
+
+
+# ---------------------------------------------------------------------------- predict
+def cmd_predict(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .infer import Classifier, prediction_rows
+    from .train import save_predictions_csv
+
+    classifier = Classifier.load(args.model, threads=args.threads)
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise UsageError("no WAV files found in " + ", ".join(args.inputs))
+    rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence)
+    fields = ["path", "label", *(f"prob_{c}" for c in classifier.classes)]
+    if args.out:
+        save_predictions_csv(Path(args.out), rows, fields)
+    elif not args.quiet:
+        print(",".join(fields))
+        for row in rows:
+            print(",".join(str(row[f]) for f in fields))
+    counts = Counter(row["label"] for row in rows)
+    summary = ", ".join(f"{c} {counts[c]}" for c in [*classifier.classes, "uncertain"]
+                        if counts[c])
+    print(f"{classifier.path.name}: {len(rows)} recording(s) classified ({summary or 'none'})"
+          + (f", {len(errors)} failed" if errors else "")
+          + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
+    for line in errors:
+        err(line)
+    return 2 if errors else 0
+
+
+# ---------------------------------------------------------------------------- reproduce
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .study import reproduce
+
+    return reproduce(args)
+
+
 # ---------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
@@ -206,6 +255,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
+    p.add_argument("--dataset", required=True,
+                   help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
+    p.add_argument("--model", choices=("light", "base"), default="light")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", choices=("grouped", "random"), default="grouped",
+                   help="grouped: folds split by patient (set B) / group column; random: the "
+                        "paper's ungrouped stratified folds")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1,
+                   help="front-end frame length multiplier (872/434/215 frames)")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
+    p.add_argument("--no-final", action="store_true", help="skip the final all-data model")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
+    p.add_argument("--out", required=True, help="run folder (re-running resumes it)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="classify WAV files with a shipped or trained model")
+    p.add_argument("inputs", nargs="+", metavar="WAV|DIR")
+    p.add_argument("--model", default="pascal-b-light",
+                   help="shipped model name (pascal-{a,b}-{light,base}[-int8]) or .onnx path")
+    p.add_argument("--out", help="CSV to write (path,label,prob_<class>...); default: stdout")
+    p.add_argument("--batch", type=int, default=32, help="recordings per inference batch")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="label 'uncertain' when the top probability is below this")
+    p.add_argument("--quiet", action="store_true", help="no CSV on stdout")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("reproduce", help="the full study: every CV run, shipped models, tables")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="folder for the run folders (default runs/)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--only", nargs="*", help="run only these study names")
+    p.set_defaults(func=cmd_reproduce)
+
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
@@ -225,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         return int(args.func(args) or 0)
-    except (UsageError, AudioError, DataError) as exc:
+    except (UsageError, AudioError, DataError, ValueError) as exc:
         err(str(exc))
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,142 @@
+"""Inference on ONNX Runtime + numpy only (no torch): shipped models and ``heartsound predict``.
+
+A model file carries its front-end config; features are computed with exactly that config,
+and features made with any other config are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioError
+from .config import FrontEndConfig
+from .features import features
+
+SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
+           "pascal-b-light-int8", "pascal-a-light-int8")
+DEFAULT_MODEL = "pascal-b-light"
+
+
+def models_dir() -> Path:
+    """``$HEARTSOUND_MODELS``, else the repository's ``models/`` folder."""
+    env = os.environ.get("HEARTSOUND_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+def resolve_model(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".onnx" or p.exists():
+        if not p.is_file():
+            raise AudioError(p, "model file not found")
+        return p
+    candidate = models_dir() / f"{name_or_path}.onnx"
+    if not candidate.is_file():
+        raise AudioError(candidate, f"no shipped model {name_or_path!r} "
+                                    f"(known: {', '.join(SHIPPED)})")
+    return candidate
+
+
+class FrontEndMismatch(ValueError):
+    """Features made with another front-end config than the model was trained on."""
+
+
+@dataclass
+class Classifier:
+    """An ONNX heart-sound model: ``predict_features`` on MFCC maps, ``predict_files`` on WAVs."""
+
+    path: Path
+    threads: int = 1
+    config: FrontEndConfig = field(init=False)
+    classes: list[str] = field(init=False)
+    metadata: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise AudioError(self.path, f"not a loadable ONNX model ({type(exc).__name__})") \
+                from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        if "heartsound.frontend" not in self.metadata:
+            raise AudioError(self.path, "ONNX model has no heartsound front-end metadata")
+        self.config = FrontEndConfig.from_json(self.metadata["heartsound.frontend"])
+        self.classes = json.loads(self.metadata["heartsound.classes"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int = 1) -> Classifier:
+        return cls(resolve_model(name_or_path), threads)
+
+    def predict_features(self, maps: np.ndarray,
+                         config: FrontEndConfig | None = None) -> np.ndarray:
+        """Class probabilities ``(batch, n_classes)`` for MFCC maps ``(batch, frames, n_mfcc)``.
+
+        ``config`` is the front end the maps were made with; it must be the model's own.
+        """
+        if config is not None and config != self.config:
+            raise FrontEndMismatch(
+                f"{self.path.name}: features made with front end {config.fingerprint()} but the "
+                f"model was trained on {self.config.fingerprint()}")
+        maps = np.asarray(maps, dtype=np.float32)
+        if maps.ndim == 2:
+            maps = maps[None]
+        if maps.shape[1:] != self.config.shape:
+            raise FrontEndMismatch(f"{self.path.name}: expects maps of shape "
+                                   f"{self.config.shape}, got {maps.shape[1:]}")
+        return self.session.run(None, {self.input_name: maps})[0]
+
+    def predict_files(self, paths: Iterable[Path], batch: int = 32
+                      ) -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
+        """Yield ``(path, probabilities or None, error or None)`` per file, in order; bad files
+        never stop the batch."""
+        pending: list[tuple[Path, np.ndarray]] = []
+
+        def flush() -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
+            if pending:
+                probs = self.predict_features(np.stack([m for _, m in pending]), self.config)
+                for (p, _), row in zip(pending, probs, strict=True):
+                    yield p, row, None
+                pending.clear()
+
+        for p in paths:
+            try:
+                pending.append((p, features(p, self.config)))
+            except AudioError as exc:
+                yield from flush()
+                yield p, None, exc.reason
+                continue
+            if len(pending) >= batch:
+                yield from flush()
+        yield from flush()
+
+
+def prediction_rows(classifier: Classifier, paths: Sequence[Path], batch: int = 32,
+                    min_confidence: float | None = None) -> tuple[list[dict], list[str]]:
+    """CSV rows ``path,label,prob_<class>...`` and one-line errors for the failures."""
+    rows, errors = [], []
+    for path, probs, error in classifier.predict_files(paths, batch):
+        if probs is None:
+            errors.append(f"{path}: {error}")
+            continue
+        best = int(np.argmax(probs))
+        label = classifier.classes[best]
+        if min_confidence is not None and probs[best] < min_confidence:
+            label = "uncertain"
+        row = {"path": str(path), "label": label}
+        row.update({f"prob_{c}": f"{p:.4f}" for c, p in zip(classifier.classes, probs,
+                                                             strict=True)})
+        rows.append(row)
+    return rows, errors

@@ -1,0 +1,207 @@
+"""The paper's two CNNs (section 3.4, Figure 6), declared as tables of rows.
+
+* ``LightweightCNN``: MobileNetV2 inverted residual blocks (Sandler et al., 2018) —
+  1×1 expansion → 3×3 depthwise → linear 1×1 projection, residual when stride 1 and the
+  channel count is unchanged — normalised with LayerNorm over channels (Ba et al., 2016),
+  which, unlike BatchNorm, does not depend on the batch (the paper trains with batch 8).
+* ``BaseCNN``: plain 3×3 convolutions with BatchNorm, ReLU and max-pooling.
+
+Both take ``(batch, 1, frames, 20)`` for any number of frames (global average pooling) and
+return class logits. ``HeartSoundNet`` wraps either one with the training set's feature
+standardisation, so an exported model takes raw MFCC maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+# (expansion t, output channels c, repeats n, first stride s) — torchvision's notation.
+LIGHT_STEM = 16  # 3×3 conv, stride 2
+LIGHT_ROWS: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (4, 24, 2, 2),
+    (4, 32, 2, 2),
+)
+LIGHT_HEAD = 64  # 1×1 conv before pooling
+
+# (output channels, stride of the conv, max-pool after) for the base model.
+BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
+    (16, 2, False),
+    (32, 1, True),
+    (64, 1, True),
+    (96, 1, True),
+    (96, 1, False),
+)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis at every time-frequency position (Keras' axis=-1)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def conv_norm_act(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+                  act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        ChannelLayerNorm(c_out),
+    ]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: expand (1×1) → depthwise (3×3, stride) → linear project (1×1)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = c_in * expansion
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers.append(conv_norm_act(c_in, hidden, kernel=1))
+        layers += [
+            conv_norm_act(hidden, hidden, stride=stride, groups=hidden),
+            conv_norm_act(hidden, c_out, kernel=1, act=False),  # linear bottleneck
+        ]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class LightweightCNN(nn.Module):
+    def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
+                 stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [conv_norm_act(1, stem, stride=2)]
+        c = stem
+        for t, c_out, n, s in rows:
+            for i in range(n):
+                layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t))
+                c = c_out
+        layers.append(conv_norm_act(c, head, kernel=1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(head, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+
+class BaseCNN(nn.Module):
+    def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, bool]] = BASE_ROWS,
+                 dropout: float = 0.3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = 1
+        for c_out, stride, pool in rows:
+            layers += [nn.Conv2d(c, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True)]
+            if pool:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+
+ARCHITECTURES = {"light": LightweightCNN, "base": BaseCNN}
+
+
+class HeartSoundNet(nn.Module):
+    """Standardise raw MFCC maps with the training set's per-coefficient statistics, then
+    classify: input ``(batch, frames, n_mfcc)``, output logits ``(batch, n_classes)``."""
+
+    def __init__(self, arch: str, n_classes: int, n_mfcc: int = 20) -> None:
+        super().__init__()
+        self.arch = arch
+        self.net = ARCHITECTURES[arch](n_classes)
+        self.register_buffer("mean", torch.zeros(n_mfcc))
+        self.register_buffer("std", torch.ones(n_mfcc))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(((x - self.mean) / self.std).unsqueeze(1))
+
+
+def build(arch: str, n_classes: int, n_mfcc: int = 20) -> HeartSoundNet:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown model {arch!r} (expected {' or '.join(ARCHITECTURES)})")
+    return HeartSoundNet(arch, n_classes, n_mfcc)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (the standardisation buffers are not parameters)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_madds(model: nn.Module, frames: int, n_mfcc: int = 20) -> int:
+    """Multiply-adds of one inference, counted by forward hooks on Conv2d and Linear.
+
+    Convention (Howard et al., 2017; the paper's eq. 20): a convolution costs
+    ``k_h·k_w·(c_in/groups)·c_out·h_out·w_out``, a linear layer ``in·out``; norms,
+    activations, pooling and additions are not counted.
+    """
+    total = 0
+
+    def conv_hook(m: nn.Conv2d, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += kh * kw * (m.in_channels // m.groups) * m.out_channels * out.shape[2] * out.shape[3]
+
+    def linear_hook(m: nn.Linear, _inp: object, _out: torch.Tensor) -> None:
+        nonlocal total
+        total += m.in_features * m.out_features
+
+    hooks = []
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            hooks.append(mod.register_forward_hook(conv_hook))
+        elif isinstance(mod, nn.Linear):
+            hooks.append(mod.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, frames, n_mfcc))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total
+
+
+def activation_peak_bytes(model: nn.Module, frames: int, n_mfcc: int = 20) -> int:
+    """Estimated peak activation memory of one float32 inference: the largest sum of one
+    layer's input and output tensors over all leaf modules (what a runtime that frees each
+    tensor after its last use must hold at once), plus the residual input kept alive."""
+    peak = 0
+
+    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal peak
+        size = sum(t.numel() for t in inp if isinstance(t, torch.Tensor)) + out.numel()
+        peak = max(peak, size)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()
+             if not list(m.children()) or isinstance(m, InvertedResidual)]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, frames, n_mfcc))
+    finally:
+        for h in hooks:
+            h.remove()
+    return peak * 4
+
+

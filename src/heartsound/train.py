@@ -1,0 +1,406 @@
+"""Training with the paper's recipe (section 4.1.2) and k-fold cross-validation.
+
+Batch 8, Adam, lr 1e-3, cross-entropy, cosine annealing with warm restarts (Loshchilov &
+Hutter, 2016). Feature standardisation is fitted on the training part of each fold only; the
+best epoch is chosen on the fold's validation part only; the challenge's unlabelled test
+files are never touched. A final model is then trained on all labelled data for the median
+best epoch. Interrupted runs resume from the last finished fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import FrontEndConfig, resolve
+from .data import CLASSES, Recording, classes_of, load_dataset
+from .features import cached_features
+from .metrics import classification_scores, pascal_scores, scalar_keys
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation settings; defaults are the paper's where it states them."""
+
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 1e-3
+    restart_epochs: int = 10  # cosine annealing period T_0, in epochs (restarts at 10, 20, ...)
+    min_lr: float = 1e-5
+    weight_decay: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ folds
+def make_folds(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: int = 0,
+               grouped: bool = True) -> list[np.ndarray]:
+    """Stratified k-fold validation indices; with ``grouped``, every group in one fold.
+
+    Greedy StratifiedGroupKFold: groups (shuffled with ``seed``, then largest first) go to the
+    fold whose class counts stay closest to the overall proportions. Ungrouped is the same
+    with one group per item (the paper's protocol).
+    """
+    labels = list(labels)
+    if not grouped:
+        groups = [str(i) for i in range(len(labels))]
+    classes = sorted(set(labels))
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    rng = np.random.default_rng(seed)
+    order = list(members)
+    rng.shuffle(order)
+    counts = {g: np.array([sum(labels[i] == c for i in members[g]) for c in classes])
+              for g in order}
+    order.sort(key=lambda g: (-counts[g].sum(), -counts[g].std()))  # stable: shuffle breaks ties
+    total = np.array([labels.count(c) for c in classes], dtype=float)
+    target = total / k
+    fold_counts = np.zeros((k, len(classes)))
+    assignment: dict[str, int] = {}
+    for g in order:
+        # Marginal change in distance from the per-fold class targets; ties → smaller fold.
+        cost = [np.abs(fold_counts[f] + counts[g] - target).sum()
+                - np.abs(fold_counts[f] - target).sum() + 1e-3 * fold_counts[f].sum()
+                for f in range(k)]
+        best = int(np.argmin(cost))
+        assignment[g] = best
+        fold_counts[best] += counts[g]
+    return [np.array(sorted(i for g in order if assignment[g] == f for i in members[g]))
+            for f in range(k)]
+
+
+# ------------------------------------------------------------------------------------ data
+def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
+                cache_dir: str | os.PathLike[str] | None = None,
+                quiet: bool = False) -> tuple[np.ndarray, list[Recording]]:
+    """Features of every recording (from the cache where possible) as one (N, T, F) array.
+
+    A recording whose features cannot be computed is reported on stderr and left out.
+    """
+    from .audio import AudioError
+
+    feats, kept = [], []
+    for r in recordings:
+        try:
+            feats.append(cached_features(r.path, config, cache_dir))
+            kept.append(r)
+        except AudioError as exc:
+            print(f"heartsound: warning: skipped {exc}", file=sys.stderr)
+    if not feats:
+        raise ValueError("no usable recordings")
+    return np.stack(feats), kept
+
+
+# ------------------------------------------------------------------------------------ torch
+def _torch():
+    import torch
+
+    return torch
+
+
+def set_threads() -> int:
+    """Use every core for intra-op work, none for inter-op (small models, one stream)."""
+    torch = _torch()
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def predict_logits(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    torch = _torch()
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(model(torch.from_numpy(x[i:i + batch])).numpy())
+    return np.concatenate(out)
+
+
+def fit(arch: str, x_tr: np.ndarray, y_tr: np.ndarray, n_classes: int, recipe: Recipe,
+        seed: int, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        epochs: int | None = None, progress: str | None = None) -> tuple[Any, list[dict]]:
+    """Train one model; return (model at its best validation epoch — or last epoch when no
+    validation data —, per-epoch curve)."""
+    torch = _torch()
+    from .models import build
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build(arch, n_classes, x_tr.shape[2])
+    model.mean.copy_(torch.from_numpy(x_tr.mean(axis=(0, 1))))
+    model.std.copy_(torch.from_numpy(x_tr.std(axis=(0, 1)) + 1e-6))
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = -(-len(x_tr) // recipe.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
+    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    epochs = epochs or recipe.epochs
+    curve: list[dict] = []
+    best_state, best_key = None, (-1.0, -np.inf)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        perm = rng.permutation(len(x_tr))
+        total, correct = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = torch.from_numpy(perm[b * recipe.batch_size:(b + 1) * recipe.batch_size])
+            logits = model(xt[idx])
+            loss = torch.nn.functional.cross_entropy(logits, yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yt[idx]).sum())
+        row = {"epoch": epoch, "train_loss": total / len(x_tr), "train_acc": correct / len(x_tr),
+               "lr": opt.param_groups[0]["lr"]}
+        if x_val is not None and y_val is not None and len(x_val):
+            logits = predict_logits(model, x_val)
+            row["val_loss"] = float(torch.nn.functional.cross_entropy(
+                torch.from_numpy(logits), torch.from_numpy(y_val)))
+            row["val_acc"] = float((logits.argmax(1) == y_val).mean())
+            key = (row["val_acc"], -row["val_loss"])
+            if key > best_key:
+                best_key = key
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                row["best"] = 1
+        row["seconds"] = time.perf_counter() - start
+        curve.append(row)
+        if progress is not None:
+            _progress(progress, epoch, epochs, row)
+    if progress is not None:
+        print(file=sys.stderr)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, curve
+
+
+def _progress(prefix: str, epoch: int, epochs: int, row: dict) -> None:
+    width = 20
+    filled = int(width * epoch / epochs)
+    bar = "#" * filled + "." * (width - filled)
+    val = f" val_acc {row['val_acc']:.3f}" if "val_acc" in row else ""
+    print(f"\r{prefix} [{bar}] epoch {epoch}/{epochs} loss {row['train_loss']:.3f}{val}",
+          end="", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ runs
+def scores_for(dataset: str, classes: Sequence[str], y_true: Sequence[str],
+               y_pred: Sequence[str]) -> dict[str, Any]:
+    if dataset in CLASSES:
+        return pascal_scores(y_true, y_pred, dataset)
+    return classification_scores(y_true, y_pred, classes)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_curve(path: Path, curve: list[dict]) -> None:
+    keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "best"]
+    lines = [",".join(keys)]
+    lines += [",".join(f"{row[k]:.6g}" if isinstance(row.get(k), float) else str(row.get(k, ""))
+                       for k in keys) for row in curve]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    out = {"heartsound": __version__, "python": platform.python_version(),
+           "numpy": numpy.__version__, "scipy": scipy.__version__,
+           "torch": _torch().__version__}
+    return out
+
+
+def summarise(folds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and (sample) standard deviation of every scalar score over folds."""
+    out = {}
+    for key in scalar_keys(folds[0]["scores"]):
+        values = [float(f["scores"][key]) for f in folds]
+        finite = [v for v in values if np.isfinite(v)]
+        mean = statistics.fmean(finite) if finite else float("nan")
+        std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        out[key] = {"mean": mean, "std": std}
+    return out
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    folds = summary["folds"]
+    keys = scalar_keys(folds[0]["scores"])
+    head = "| metric | " + " | ".join(f"fold {f['fold']}" for f in folds) + " | mean ± std |"
+    lines = [head, "|" + "---|" * (len(folds) + 2)]
+    for k in keys:
+        vals = " | ".join(f"{float(f['scores'][k]):.3f}" for f in folds)
+        m = summary["mean"][k]
+        lines.append(f"| {k} | {vals} | {m['mean']:.3f} ± {m['std']:.3f} |")
+    return "\n".join(lines)
+
+
+def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int = 5,
+           epochs: int | None = None, seed: int = 0, split: str = "grouped",
+           config: FrontEndConfig | None = None, recipe: Recipe | None = None,
+           data_dir: str | None = None, quiet: bool = False, final: bool = True,
+           export: bool = True, limit: int | None = None) -> dict[str, Any]:
+    """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README)."""
+    cfg = resolve(config)
+    recipe = recipe or Recipe()
+    if epochs is not None:
+        recipe = dataclasses.replace(recipe, epochs=epochs)
+    out = Path(out)
+    started = time.perf_counter()
+    recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
+    if limit:
+        recordings = recordings[:: max(1, len(recordings) // limit)][:limit]
+    key = dataset.lower().removeprefix("pascal-")
+    ds_key = key if key in CLASSES and not Path(dataset).is_file() else "csv"
+    classes = list(classes_of(recordings, ds_key))
+    threads = set_threads()
+    run_config = {
+        "dataset": dataset, "model": arch, "folds": folds, "seed": seed, "split": split,
+        "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
+        "threads": threads, "versions": versions(), "limit": limit,
+    }
+    config_path = out / "config.json"
+    if config_path.exists():
+        previous = json.loads(config_path.read_text())
+        if {k: v for k, v in previous.items() if k != "versions"} != {
+                k: v for k, v in run_config.items() if k != "versions"}:
+            raise ValueError(f"{out}: holds a run with other settings; use another --out")
+    else:
+        write_json_atomic(config_path, run_config)
+    x, recordings = load_matrix(recordings, cfg, quiet=quiet)
+    labels = [r.label for r in recordings]
+    y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    names = [r.path.name for r in recordings]
+    val_sets = make_folds(labels, [r.group for r in recordings], folds, seed,
+                          grouped=split == "grouped")
+    fold_results = []
+    for f, val_idx in enumerate(val_sets, start=1):
+        fold_dir = out / f"fold{f}"
+        done = fold_dir / "metrics.json"
+        if done.exists():
+            fold_results.append(json.loads(done.read_text()))
+            if not quiet:
+                print(f"fold {f}/{folds}: already done (resumed)", file=sys.stderr)
+            continue
+        train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
+        t0 = time.perf_counter()
+        model, curve = fit(arch, x[train_idx], y[train_idx], len(classes), recipe,
+                           seed + f, x[val_idx], y[val_idx],
+                           progress=None if quiet else f"fold {f}/{folds}")
+        pred = predict_logits(model, x[val_idx]).argmax(1)
+        scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
+                            [classes[p] for p in pred])
+        best_epoch = next((r["epoch"] for r in reversed(curve) if r.get("best")), len(curve))
+        result = {"fold": f, "n_train": len(train_idx), "n_val": len(val_idx),
+                  "best_epoch": best_epoch, "seconds": time.perf_counter() - t0,
+                  "scores": scores,
+                  "validation": [{"path": names[i], "label": labels[i], "pred": classes[p]}
+                                 for i, p in zip(val_idx, pred, strict=True)]}
+        _torch().save(model.state_dict(), _tmp_then(fold_dir / "checkpoint.pt"))
+        os.replace(_tmp_then(fold_dir / "checkpoint.pt"), fold_dir / "checkpoint.pt")
+        write_curve(fold_dir / "curve.csv", curve)
+        write_json_atomic(done, result)
+        fold_results.append(result)
+        print(f"fold {f}/{folds}: accuracy {scores['accuracy']:.3f}"
+              + (f", total precision {scores['total_precision']:.3f}"
+                 if "total_precision" in scores else f", macro-F1 {scores['macro_f1']:.3f}")
+              + f", best epoch {best_epoch}, {result['seconds']:.0f} s", file=sys.stderr)
+    summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
+                               "mean": summarise(fold_results)}
+    if final:
+        summary["final"] = train_final(arch, x, y, classes, cfg, recipe, seed, fold_results,
+                                       out, ds_key, export=export, quiet=quiet)
+    summary["wall_seconds"] = time.perf_counter() - started
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "summary.md", summary_markdown(summary))
+    m = summary["mean"]
+    print(f"{dataset} {arch}: CV accuracy {m['accuracy']['mean']:.3f} ± "
+          f"{m['accuracy']['std']:.3f}"
+          + (f", total precision {m['total_precision']['mean']:.3f} ± "
+             f"{m['total_precision']['std']:.3f}" if "total_precision" in m else "")
+          + f" ({len(fold_results)} folds, {summary['wall_seconds']:.0f} s this run) → {out}",
+          file=sys.stderr)
+    return summary
+
+
+def _tmp_then(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
+                cfg: FrontEndConfig, recipe: Recipe, seed: int, fold_results: list[dict],
+                out: Path, ds_key: str, export: bool = True, quiet: bool = False
+                ) -> dict[str, Any]:
+    """Train on all labelled data for the median best epoch of the folds; export to ONNX."""
+    final_dir = out / "final"
+    done = final_dir / "final.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    epochs = int(statistics.median(f["best_epoch"] for f in fold_results))
+    t0 = time.perf_counter()
+    model, curve = fit(arch, x, y, len(classes), recipe, seed, epochs=max(1, epochs),
+                       progress=None if quiet else "final")
+    _torch().save(model.state_dict(), _tmp_then(final_dir / "model.pt"))
+    os.replace(_tmp_then(final_dir / "model.pt"), final_dir / "model.pt")
+    write_curve(final_dir / "curve.csv", curve)
+    info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
+                            "seconds": time.perf_counter() - t0}
+    if export:
+        from .export import export_onnx
+
+        path = export_onnx(model, cfg, classes, final_dir / "model.onnx",
+                           {"dataset": ds_key, "arch": arch, "epochs": str(epochs),
+                            "seed": str(seed)})
+        info["onnx"] = str(path)
+    write_json_atomic(done, info)
+    return info
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    cfg = summary["config"]
+    lines = [f"# {cfg['dataset']} · {cfg['model']} · {cfg['folds']}-fold CV ({cfg['split']})",
+             "", f"seed {cfg['seed']}, recipe {cfg['recipe']}, {cfg['threads']} threads,"
+             f" wall time {summary.get('wall_seconds', 0):.0f} s", "", markdown_table(summary),
+             "", "Confusion matrices (rows true, columns predicted; "
+             f"classes {', '.join(cfg['classes'])}):", ""]
+    for f in summary["folds"]:
+        lines.append(f"- fold {f['fold']}: {f['scores']['confusion_matrix']}")
+    total = np.sum([f["scores"]["confusion_matrix"] for f in summary["folds"]], axis=0)
+    lines.append(f"- all folds: {total.tolist()}")
+    return "\n".join(lines) + "\n"
+
+
+def save_predictions_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """CSV written atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)

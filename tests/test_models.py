@@ -1,0 +1,200 @@
+"""Models, training, export and prediction, end to end on tiny data."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import heart_like
+
+torch = pytest.importorskip("torch")
+
+import heartsound as hs  # noqa: E402
+from heartsound.models import (  # noqa: E402
+    activation_peak_bytes,
+    build,
+    count_madds,
+    count_parameters,
+)
+
+
+@pytest.mark.parametrize("n_classes", [3, 4])
+def test_parameter_budgets(n_classes):
+    assert count_parameters(build("light", n_classes)) <= 30_000
+    assert 140_000 <= count_parameters(build("base", n_classes)) <= 175_000
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+@pytest.mark.parametrize("arch", ["light", "base"])
+def test_any_input_size(arch, scale):
+    cfg = hs.DEFAULT.scaled(scale)
+    model = build(arch, 4).eval()
+    with torch.no_grad():
+        assert model(torch.randn(3, *cfg.shape)).shape == (3, 4)
+    assert count_madds(model, cfg.n_frames) > 0 and activation_peak_bytes(model, cfg.n_frames) > 0
+
+
+def test_madds_hand_count_for_one_conv():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1))
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, x):
+            return self.m(x.unsqueeze(1))
+
+    assert count_madds(Wrap(), 10, 20) == 3 * 3 * 1 * 8 * 10 * 20
+
+
+def test_light_blocks_are_inverted_residuals():
+    from heartsound.models import ChannelLayerNorm, InvertedResidual
+
+    model = build("light", 4)
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    assert blocks and any(b.residual for b in blocks) and not all(b.residual for b in blocks)
+    assert any(isinstance(m, ChannelLayerNorm) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    # Depthwise: groups == channels.
+    assert any(isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1
+               for m in model.modules())
+
+
+@pytest.fixture(scope="module")
+def five_class_csv(tmp_path_factory):
+    """20 short synthetic recordings in 5 classes (a tone per class over a heartbeat)."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("five")
+    lines = ["path,label,group"]
+    for c, freq in enumerate((80, 160, 320, 640, 1200)):
+        for i in range(4):
+            rate = 8000
+            t = np.arange(int(rate * (1.5 + i))) / rate
+            x = heart_like(t.size / rate, rate, seed=10 * c + i) + 0.3 * np.sin(2 * np.pi * freq * t)
+            sf.write(str(root / f"c{c}_{i}.wav"), x / 2, rate)
+            lines.append(f"c{c}_{i}.wav,class{c},p{c}{i // 2}")
+    (root / "five.csv").write_text("\n".join(lines) + "\n")
+    return root / "five.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(five_class_csv, tmp_path_factory):
+    from heartsound.train import run_cv
+
+    out = tmp_path_factory.mktemp("run")
+    summary = run_cv(str(five_class_csv), "light", out, folds=2, epochs=2, seed=0, quiet=True)
+    return out, summary
+
+
+def test_training_writes_everything(tiny_run):
+    out, summary = tiny_run
+    assert summary["config"]["classes"] == [f"class{c}" for c in range(5)]
+    for name in ("config.json", "summary.json", "summary.md", "fold1/curve.csv",
+                 "fold1/checkpoint.pt", "fold2/metrics.json", "final/model.onnx",
+                 "final/model.pt"):
+        assert (out / name).exists(), name
+    fold = json.loads((out / "fold1" / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "precision_class0", "recall_class4", "f1_class2"):
+        assert key in fold["scores"]
+    assert np.array(fold["scores"]["confusion_matrix"]).shape == (5, 5)
+    assert set(summary["mean"]["accuracy"]) == {"mean", "std"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["frontend"] == hs.DEFAULT.to_dict() and "torch" in config["versions"]
+    # Grouped folds: a group never spans two folds.
+    groups = [{r["path"][:3] + r["path"][3] for r in json.loads(
+        (out / f"fold{f}" / "metrics.json").read_text())["validation"]} for f in (1, 2)]
+    assert not groups[0] & groups[1]
+
+
+def test_resume_skips_finished_folds(tiny_run, five_class_csv, capsys):
+    from heartsound.train import run_cv
+
+    out, first = tiny_run
+    before = (out / "fold1" / "checkpoint.pt").stat().st_mtime_ns
+    again = run_cv(str(five_class_csv), "light", out, folds=2, epochs=2, seed=0)
+    assert "already done (resumed)" in capsys.readouterr().err
+    assert (out / "fold1" / "checkpoint.pt").stat().st_mtime_ns == before
+    assert again["mean"]["accuracy"] == first["mean"]["accuracy"]
+    with pytest.raises(ValueError, match="other settings"):
+        run_cv(str(five_class_csv), "light", out, folds=2, epochs=3, seed=0)
+
+
+def test_onnx_equals_torch(tiny_run, five_class_csv):
+    from heartsound.infer import Classifier
+
+    out, summary = tiny_run
+    model = build("light", 5)
+    model.load_state_dict(torch.load(out / "final" / "model.pt"))
+    model.eval()
+    maps = np.stack([hs.features(p) for p in sorted(five_class_csv.parent.glob("*.wav"))[:6]])
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
+    got = Classifier(out / "final" / "model.onnx").predict_features(maps, hs.DEFAULT)
+    np.testing.assert_allclose(got, expected, atol=1e-5)  # float32 rounding between runtimes
+
+
+def test_model_refuses_other_front_end(tiny_run, five_class_csv):
+    from heartsound.infer import Classifier, FrontEndMismatch
+
+    out, _ = tiny_run
+    clf = Classifier(out / "final" / "model.onnx")
+    wav = sorted(five_class_csv.parent.glob("*.wav"))[0]
+    other = hs.DEFAULT.scaled(2)
+    with pytest.raises(FrontEndMismatch, match="trained on"):
+        clf.predict_features(hs.features(wav, other), other)
+    with pytest.raises(FrontEndMismatch, match="expects maps of shape"):
+        clf.predict_features(hs.features(wav, other))
+    import dataclasses
+
+    subtle = dataclasses.replace(hs.DEFAULT, band_low_hz=25.0)  # same shape, other filter
+    with pytest.raises(FrontEndMismatch):
+        clf.predict_features(hs.features(wav, subtle), subtle)
+
+
+def test_predict_cli_without_torch(tiny_run, five_class_csv, tmp_path):
+    out, _ = tiny_run
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    csv_out = tmp_path / "preds.csv"
+    code = (
+        "import sys\n"
+        "class NoTorch:  # any import of torch now fails\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is blocked in this test')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from heartsound.cli import main\n"
+        f"rc = main(['predict', {str(five_class_csv.parent)!r}, {str(bad)!r}, '--model', "
+        f"{str(out / 'final' / 'model.onnx')!r}, '--out', {str(csv_out)!r}])\n"
+        "assert 'torch' not in sys.modules\n"
+        "sys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr  # one bad file among good ones
+    assert "Traceback" not in proc.stderr and f"{bad}: not a readable sound file" in proc.stderr
+    lines = csv_out.read_text().splitlines()
+    assert lines[0] == "path,label," + ",".join(f"prob_class{c}" for c in range(5))
+    assert len(lines) == 1 + 20
+    probs = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_folds_stratified_and_grouped():
+    from heartsound.train import make_folds
+
+    labels = ["n"] * 60 + ["m"] * 20 + ["e"] * 10
+    groups = [f"p{i // 3}" for i in range(90)]
+    folds = make_folds(labels, groups, 5, seed=1)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(90))
+    for f in folds:
+        assert 14 <= len(f) <= 22
+        assert sum(labels[i] == "e" for i in f) >= 1
+    owner = {}
+    for k, f in enumerate(folds):
+        for i in f:
+            assert owner.setdefault(groups[i], k) == k
+    ungrouped = make_folds(labels, groups, 5, seed=1, grouped=False)
+    assert [len(f) for f in ungrouped] == [18] * 5
