@@ -73,7 +73,8 @@ def five_class_csv(tmp_path_factory):
         for i in range(4):
             rate = 8000
             t = np.arange(int(rate * (1.5 + i))) / rate
-            x = heart_like(t.size / rate, rate, seed=10 * c + i) + 0.3 * np.sin(2 * np.pi * freq * t)
+            x = heart_like(t.size / rate, rate, seed=10 * c + i)
+            x = x + 0.3 * np.sin(2 * np.pi * freq * t)
             sf.write(str(root / f"c{c}_{i}.wav"), x / 2, rate)
             lines.append(f"c{c}_{i}.wav,class{c},p{c}{i // 2}")
     (root / "five.csv").write_text("\n".join(lines) + "\n")

@@ -218,6 +218,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+# ---------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    return run_report(args)
+
+
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -298,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="HTML + markdown report of training runs and the bench")
+    p.add_argument("runs", nargs="+", metavar="RUNDIR", help="run folders of heartsound train")
+    p.add_argument("--bench", help="JSON written by heartsound bench --json")
+    p.add_argument("--data", help="PASCAL folder (for the data and front-end sections)")
+    p.add_argument("--out", required=True, help="output folder (index.html, report.md)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="show a few recordings, their features and a figure")
     p.add_argument("--data", help="PASCAL folder")

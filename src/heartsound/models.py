@@ -158,7 +158,8 @@ def count_madds(model: nn.Module, frames: int, n_mfcc: int = 20) -> int:
     def conv_hook(m: nn.Conv2d, _inp: object, out: torch.Tensor) -> None:
         nonlocal total
         kh, kw = m.kernel_size
-        total += kh * kw * (m.in_channels // m.groups) * m.out_channels * out.shape[2] * out.shape[3]
+        per_output = kh * kw * (m.in_channels // m.groups)
+        total += per_output * m.out_channels * out.shape[2] * out.shape[3]
 
     def linear_hook(m: nn.Linear, _inp: object, _out: torch.Tensor) -> None:
         nonlocal total
