@@ -63,8 +63,9 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from .atomic import save_npy
     from .config import DEFAULT
-    from .features import features, save_npy_atomic
+    from .features import features
 
     config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
     out_dir = Path(args.out)
@@ -82,7 +83,7 @@ def cmd_features(args: argparse.Namespace) -> int:
             failed.append(str(exc))
             err(failed[-1])
             continue
-        save_npy_atomic(target, feats)
+        save_npy(target, feats)
         written[target] = path
         if not args.quiet:
             print(f"{path} -> {target} {feats.shape[0]}x{feats.shape[1]}")
@@ -178,17 +179,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from .infer import Classifier, prediction_rows
-    from .train import save_predictions_csv
+    from .atomic import write_csv
+    from .infer import Classifier, predict_parallel, prediction_rows
 
     classifier = Classifier.load(args.model, threads=args.threads)
     paths = expand_inputs(args.inputs)
     if not paths:
         raise UsageError("no WAV files found in " + ", ".join(args.inputs))
-    rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence)
+    if args.workers > 1:
+        rows, errors = predict_parallel(str(classifier.path), paths, args.workers, args.batch,
+                                        args.min_confidence)
+    else:
+        rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence)
     fields = ["path", "label", *(f"prob_{c}" for c in classifier.classes)]
     if args.out:
-        save_predictions_csv(Path(args.out), rows, fields)
+        write_csv(args.out, rows, fields)
     elif not args.quiet:
         print(",".join(fields))
         for row in rows:
@@ -288,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV to write (path,label,prob_<class>...); default: stdout")
     p.add_argument("--batch", type=int, default=32, help="recordings per inference batch")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    p.add_argument("--workers", type=int, default=1, help="processes (one model each)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="label 'uncertain' when the top probability is below this")
     p.add_argument("--quiet", action="store_true", help="no CSV on stdout")

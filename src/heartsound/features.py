@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.fft
 from scipy.signal import get_window
 
+from .atomic import save_npy
 from .audio import load, preprocess
 from .config import FrontEndConfig, resolve
 
@@ -154,19 +154,6 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` via a temp file + rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cached_features(
     path: str | os.PathLike[str],
     config: FrontEndConfig | None = None,
@@ -185,5 +172,5 @@ def cached_features(
         except (OSError, ValueError):
             entry.unlink(missing_ok=True)  # corrupt entry: recompute
     feats = features(path, cfg)
-    save_npy_atomic(entry, feats)
+    save_npy(entry, feats)
     return feats

@@ -140,3 +140,24 @@ def prediction_rows(classifier: Classifier, paths: Sequence[Path], batch: int = 
                                                              strict=True)})
         rows.append(row)
     return rows, errors
+
+
+def _worker_rows(args: tuple[str, list[Path], int, float | None]) -> tuple[list[dict], list[str]]:
+    model, paths, batch, min_confidence = args
+    return prediction_rows(Classifier.load(model), paths, batch, min_confidence)
+
+
+def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch: int = 32,
+                     min_confidence: float | None = None) -> tuple[list[dict], list[str]]:
+    """:func:`prediction_rows` over ``workers`` processes (each one ONNX thread), in order."""
+    if workers <= 1 or len(paths) < 2:
+        return prediction_rows(Classifier.load(model), paths, batch, min_confidence)
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [list(paths[i::workers]) for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence) for c in chunks]))
+    order = {str(p): i for i, p in enumerate(paths)}
+    rows = sorted((r for part in parts for r in part[0]), key=lambda r: order[r["path"]])
+    errors = [e for part in parts for e in part[1]]
+    return rows, errors

@@ -9,7 +9,6 @@ best epoch. Interrupted runs resume from the last finished fold.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_json, write_text, write_with
 from .config import FrontEndConfig, resolve
 from .data import CLASSES, Recording, classes_of, load_dataset
 from .features import cached_features
@@ -204,23 +204,12 @@ def scores_for(dataset: str, classes: Sequence[str], y_true: Sequence[str],
     return classification_scores(y_true, y_pred, classes)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=float) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_curve(path: Path, curve: list[dict]) -> None:
     keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "best"]
     lines = [",".join(keys)]
     lines += [",".join(f"{row[k]:.6g}" if isinstance(row.get(k), float) else str(row.get(k, ""))
                        for k in keys) for row in curve]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def versions() -> dict[str, str]:
@@ -290,7 +279,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
                 k: v for k, v in run_config.items() if k != "versions"}:
             raise ValueError(f"{out}: holds a run with other settings; use another --out")
     else:
-        write_json_atomic(config_path, run_config)
+        write_json(config_path, run_config)
     x, recordings = load_matrix(recordings, cfg, quiet=quiet)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
@@ -320,10 +309,9 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
                   "scores": scores,
                   "validation": [{"path": names[i], "label": labels[i], "pred": classes[p]}
                                  for i, p in zip(val_idx, pred, strict=True)]}
-        _torch().save(model.state_dict(), _tmp_then(fold_dir / "checkpoint.pt"))
-        os.replace(_tmp_then(fold_dir / "checkpoint.pt"), fold_dir / "checkpoint.pt")
+        save_state(model, fold_dir / "checkpoint.pt")
         write_curve(fold_dir / "curve.csv", curve)
-        write_json_atomic(done, result)
+        write_json(done, result)
         fold_results.append(result)
         print(f"fold {f}/{folds}: accuracy {scores['accuracy']:.3f}"
               + (f", total precision {scores['total_precision']:.3f}"
@@ -335,8 +323,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         summary["final"] = train_final(arch, x, y, classes, cfg, recipe, seed, fold_results,
                                        out, ds_key, export=export, quiet=quiet)
     summary["wall_seconds"] = time.perf_counter() - started
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(out / "summary.md", summary_markdown(summary))
+    write_json(out / "summary.json", summary)
+    write_text(out / "summary.md", summary_markdown(summary))
     m = summary["mean"]
     print(f"{dataset} {arch}: CV accuracy {m['accuracy']['mean']:.3f} ± "
           f"{m['accuracy']['std']:.3f}"
@@ -347,9 +335,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     return summary
 
 
-def _tmp_then(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp")
+def save_state(model: Any, path: Path) -> None:
+    write_with(path, lambda fh: _torch().save(model.state_dict(), fh), mode="wb")
 
 
 def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
@@ -365,8 +352,7 @@ def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
     t0 = time.perf_counter()
     model, curve = fit(arch, x, y, len(classes), recipe, seed, epochs=max(1, epochs),
                        progress=None if quiet else "final")
-    _torch().save(model.state_dict(), _tmp_then(final_dir / "model.pt"))
-    os.replace(_tmp_then(final_dir / "model.pt"), final_dir / "model.pt")
+    save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
                             "seconds": time.perf_counter() - t0}
@@ -377,7 +363,7 @@ def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
                            {"dataset": ds_key, "arch": arch, "epochs": str(epochs),
                             "seed": str(seed)})
         info["onnx"] = str(path)
-    write_json_atomic(done, info)
+    write_json(done, info)
     return info
 
 
@@ -393,14 +379,3 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     total = np.sum([f["scores"]["confusion_matrix"] for f in summary["folds"]], axis=0)
     lines.append(f"- all folds: {total.tolist()}")
     return "\n".join(lines) + "\n"
-
-
-def save_predictions_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
-    """CSV written atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)

@@ -1,0 +1,129 @@
+"""Static int8 quantization with ONNX Runtime, calibrated on training recordings.
+
+Per-channel int8 weights, uint8 activations, MinMax calibration on MFCC maps of the training
+set. Two graph formats: QDQ (QuantizeLinear/DequantizeLinear pairs the runtime fuses) and
+QOperator (QLinearConv etc.). LayerNormalization and Softmax stay float: LayerNorm's
+per-position statistics quantize badly, and they cost little.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_with
+from .export import compact
+
+FORMATS = ("qdq", "qoperator")
+FLOAT_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Sub", "Div")
+
+
+class _Maps:
+    """CalibrationDataReader over MFCC maps, one map per call."""
+
+    def __init__(self, input_name: str, maps: np.ndarray) -> None:
+        self.input_name = input_name
+        self.maps = iter(np.asarray(maps, dtype=np.float32))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        m = next(self.maps, None)
+        return None if m is None else {self.input_name: m[None]}
+
+    def rewind(self) -> None:  # pragma: no cover - part of the reader protocol
+        pass
+
+
+def quantize_onnx(model_in: str | os.PathLike[str], model_out: str | os.PathLike[str],
+                  calibration_maps: np.ndarray, fmt: str = "qdq") -> Path:
+    """Write an int8 copy of ``model_in`` to ``model_out`` (atomically), metadata kept."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown quantization format {fmt!r} (expected {FORMATS})")
+    model_in, model_out = Path(model_in), Path(model_out)
+    source = onnx.load(str(model_in))
+    with tempfile.TemporaryDirectory() as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        quant_pre_process(str(model_in), str(prepped), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepped)).graph
+        exclude = [n.name for n in graph.node if n.op_type in FLOAT_OPS]
+        raw = Path(tmp) / "int8.onnx"
+        quantize_static(
+            str(prepped), str(raw), _Maps(graph.input[0].name, calibration_maps),
+            quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=exclude,
+        )
+        proto = compact(onnx.load(str(raw)))
+        del proto.metadata_props[:]
+        for entry in source.metadata_props:
+            proto.metadata_props.add().CopyFrom(entry)
+        extra = proto.metadata_props.add()
+        extra.key, extra.value = "heartsound.quantization", f"int8 static {fmt}, per-channel"
+    return write_with(model_out, lambda fh: fh.write(proto.SerializeToString()), mode="wb")
+
+
+def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
+               data_dir: str | None = None) -> dict:
+    """int8 against float32 on every CV validation fold of a ``heartsound train`` run.
+
+    Each fold's checkpoint is exported, quantized with calibration maps from that fold's
+    training part only, and both models predict the fold's validation recordings.
+    """
+    import json
+
+    import torch
+
+    from .config import FrontEndConfig
+    from .data import load_dataset
+    from .export import export_onnx
+    from .infer import Classifier
+    from .models import build
+    from .train import load_matrix, scores_for
+
+    rundir = Path(rundir)
+    cfg_run = json.loads((rundir / "config.json").read_text())
+    cfg = FrontEndConfig.from_dict(cfg_run["frontend"])
+    classes = cfg_run["classes"]
+    dataset = cfg_run["dataset"]
+    ds_key = dataset.lower().removeprefix("pascal-")
+    recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
+    x, recordings = load_matrix(recordings, cfg)
+    index = {r.path.name: i for i, r in enumerate(recordings)}
+    labels = [r.label for r in recordings]
+    folds, agree_all, y_true, pred_f, pred_q = [], [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fold_dir in sorted(rundir.glob("fold*")):
+            result = json.loads((fold_dir / "metrics.json").read_text())
+            val = np.array([index[v["path"]] for v in result["validation"]])
+            train = np.setdiff1d(np.arange(len(recordings)), val)
+            model = build(cfg_run["model"], len(classes), cfg.n_mfcc)
+            model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
+            fp32 = export_onnx(model.eval(), cfg, classes, Path(tmp) / f"{fold_dir.name}.onnx")
+            int8 = quantize_onnx(fp32, Path(tmp) / f"{fold_dir.name}-int8.onnx",
+                                 x[train][:: max(1, len(train) // 100)], fmt)
+            pf = Classifier(fp32).predict_features(x[val]).argmax(1)
+            pq = Classifier(int8).predict_features(x[val]).argmax(1)
+            truth = [labels[i] for i in val]
+            folds.append({
+                "fold": result["fold"], "agreement": float((pf == pq).mean()),
+                "float32": scores_for(ds_key, classes, truth, [classes[p] for p in pf]),
+                "int8": scores_for(ds_key, classes, truth, [classes[p] for p in pq])})
+            agree_all += (pf == pq).tolist()
+            y_true += truth
+            pred_f += [classes[p] for p in pf]
+            pred_q += [classes[p] for p in pq]
+    return {"run": str(rundir), "format": fmt, "folds": folds,
+            "agreement": float(np.mean(agree_all)),
+            "pooled": {"float32": scores_for(ds_key, classes, y_true, pred_f),
+                       "int8": scores_for(ds_key, classes, y_true, pred_q)}}
