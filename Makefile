@@ -31,7 +31,7 @@ reproduce: $(VENV)/.dev
 	$(RUN) reproduce
 
 bench: $(VENV)/.dev
-	$(RUN) bench
+	$(RUN) bench --markdown docs/lightness.md --json > docs/lightness.json
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -99,6 +99,15 @@ def test_resampling_keeps_tone_frequency():
     assert np.fft.rfftfreq(y.size, 1 / 4000)[np.argmax(spectrum)] == pytest.approx(freq, abs=0.5)
 
 
+@pytest.mark.parametrize("n", [3000, 28_000, 30_001])
+def test_bandpass_is_exactly_scipy_sosfiltfilt(n):
+    from scipy import signal
+
+    x = np.random.default_rng(n).standard_normal(n)
+    sos = audio.bandpass_sos(20.0, 1800.0, 4000, 4)
+    np.testing.assert_allclose(audio.bandpass(x), signal.sosfiltfilt(sos, x), rtol=0, atol=1e-12)
+
+
 def test_bandpass_passes_band_and_stops_outside():
     t = np.arange(8000) / 4000
     gain = {}

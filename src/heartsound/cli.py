@@ -309,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    p.add_argument("--runs", default="runs", help="run folders of make reproduce (CV columns)")
+    p.add_argument("--markdown", help="also write the markdown table here (docs/lightness.md)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="HTML + markdown report of training runs and the bench")

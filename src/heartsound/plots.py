@@ -252,11 +252,13 @@ def save_grouped_bars(labels: list[str],
             for bar, vi in zip(bars, v, strict=True):
                 if not np.isfinite(vi):
                     bar.set_visible(False)
+        top = max((a for vals in series.values() for a in vals if a is not None), default=1.0)
+        ax.set_ylim(0, 1.35 * top)  # headroom for the legend above the bars
         ax.set_xticks(x, labels, fontsize=8)
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_ylabel(ylabel)
         ax.grid(True, axis="y", lw=0.3, alpha=0.5)
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper left")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -131,18 +131,25 @@ def code_block(lines: Sequence[str]) -> Frag:
     return f"```sh\n{body}\n```", f"<pre><code>{html.escape(body)}</code></pre>"
 
 
+NUMERIC = re.compile(r"^[*\s]*[-−+]?[\d.,]*\d[\d.,]*( ± [\d.,]+)?[*\s]*$|^[–∞−]*$")
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Frag:
     """A table; in HTML wrapped so that it scrolls sideways on a narrow screen, not the page."""
 
     def md_cell(s: str) -> str:
         return s.replace("|", "\\|").replace("\n", " ")
 
+    def td(s: str) -> str:
+        return f'<td class="n">{inline(s)}</td>' if NUMERIC.match(s) else f"<td>{inline(s)}</td>"
+
+    numeric = [bool(rows) and all(NUMERIC.match(r[i]) for r in rows if i < len(r))
+               for i in range(len(header))]
     md = ["| " + " | ".join(md_cell(h) for h in header) + " |",
-          "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+          "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     md += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     head = "".join(f"<th>{inline(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in rows)
     return "\n".join(md), (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
                            f"<tbody>{body}</tbody></table></div>")
 
@@ -369,13 +376,16 @@ def section_data(recordings: list[Recording], root: Path, problem: str | None,
     hist = plots.save_duration_histograms(durations, images.path("durations"),
                                           DEFAULT.duration_s)
     patients = {r.patient for r in recordings if r.dataset == "b" and r.split == "labelled"}
+    rates = {s: "/".join(f"{k / 1000:g} kHz" for k in sorted({r.sample_rate for r in recordings
+                                                            if r.dataset == s}))
+             for s in CLASSES}
     return join(
         head,
         para(f"PASCAL Classifying Heart Sounds Challenge 2011, read from `{root}`. The "
              "*labelled* files are all we train and validate on; the *test* files' labels "
-             "are withheld by the challenge. Set A: 44.1 kHz, from the iStethoscope Pro "
-             "app; set B: 4 kHz, a digital stethoscope in a hospital, "
-             f"{len(patients)} patients."),
+             f"are withheld by the challenge. Set A: recorded at {rates['a']} with the "
+             f"iStethoscope Pro phone app; set B: at {rates['b']} with a digital stethoscope "
+             f"in hospitals, {len(patients)} patients in its labelled part."),
         table(["set", "split", "class", "recordings", "seconds", "mean s"], rows),
         images.embed(hist, "Recording durations per set, stacked by class; the dashed "
                            f"line is the {DEFAULT.duration_s:g}-s length every recording is "
@@ -762,10 +772,9 @@ figure{margin:1em 0}figcaption{font-size:.9em;color:#555}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:1em 0}
 table{border-collapse:collapse;font-size:.85em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ddd;padding:3px 7px;white-space:nowrap}
-td:not(:first-child){text-align:right}th{background:#f4f4f4}
+td.n{text-align:right}th{background:#f4f4f4}
 pre{overflow-x:auto;background:#f6f6f6;padding:10px;font-size:.85em}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
-pre code{word-break:normal}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;overflow-wrap:anywhere}
 .note{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}
 nav a{margin-right:.8em;white-space:nowrap}
 """
