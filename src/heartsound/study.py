@@ -145,6 +145,48 @@ def int8_markdown(studies: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
+    """models/README.md: one short card per shipped model, numbers from the run summaries."""
+    from .bench import machine
+
+    lines = ["# Shipped models", "",
+             f"Written by `make reproduce` ({machine()['date']}); every number below comes from "
+             "the run folders it trains. Each file is one self-contained ONNX graph: input "
+             "`mfcc` float32 (batch, 872, 20) raw MFCC maps (the feature standardisation is "
+             "inside), output `probabilities` (batch, classes). The front-end config and class "
+             "names are in the file's metadata; `heartsound predict` computes the features with "
+             "exactly that config and refuses any other.", ""]
+    for target, study in SHIPPED_FROM.items():
+        path = models / f"{target}.onnx"
+        if study not in summaries or not path.exists():
+            continue
+        s = summaries[study]
+        cfg, mean = s["config"], s["mean"]
+        final = s.get("final", {})
+        n = final.get("n_train", "?")
+        lines += [
+            f"## {target}", "",
+            f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
+            f"recordings; classes {', '.join(cfg['classes'])}.",
+            f"- **Model**: {cfg['model']} CNN, {path.stat().st_size / 1024:.0f} KB float32.",
+            f"- **Recipe**: batch {cfg['recipe']['batch_size']}, Adam lr {cfg['recipe']['lr']}, "
+            f"cross-entropy, cosine annealing with warm restarts every "
+            f"{cfg['recipe']['restart_epochs']} epochs; {final.get('epochs', '?')} epochs on "
+            f"all data (the median best epoch of the CV folds); seed {cfg['seed']}.",
+            f"- **CV** ({cfg['folds']}-fold, {cfg['split']}): accuracy "
+            f"{mean['accuracy']['mean']:.3f} ± {mean['accuracy']['std']:.3f}, total precision "
+            f"{mean['total_precision']['mean']:.3f} ± {mean['total_precision']['std']:.3f}, "
+            f"Youden {mean['youden']['mean']:.3f} ± {mean['youden']['std']:.3f}.",
+            f"- **Regenerate**: `heartsound train --dataset {cfg['dataset']} --model "
+            f"{cfg['model']} --split {cfg['split']} --out runs/{study}` (or `make reproduce`, "
+            "which also copies it here).", ""]
+        int8 = models / f"{target}-int8.onnx"
+        if int8.exists():
+            lines += [f"`{int8.name}` ({int8.stat().st_size / 1024:.0f} KB): the same model, "
+                      "static int8 (see docs/int8.md for its accuracy on every CV fold).", ""]
+    return "\n".join(lines)
+
+
 def reproduce(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     names = args.only or list(STUDIES)
@@ -163,6 +205,7 @@ def reproduce(args: argparse.Namespace) -> int:
 
     int8 = [fold_study(runs / name, fmt, args.data) for name in ("a-light", "b-light")
             if name in summaries for fmt in FORMATS]
+    write_text(root / "models" / "README.md", model_cards(summaries, root / "models"))
     write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
     write_text(root / "docs" / "int8.md", int8_markdown(int8))
     wall = time.perf_counter() - start
