@@ -84,7 +84,8 @@ BENCH = {
          "madds": 326_000_000, "activation_kb": 120.5, "onnx_kb": 140.2, "onnx_int8_kb": 60.1,
          "cv_accuracy": {"a": 0.71, "b": 0.8}, "cv_total_precision": {"a": 2.7, "b": 2.0},
          "latency_ms": {"frontend": 3.2, "model_fp32": 4.5, "model_int8": 2.1,
-                        "end_to_end": 8.75}},
+                        "end_to_end": 8.75},
+         "paper_protocol_ms": 41.25, "source": "models/pascal-b-light.onnx"},
         # Keys missing or null, as an older or newer bench may write: shown as "–".
         {"name": "light-215", "model": "light", "frames": 215, "params": 28164,
          "onnx_int8_kb": None, "cv_accuracy": {"a": None},
@@ -188,6 +189,7 @@ def test_lightness_from_bench_and_table6(report):
     row = next(line for line in md.splitlines() if line.startswith("| light-215 |"))
     assert row.count("–") >= 8  # the keys that row lacks
     assert "| light-872 | light | 872 | 28,164 | 326.0 |" in md
+    assert "| 8.75 | 41.2 | models/pascal-b-light.onnx |" in md
     assert "| throughput · recordings_per_s | 123.40 |" in md
     assert "| Light 219×20 | – | – | 81.6 | 51 | 2.71 | 0.69 | 52 | 2.00 | 0.79 |" in md
 
@@ -242,6 +244,21 @@ def test_not_a_run_folder(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert not (tmp_path / "o" / "index.html").exists()
+
+
+def test_run_without_a_finished_fold_is_left_out(tmp_path, capsys):
+    """While ``make reproduce`` runs, a run folder may hold only config.json: the report
+    leaves it out (and says so) unless no run has a finished fold at all."""
+    waiting = tmp_path / "b-waiting"
+    waiting.mkdir()
+    (waiting / "config.json").write_text(json.dumps({"dataset": "pascal-b", "model": "light"}))
+    assert cli.main(["report", str(waiting), "--out", str(tmp_path / "o")]) == 2
+    assert "no run with a finished fold" in capsys.readouterr().err
+    run = write_run(tmp_path, "a-done")
+    build_report([run, waiting], tmp_path / "out", data=str(tmp_path / "none"))
+    assert f"Left out, no fold finished yet: `{waiting}`." in (tmp_path / "out" / "report.md"
+                                                                ).read_text()
+    assert "b-waiting: run has no finished fold yet; left out" in capsys.readouterr().err
 
 
 def test_with_pascal_data(data_dir, tmp_path):
@@ -299,8 +316,8 @@ def chromium() -> str:
         return shutil.which("chromium") or (
             "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 
-    if found():
-        return found()  # type: ignore[return-value]
+    if path := found():
+        return path
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("headless Chromium check skipped: /usr/bin/chromium missing and not root "
                     "(install it with: apt-get install -y chromium)")
@@ -311,8 +328,8 @@ def chromium() -> str:
             subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
         except subprocess.TimeoutExpired:
             break
-        if found():
-            return found()  # type: ignore[return-value]
+        if path := found():
+            return path
     pytest.skip("headless Chromium check skipped: `apt-get install -y chromium` failed")
 
 

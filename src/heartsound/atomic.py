@@ -16,6 +16,15 @@ from typing import IO, Any
 import numpy as np
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_with(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
                mode: str = "w") -> Path:
     """Call ``write(file)`` on a temp file beside ``path``, then rename it to ``path``."""
@@ -25,6 +34,7 @@ def write_with(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     try:
         with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
             write(fh)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

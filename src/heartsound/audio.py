@@ -18,6 +18,8 @@ from scipy import signal as sps
 
 from .config import FrontEndConfig, resolve
 
+WHOLE_MAX_S = 60.0  # longest stretch of a recording used for whole-recording inference
+
 
 class AudioError(Exception):
     """A recording we refuse to turn into features; ``str()`` is one line: file and problem."""
@@ -164,15 +166,27 @@ def fit_length(x: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def preprocess(
-    x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = None, path: object = None
+    x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = None, path: object = None,
+    whole: bool = False,
 ) -> np.ndarray:
     """Raw mono signal at any rate → validated, 4 kHz, band-passed, fixed-length signal.
 
     Only the first ``duration_s + crop_margin_s`` seconds are used (the rest would be truncated
     anyway; the margin keeps the filters' edge effects away from the kept part), so a file
     read with ``load(path, max_seconds=config.read_seconds)`` gives identical output.
+
+    ``whole=True`` keeps the whole recording (up to ``WHOLE_MAX_S``) for sliding-window
+    inference: a recording shorter than ``duration_s`` is still tiled to it, a longer one is
+    not truncated.
     """
     cfg = resolve(config)
+    if whole:
+        x = np.asarray(x)
+        x = x.mean(axis=1) if x.ndim == 2 else x
+        x = x[: int(np.ceil(WHOLE_MAX_S * sample_rate))]
+        validate(x, sample_rate, cfg, path)
+        y = bandpass(resample(x, sample_rate, cfg.sample_rate), cfg)
+        return y if y.size >= cfg.n_samples else fit_length(y, cfg.n_samples)
     x = np.asarray(x)
     if x.ndim == 2:
         x = x.mean(axis=1)

@@ -16,7 +16,7 @@ import scipy.fft
 from scipy.signal import get_window
 
 from .atomic import save_npy
-from .audio import load, preprocess
+from .audio import WHOLE_MAX_S, load, preprocess
 from .config import FrontEndConfig, resolve
 
 
@@ -132,11 +132,28 @@ def mfcc(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     return coeffs.astype(np.float32)
 
 
-def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None) -> np.ndarray:
-    """File → MFCC map ``(frames, n_mfcc)``: :func:`load`, :func:`preprocess`, :func:`mfcc`."""
+def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None,
+             whole: bool = False) -> np.ndarray:
+    """File → MFCC map ``(frames, n_mfcc)``: :func:`load`, :func:`preprocess`, :func:`mfcc`.
+
+    ``whole=True``: the map of the whole recording (at least ``config.n_frames`` frames),
+    for :func:`windows`.
+    """
     cfg = resolve(config)
-    x, rate = load(path, max_seconds=cfg.read_seconds)
-    return mfcc(preprocess(x, rate, cfg, path=path), cfg)
+    x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else cfg.read_seconds)
+    return mfcc(preprocess(x, rate, cfg, path=path, whole=whole), cfg)
+
+
+def windows(full_map: np.ndarray, n_frames: int, hop_frames: int) -> np.ndarray:
+    """Overlapping ``n_frames`` windows of a whole-recording map, every ``hop_frames``; the
+    last window is aligned to the end so no part of the recording is left out."""
+    total = full_map.shape[0]
+    if total <= n_frames:
+        return full_map[None, :n_frames]
+    starts = list(range(0, total - n_frames + 1, hop_frames))
+    if starts[-1] != total - n_frames:
+        starts.append(total - n_frames)
+    return np.stack([full_map[s:s + n_frames] for s in starts])
 
 
 def default_cache_dir() -> Path:
@@ -158,6 +175,7 @@ def cached_features(
     path: str | os.PathLike[str],
     config: FrontEndConfig | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    whole: bool = False,
 ) -> np.ndarray:
     """:func:`features`, memoised on disk by (file content sha256, config fingerprint).
 
@@ -165,12 +183,12 @@ def cached_features(
     """
     cfg = resolve(config)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = root / cfg.fingerprint() / f"{file_digest(path)}.npy"
+    entry = root / cfg.fingerprint() / f"{file_digest(path)}{'-whole' if whole else ''}.npy"
     if entry.exists():
         try:
             return np.load(entry)
         except (OSError, ValueError):
             entry.unlink(missing_ok=True)  # corrupt entry: recompute
-    feats = features(path, cfg)
+    feats = features(path, cfg, whole=whole)
     save_npy(entry, feats)
     return feats

@@ -16,7 +16,7 @@ import numpy as np
 
 from .audio import AudioError
 from .config import FrontEndConfig
-from .features import features
+from .features import features, windows
 
 SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
            "pascal-b-light-int8", "pascal-a-light-int8")
@@ -74,6 +74,11 @@ class Classifier:
             raise AudioError(self.path, "ONNX model has no heartsound front-end metadata")
         self.config = FrontEndConfig.from_json(self.metadata["heartsound.frontend"])
         self.classes = json.loads(self.metadata["heartsound.classes"])
+        hop_s = self.metadata.get("heartsound.window_hop_s")
+        # Whole-recording models average 7-s windows this many frames apart.
+        self.hop_frames = (None if hop_s is None
+                           else max(1, round(float(hop_s) * self.config.sample_rate
+                                             / self.config.hop_length)))
         self.input_name = self.session.get_inputs()[0].name
 
     @classmethod
@@ -98,27 +103,37 @@ class Classifier:
                                    f"{self.config.shape}, got {maps.shape[1:]}")
         return self.session.run(None, {self.input_name: maps})[0]
 
+    def file_windows(self, path: Path) -> np.ndarray:
+        """The model's input maps for one file: its 7-s map, or its sliding windows."""
+        if self.hop_frames is None:
+            return features(path, self.config)[None]
+        return windows(features(path, self.config, whole=True), self.config.n_frames,
+                       self.hop_frames)
+
     def predict_files(self, paths: Iterable[Path], batch: int = 32
                       ) -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
-        """Yield ``(path, probabilities or None, error or None)`` per file, in order; bad files
-        never stop the batch."""
+        """Yield ``(path, probabilities or None, error or None)`` per file, in order (window
+        probabilities averaged per file); bad files never stop the batch."""
         pending: list[tuple[Path, np.ndarray]] = []
 
         def flush() -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
             if pending:
-                probs = self.predict_features(np.stack([m for _, m in pending]), self.config)
-                for (p, _), row in zip(pending, probs, strict=True):
-                    yield p, row, None
+                probs = self.predict_features(np.concatenate([m for _, m in pending]),
+                                              self.config)
+                start = 0
+                for p, m in pending:
+                    yield p, probs[start:start + len(m)].mean(axis=0), None
+                    start += len(m)
                 pending.clear()
 
         for p in paths:
             try:
-                pending.append((p, features(p, self.config)))
+                pending.append((p, self.file_windows(p)))
             except AudioError as exc:
                 yield from flush()
                 yield p, None, exc.reason
                 continue
-            if len(pending) >= batch:
+            if sum(len(m) for _, m in pending) >= batch:
                 yield from flush()
         yield from flush()
 

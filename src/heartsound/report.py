@@ -22,6 +22,7 @@ import json
 import math
 import re
 import shlex
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -276,6 +277,10 @@ class Run:
         return list(self.config.get("classes") or self.folds[0]["scores"].get("classes", []))
 
 
+class RunNotStarted(ValueError):
+    """A run folder whose first fold has not finished: left out of the report, not fatal."""
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -301,21 +306,30 @@ def load_run(path: Path, label: str | None = None) -> Run:
 
     folds = [_read_json(p) for p in sorted(path.glob("fold*/metrics.json"), key=fold_number)]
     if not folds:
-        raise ValueError(f"{path}: run has no finished fold yet")
+        raise RunNotStarted(f"{path}: run has no finished fold yet")
     summary = {"config": _read_json(path / "config.json"), "folds": folds,
                "mean": summarise(folds)}
     return Run(path, label, summary, complete=False)
 
 
-def load_runs(paths: Sequence[Path]) -> list[Run]:
-    """Every run, labelled by its folder name (made unique when two share one)."""
+def load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[Path]]:
+    """Every run, labelled by its folder name (made unique when two share one), and the run
+    folders with no finished fold yet (so a report can be made while ``make reproduce`` is
+    still going)."""
     runs: list[Run] = []
+    not_started: list[Path] = []
     seen: dict[str, int] = {}
     for p in paths:
         name = p.resolve().name
         seen[name] = seen.get(name, 0) + 1
-        runs.append(load_run(p, name if seen[name] == 1 else f"{name} ({seen[name]})"))
-    return runs
+        try:
+            runs.append(load_run(p, name if seen[name] == 1 else f"{name} ({seen[name]})"))
+        except RunNotStarted as exc:
+            print(f"heartsound: warning: {exc}; left out", file=sys.stderr)
+            not_started.append(p)
+    if not runs:
+        raise ValueError("no run with a finished fold among " + ", ".join(map(str, paths)))
+    return runs, not_started
 
 
 def read_curve(path: Path) -> dict[str, np.ndarray] | None:
@@ -514,7 +528,7 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str, int | None], list[Run]]:
     return groups
 
 
-def section_cv(runs: list[Run], images: Images) -> Frag:
+def section_cv(runs: list[Run], images: Images, not_started: Sequence[Path] = ()) -> Frag:
     from .metrics import scalar_keys
 
     frags = [heading(2, "3. Cross-validation", "cv"), para(
@@ -522,6 +536,9 @@ def section_cv(runs: list[Run], images: Images) -> Frag:
         "sample standard deviation over folds. *Grouped* folds keep all recordings of one "
         "patient (set B) in one fold; *random* folds are the paper's ungrouped protocol, in "
         "which one patient's recordings can sit on both sides of a split.")]
+    if not_started:
+        frags.append(para("Left out, no fold finished yet: "
+                          + ", ".join(f"`{p}`" for p in not_started) + "."))
     for (dataset, model, frames), group in group_runs(runs).items():
         frags.append(heading(3, f"{dataset} · {model} · {frames or '?'} frames"))
         if len(group) > 1:
@@ -631,8 +648,8 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def paper_row_for(model: str | None, frames: int | None) -> dict[str, Any] | None:
-    """The Table 6 row of the same model and (within the paper's ±4-frame centring
-    convention) input size: our 434/215 uncentred frames are its 438/219."""
+    """The Table 6 row of the same model and input size. Within 8 frames, because centred
+    and uncentred framing differ by 4: our 434/215 frames are the paper's 438/219."""
     for row in PAPER_PUBLISHED["table6"]:
         if row["model"] == model and isinstance(frames, int) and abs(row["frames"] - frames) <= 8:
             return row
@@ -667,7 +684,7 @@ def section_lightness(bench: dict[str, Any] | None, bench_path: Path | None,
     if rows:
         body = []
         for r in rows:
-            madds = _get(r, "madds")
+            madds = r.get("madds")
             body.append([str(r.get("name", "–")), str(r.get("model", "–")), fmt(r.get("frames")),
                          fmt(r.get("params")),
                          fmt(madds / 1e6, 1) if isinstance(madds, int | float) else "–",
@@ -676,11 +693,17 @@ def section_lightness(bench: dict[str, Any] | None, bench_path: Path | None,
                          *(fmt(_get(r, k, s)) for k in ("cv_accuracy", "cv_total_precision")
                            for s in ("a", "b")),
                          *(fmt(_get(r, "latency_ms", k), 2)
-                           for k in ("frontend", "model_fp32", "model_int8", "end_to_end"))])
+                           for k in ("frontend", "model_fp32", "model_int8", "end_to_end")),
+                         fmt(r.get("paper_protocol_ms"), 1), str(r.get("source", "–"))])
         frags.append(table(["name", "model", "frames", "params", "MAdds (M)", "activations (KB)",
                             "ONNX (KB)", "ONNX int8 (KB)", "CV accuracy A", "CV accuracy B",
                             "CV total precision A", "CV total precision B", "front end ms",
-                            "model fp32 ms", "model int8 ms", "end to end ms"], body))
+                            "model fp32 ms", "model int8 ms", "end to end ms",
+                            "paper-protocol ms", "model file"], body))
+        frags.append(para(
+            "*Paper-protocol ms* times what the paper's Table 6 times: file to class for one "
+            "recording, loading the model each time; the other latencies are medians with the "
+            "model loaded once."))
         labels = [str(r.get("name", "?")) for r in rows]
         paper = [paper_row_for(r.get("model"), r.get("frames")) for r in rows]
 
@@ -797,7 +820,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
                  bench: str | Path | None = None, data: str | None = None) -> Path:
     """Write ``out/index.html``, ``out/report.md`` and ``out/img/*.png``; return the page."""
     out = Path(out)
-    runs = load_runs([Path(p) for p in run_dirs])  # fail early, before any plotting
+    runs, not_started = load_runs([Path(p) for p in run_dirs])  # fail before any plotting
     bench_path = Path(bench) if bench else None
     bench_json = load_bench(bench_path) if bench_path else None
     recordings, root, problem = load_pascal(data)
@@ -811,7 +834,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     command = shlex.join(["heartsound", "report", *map(str, run_dirs),
                           *(["--bench", str(bench)] if bench else []),
                           *(["--data", str(data)] if data else []), "--out", str(out)])
-    sections += [section_cv(runs, images), section_paper(runs, images),
+    sections += [section_cv(runs, images, not_started), section_paper(runs, images),
                  section_lightness(bench_json, bench_path, images),
                  section_reproduce(runs, command)]
     md, body = join(*sections)

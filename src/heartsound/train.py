@@ -32,7 +32,10 @@ from .metrics import classification_scores, pascal_scores, scalar_keys
 
 @dataclass(frozen=True)
 class Recipe:
-    """Optimisation settings; defaults are the paper's where it states them."""
+    """Training settings. Defaults are the paper's where it states them (batch 8, Adam,
+    lr 1e-3, cross-entropy, cosine annealing with warm restarts, first 7 s of each recording,
+    best validation epoch); the other fields are the measured improvements (docs/ablation.md).
+    """
 
     epochs: int = 30
     batch_size: int = 8
@@ -40,6 +43,24 @@ class Recipe:
     restart_epochs: int = 10  # cosine annealing period T_0, in epochs (restarts at 10, 20, ...)
     min_lr: float = 1e-5
     weight_decay: float = 0.0
+    crop: str = "first"  # "first": the paper's first 7 s; "random": a random 7-s crop per epoch
+    eval_hop_s: float | None = None  # None: first 7 s only; else average 7-s windows this far apart
+    class_weight: str = "none"  # "none" | "balanced" (inverse class frequency) | "sqrt"
+    spec_augment: bool = False  # one time mask (≤ 0.5 s) and one coefficient mask (≤ 3) per map
+    gain_db: float = 0.0  # random gain in ±gain_db (shifts MFCC c0 only)
+    select: str = "best"  # "best": best validation epoch (the paper); "last": fixed budget
+
+    @property
+    def whole(self) -> bool:
+        """Whether training/evaluation needs whole-recording maps rather than the first 7 s."""
+        return self.crop == "random" or self.eval_hop_s is not None
+
+
+RECIPES = {
+    "paper": Recipe(),
+    "improved": Recipe(crop="random", eval_hop_s=2.0, class_weight="sqrt", spec_augment=True,
+                       gain_db=6.0, select="last"),
+}
 
 
 # ------------------------------------------------------------------------------------ folds
@@ -81,10 +102,11 @@ def make_folds(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: i
 
 
 # ------------------------------------------------------------------------------------ data
-def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
-                cache_dir: str | os.PathLike[str] | None = None,
-                quiet: bool = False) -> tuple[np.ndarray, list[Recording]]:
-    """Features of every recording (from the cache where possible) as one (N, T, F) array.
+def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
+              cache_dir: str | os.PathLike[str] | None = None,
+              whole: bool = False) -> tuple[list[np.ndarray], list[Recording]]:
+    """Features of every recording (from the cache where possible): fixed 7-s maps, or
+    whole-recording maps (≥ 7 s each) with ``whole``.
 
     A recording whose features cannot be computed is reported on stderr and left out.
     """
@@ -93,13 +115,21 @@ def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
     feats, kept = [], []
     for r in recordings:
         try:
-            feats.append(cached_features(r.path, config, cache_dir))
+            feats.append(cached_features(r.path, config, cache_dir, whole=whole))
             kept.append(r)
         except AudioError as exc:
             print(f"heartsound: warning: skipped {exc}", file=sys.stderr)
     if not feats:
         raise ValueError("no usable recordings")
-    return np.stack(feats), kept
+    return feats, kept
+
+
+def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
+                cache_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray,
+                                                                         list[Recording]]:
+    """Fixed 7-s maps of every usable recording as one (N, frames, n_mfcc) array."""
+    maps, kept = load_maps(recordings, config, cache_dir)
+    return np.stack(maps), kept
 
 
 # ------------------------------------------------------------------------------------ torch
@@ -109,69 +139,124 @@ def _torch():
     return torch
 
 
-def set_threads() -> int:
-    """Use every core for intra-op work, none for inter-op (small models, one stream)."""
+def set_threads(n: int | None = None) -> int:
+    """Intra-op threads: ``n``, else every core this process may use (one training stream)."""
     torch = _torch()
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(n or 1)
+    return n or 1
 
 
-def predict_logits(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict_proba(model, maps: Sequence[np.ndarray], n_frames: int,
+                  hop_frames: int | None = None, batch: int = 64) -> np.ndarray:
+    """Class probabilities per recording: its first window, or the mean over its windows."""
+    from .features import windows
+
     torch = _torch()
     model.eval()
+    chunks = [windows(m, n_frames, hop_frames) if hop_frames else m[None, :n_frames]
+              for m in maps]
+    flat = np.concatenate(chunks)
     out = []
     with torch.no_grad():
-        for i in range(0, len(x), batch):
-            out.append(model(torch.from_numpy(x[i:i + batch])).numpy())
-    return np.concatenate(out)
+        for i in range(0, len(flat), batch):
+            out.append(torch.softmax(model(torch.from_numpy(flat[i:i + batch])), -1).numpy())
+    probs = np.concatenate(out)
+    bounds = np.cumsum([0] + [len(c) for c in chunks])
+    return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
+                                                              strict=True)])
 
 
-def fit(arch: str, x_tr: np.ndarray, y_tr: np.ndarray, n_classes: int, recipe: Recipe,
-        seed: int, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-        epochs: int | None = None, progress: str | None = None) -> tuple[Any, list[dict]]:
-    """Train one model; return (model at its best validation epoch — or last epoch when no
-    validation data —, per-epoch curve)."""
+def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:
+    """Loss weights against imbalance: inverse frequency ("balanced") or its square root."""
+    if mode == "none":
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    w = len(y) / (n_classes * np.maximum(counts, 1))
+    w = np.sqrt(w) if mode == "sqrt" else w
+    return (w / (w * counts).sum() * counts.sum()).astype(np.float32)
+
+
+def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recipe: Recipe,
+               rng: np.random.Generator, fill: np.ndarray) -> np.ndarray:
+    """A (batch, n_frames, n_mfcc) array: first or random 7-s crops, then augmentation."""
+    out = np.empty((len(idx), n_frames, maps[0].shape[1]), dtype=np.float32)
+    for j, i in enumerate(idx):
+        m = maps[i]
+        start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
+        out[j] = m[start:start + n_frames]
+    if recipe.gain_db:
+        # A gain of g dB adds g to every log-mel band, i.e. g·√n_mels to c0 (orthonormal DCT).
+        out[:, :, 0] += rng.uniform(-recipe.gain_db, recipe.gain_db, (len(idx), 1)) * np.sqrt(48)
+    if recipe.spec_augment:
+        for j in range(len(idx)):
+            t = rng.integers(0, n_frames // 14 + 1)  # up to 0.5 s at 8 ms frames
+            t0 = rng.integers(0, n_frames - t + 1)
+            out[j, t0:t0 + t] = fill
+            f = rng.integers(0, 4)
+            f0 = rng.integers(1, out.shape[2] - f + 1)
+            out[j, :, f0:f0 + f] = fill[f0:f0 + f]
+    return out
+
+
+def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: int,
+        recipe: Recipe, seed: int, maps_val: Sequence[np.ndarray] | None = None,
+        y_val: np.ndarray | None = None, epochs: int | None = None,
+        progress: str | None = None, n_frames: int | None = None) -> tuple[Any, list[dict]]:
+    """Train one model on maps (fixed 7-s, or whole recordings for random crops).
+
+    Returns (model at its best validation epoch with ``select="best"``, else at the last
+    epoch; per-epoch curve).
+    """
     torch = _torch()
     from .models import build
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build(arch, n_classes, x_tr.shape[2])
-    model.mean.copy_(torch.from_numpy(x_tr.mean(axis=(0, 1))))
-    model.std.copy_(torch.from_numpy(x_tr.std(axis=(0, 1)) + 1e-6))
+    n_frames = n_frames or maps_tr[0].shape[0]
+    frames = np.concatenate(maps_tr)
+    model = build(arch, n_classes, frames.shape[1])
+    model.mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
+    fill = frames.mean(axis=0).astype(np.float32)
+    del frames
+    hop = None if recipe.eval_hop_s is None else max(1, int(recipe.eval_hop_s * 125))
+    weights = class_weights(y_tr, n_classes, recipe.class_weight)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=None if weights is None else torch.from_numpy(weights))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = -(-len(x_tr) // recipe.batch_size)
+    steps_per_epoch = -(-len(maps_tr) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
-    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    yt = torch.from_numpy(y_tr)
     epochs = epochs or recipe.epochs
     curve: list[dict] = []
     best_state, best_key = None, (-1.0, -np.inf)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
-        perm = rng.permutation(len(x_tr))
+        perm = rng.permutation(len(maps_tr))
         total, correct = 0.0, 0
         for b in range(steps_per_epoch):
-            idx = torch.from_numpy(perm[b * recipe.batch_size:(b + 1) * recipe.batch_size])
-            logits = model(xt[idx])
-            loss = torch.nn.functional.cross_entropy(logits, yt[idx])
+            idx = perm[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill))
+            logits = model(xb)
+            loss = loss_fn(logits, yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yt[idx]).sum())
-        row = {"epoch": epoch, "train_loss": total / len(x_tr), "train_acc": correct / len(x_tr),
-               "lr": opt.param_groups[0]["lr"]}
-        if x_val is not None and y_val is not None and len(x_val):
-            logits = predict_logits(model, x_val)
-            row["val_loss"] = float(torch.nn.functional.cross_entropy(
-                torch.from_numpy(logits), torch.from_numpy(y_val)))
-            row["val_acc"] = float((logits.argmax(1) == y_val).mean())
+        row = {"epoch": epoch, "train_loss": total / len(maps_tr),
+               "train_acc": correct / len(maps_tr), "lr": opt.param_groups[0]["lr"]}
+        if maps_val is not None and y_val is not None and len(maps_val):
+            probs = predict_proba(model, maps_val, n_frames, hop)
+            row["val_loss"] = float(-np.mean(np.log(probs[np.arange(len(y_val)), y_val] + 1e-9)))
+            row["val_acc"] = float((probs.argmax(1) == y_val).mean())
             key = (row["val_acc"], -row["val_loss"])
-            if key > best_key:
+            if recipe.select == "best" and key > best_key:
                 best_key = key
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
                 row["best"] = 1
@@ -252,7 +337,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
            epochs: int | None = None, seed: int = 0, split: str = "grouped",
            config: FrontEndConfig | None = None, recipe: Recipe | None = None,
            data_dir: str | None = None, quiet: bool = False, final: bool = True,
-           export: bool = True, limit: int | None = None) -> dict[str, Any]:
+           export: bool = True, limit: int | None = None,
+           threads: int | None = None) -> dict[str, Any]:
     """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README)."""
     cfg = resolve(config)
     recipe = recipe or Recipe()
@@ -266,7 +352,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     key = dataset.lower().removeprefix("pascal-")
     ds_key = key if key in CLASSES and not Path(dataset).is_file() else "csv"
     classes = list(classes_of(recordings, ds_key))
-    threads = set_threads()
+    threads = set_threads(threads)
     run_config = {
         "dataset": dataset, "model": arch, "folds": folds, "seed": seed, "split": split,
         "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
@@ -275,12 +361,16 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     config_path = out / "config.json"
     if config_path.exists():
         previous = json.loads(config_path.read_text())
-        if {k: v for k, v in previous.items() if k != "versions"} != {
-                k: v for k, v in run_config.items() if k != "versions"}:
+        # Runs written before a Recipe field existed used its default.
+        previous["recipe"] = {**dataclasses.asdict(Recipe()), **previous["recipe"]}
+        ignore = {"versions", "threads"}
+        if {k: v for k, v in previous.items() if k not in ignore} != {
+                k: v for k, v in run_config.items() if k not in ignore}:
             raise ValueError(f"{out}: holds a run with other settings; use another --out")
     else:
         write_json(config_path, run_config)
-    x, recordings = load_matrix(recordings, cfg, quiet=quiet)
+    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
+    hop = None if recipe.eval_hop_s is None else int(recipe.eval_hop_s * 125)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     names = [r.path.name for r in recordings]
@@ -297,10 +387,11 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
-        model, curve = fit(arch, x[train_idx], y[train_idx], len(classes), recipe,
-                           seed + f, x[val_idx], y[val_idx],
-                           progress=None if quiet else f"fold {f}/{folds}")
-        pred = predict_logits(model, x[val_idx]).argmax(1)
+        model, curve = fit(arch, [maps[i] for i in train_idx], y[train_idx], len(classes),
+                           recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
+                           progress=None if quiet else f"fold {f}/{folds}",
+                           n_frames=cfg.n_frames)
+        pred = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop).argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
                             [classes[p] for p in pred])
         best_epoch = next((r["epoch"] for r in reversed(curve) if r.get("best")), len(curve))
@@ -320,7 +411,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
                                "mean": summarise(fold_results)}
     if final:
-        summary["final"] = train_final(arch, x, y, classes, cfg, recipe, seed, fold_results,
+        summary["final"] = train_final(arch, maps, y, classes, cfg, recipe, seed, fold_results,
                                        out, ds_key, export=export, quiet=quiet)
     summary["wall_seconds"] = time.perf_counter() - started
     write_json(out / "summary.json", summary)
@@ -339,19 +430,21 @@ def save_state(model: Any, path: Path) -> None:
     write_with(path, lambda fh: _torch().save(model.state_dict(), fh), mode="wb")
 
 
-def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
+def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: list[str],
                 cfg: FrontEndConfig, recipe: Recipe, seed: int, fold_results: list[dict],
                 out: Path, ds_key: str, export: bool = True, quiet: bool = False
                 ) -> dict[str, Any]:
-    """Train on all labelled data for the median best epoch of the folds; export to ONNX."""
+    """Train on all labelled data — for the median best epoch of the folds (``select=
+    "best"``) or the fixed budget (``"last"``) — and export to ONNX."""
     final_dir = out / "final"
     done = final_dir / "final.json"
     if done.exists():
         return json.loads(done.read_text())
-    epochs = int(statistics.median(f["best_epoch"] for f in fold_results))
+    epochs = recipe.epochs if recipe.select == "last" else int(
+        statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
-    model, curve = fit(arch, x, y, len(classes), recipe, seed, epochs=max(1, epochs),
-                       progress=None if quiet else "final")
+    model, curve = fit(arch, maps, y, len(classes), recipe, seed, epochs=max(1, epochs),
+                       progress=None if quiet else "final", n_frames=cfg.n_frames)
     save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
@@ -361,7 +454,10 @@ def train_final(arch: str, x: np.ndarray, y: np.ndarray, classes: list[str],
 
         path = export_onnx(model, cfg, classes, final_dir / "model.onnx",
                            {"dataset": ds_key, "arch": arch, "epochs": str(epochs),
-                            "seed": str(seed)})
+                            "seed": str(seed), "heartsound.recipe": json.dumps(
+                                dataclasses.asdict(recipe)),
+                            **({"heartsound.window_hop_s": str(recipe.eval_hop_s)}
+                               if recipe.eval_hop_s is not None else {})})
         info["onnx"] = str(path)
     write_json(done, info)
     return info
