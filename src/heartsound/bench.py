@@ -283,10 +283,12 @@ def run_bench(args: argparse.Namespace) -> int:
                                 for w in (1, 2)}
         result["throughput"]["recordings"] = len(folder)
     text = markdown(result)
-    if args.markdown:
-        from .atomic import write_text
+    from .atomic import write_json, write_text
 
+    if args.markdown:
         write_text(args.markdown, text)
+    if args.save_json:
+        write_json(args.save_json, result)
     print(json.dumps(result, indent=2) if args.json else text)
     return 0
 

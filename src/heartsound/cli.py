@@ -216,6 +216,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return reproduce(args)
 
 
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from .study import ablation
+
+    return ablation(args)
+
+
 # ---------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
@@ -304,7 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="folder for the run folders (default runs/)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--only", nargs="*", help="run only these study names")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--train-only", action="store_true",
+                   help="train the runs only (no shipping, int8 study or results table)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("ablation", help="CV of each recipe change alone and combined")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
@@ -312,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     p.add_argument("--runs", default="runs", help="run folders of make reproduce (CV columns)")
     p.add_argument("--markdown", help="also write the markdown table here (docs/lightness.md)")
+    p.add_argument("--save-json", help="also write the JSON here (docs/lightness.json)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="HTML + markdown report of training runs and the bench")

@@ -55,7 +55,7 @@ def conv_norm_act(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, group
         ChannelLayerNorm(c_out),
     ]
     if act:
-        layers.append(nn.ReLU6(inplace=True))
+        layers.append(nn.ReLU6())  # not in place: its input is a fresh tensor anyway
     return nn.Sequential(*layers)
 
 
@@ -95,6 +95,8 @@ class LightweightCNN(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(head, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Channels-last memory makes the LayerNorm permutes free views instead of copies.
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
@@ -114,6 +116,7 @@ class BaseCNN(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 

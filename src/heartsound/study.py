@@ -16,34 +16,39 @@ from typing import Any
 
 from .atomic import write_text, write_with
 
-# name: (dataset, model, split, front-end scale)
-STUDIES: dict[str, tuple[str, str, str, int]] = {
-    "a-light": ("pascal-a", "light", "grouped", 1),
-    "a-base": ("pascal-a", "base", "grouped", 1),
-    "b-light": ("pascal-b", "light", "grouped", 1),
-    "b-base": ("pascal-b", "base", "grouped", 1),
-    "b-light-random": ("pascal-b", "light", "random", 1),
-    "b-base-random": ("pascal-b", "base", "random", 1),
-    "a-light-x2": ("pascal-a", "light", "grouped", 2),
-    "a-light-x4": ("pascal-a", "light", "grouped", 4),
-    "b-light-x2": ("pascal-b", "light", "grouped", 2),
-    "b-light-x4": ("pascal-b", "light", "grouped", 4),
+# name: (dataset, model, split, front-end scale, recipe)
+STUDIES: dict[str, tuple[str, str, str, int, str]] = {
+    "a-light": ("pascal-a", "light", "grouped", 1, "paper"),
+    "a-base": ("pascal-a", "base", "grouped", 1, "paper"),
+    "b-light": ("pascal-b", "light", "grouped", 1, "paper"),
+    "b-base": ("pascal-b", "base", "grouped", 1, "paper"),
+    "b-light-random": ("pascal-b", "light", "random", 1, "paper"),
+    "b-base-random": ("pascal-b", "base", "random", 1, "paper"),
+    "a-light-x2": ("pascal-a", "light", "grouped", 2, "paper"),
+    "a-light-x4": ("pascal-a", "light", "grouped", 4, "paper"),
+    "b-light-x2": ("pascal-b", "light", "grouped", 2, "paper"),
+    "b-light-x4": ("pascal-b", "light", "grouped", 4, "paper"),
+    "a-light-improved": ("pascal-a", "light", "grouped", 1, "improved"),
+    "b-light-improved": ("pascal-b", "light", "grouped", 1, "improved"),
 }
-SHIPPED_FROM = {"pascal-a-light": "a-light", "pascal-a-base": "a-base",
-                "pascal-b-light": "b-light", "pascal-b-base": "b-base"}
+# The light models ship with the improved recipe (docs/ablation.md), the base with the paper's.
+SHIPPED_FROM = {"pascal-a-light": "a-light-improved", "pascal-a-base": "a-base",
+                "pascal-b-light": "b-light-improved", "pascal-b-base": "b-base"}
 
 # The paper's Table 2 averages (5-fold CV) and Table 3/4 best folds on the test files.
 PAPER_CV = {("a", "base"): (0.722, 2.84), ("a", "light"): (0.706, 2.734),
             ("b", "base"): (0.824, 2.154), ("b", "light"): (0.80, 2.004)}
 
 
-def run_study(name: str, runs: Path, data: str | None, epochs: int | None) -> dict[str, Any]:
+def run_study(name: str, runs: Path, data: str | None, epochs: int | None,
+              threads: int | None = None) -> dict[str, Any]:
     from .config import DEFAULT
-    from .train import run_cv
+    from .train import RECIPES, run_cv
 
-    dataset, arch, split, scale = STUDIES[name]
+    dataset, arch, split, scale, recipe = STUDIES[name]
     return run_cv(dataset, arch, runs / name, split=split, epochs=epochs, data_dir=data,
-                  config=DEFAULT.scaled(scale) if scale != 1 else DEFAULT, quiet=True)
+                  config=DEFAULT.scaled(scale) if scale != 1 else DEFAULT, quiet=True,
+                  recipe=RECIPES[recipe], threads=threads)
 
 
 def load_summaries(runs: Path) -> dict[str, dict[str, Any]]:
@@ -68,15 +73,15 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
         "Set-B *grouped* folds keep every patient in one fold; *random* is the paper's "
         "ungrouped protocol (recordings of one patient on both sides of a split, so it "
         "flatters). Set A has no patient ids, so its folds are per recording.", "",
-        "| study | frames | accuracy | total precision | Youden | paper CV accuracy | "
+        "| study | recipe | frames | accuracy | total precision | Youden | paper CV accuracy | "
         "paper CV total precision | run wall time |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summaries.items():
         cfg = s["config"]
         mean = s["mean"]
         key = (cfg["dataset"].removeprefix("pascal-"), cfg["model"])
-        scale = STUDIES[name][3]
+        scale = STUDIES[name][3]  # paper columns only beside the 872-frame rows
         paper = PAPER_CV.get(key) if scale == 1 else None
         frames = {1: 872, 2: 434, 4: 215}[scale]
 
@@ -84,7 +89,7 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
             return f"{mean[k]['mean']:.3f} ± {mean[k]['std']:.3f}" if k in mean else "–"
 
         lines.append(
-            f"| {name} ({cfg['split']}) | {frames} | {fmt('accuracy')} | "
+            f"| {name} ({cfg['split']}) | {STUDIES[name][4]} | {frames} | {fmt('accuracy')} | "
             f"{fmt('total_precision')} | {fmt('youden')} | "
             f"{paper[0] if paper else '–'} | {paper[1] if paper else '–'} | "
             f"{s.get('wall_seconds', 0) / 60:.1f} min |")
@@ -196,7 +201,9 @@ def reproduce(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for name in names:
         print(f"== {name}", file=sys.stderr)
-        run_study(name, runs, args.data, args.epochs)
+        run_study(name, runs, args.data, args.epochs, args.threads)
+    if args.train_only:
+        return 0
     summaries = load_summaries(runs)
     root = Path(__file__).resolve().parents[2]
     shipped = ship_models(summaries, runs, root / "models")
@@ -213,3 +220,84 @@ def reproduce(args: argparse.Namespace) -> int:
     print(f"wrote docs/results.md; shipped {', '.join(p.name for p in shipped) or 'nothing'}; "
           f"{wall / 60:.1f} min", file=sys.stderr)
     return 0
+
+
+# ---------------------------------------------------------------------------- ablation
+def ablation_recipes() -> dict[str, Any]:
+    """Each change alone on top of an honest baseline, then all of them together."""
+    import dataclasses
+
+    from .train import RECIPES
+
+    paper = RECIPES["paper"]
+    fixed = dataclasses.replace(paper, select="last")
+    return {
+        "paper (best val. epoch)": paper,
+        "fixed budget": fixed,
+        "+ whole recording": dataclasses.replace(fixed, crop="random", eval_hop_s=2.0),
+        "+ class weights": dataclasses.replace(fixed, class_weight="sqrt"),
+        "+ augmentation": dataclasses.replace(fixed, spec_augment=True, gain_db=6.0),
+        "improved (all)": RECIPES["improved"],
+    }
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+
+
+def ablation(args: argparse.Namespace) -> int:
+    """CV of every ablation recipe × set × seed (light model, grouped folds)."""
+    from .train import run_cv
+
+    runs = Path(args.runs)
+    recipes = ablation_recipes()
+    names = args.only or list(recipes)
+    for name in names:
+        for dataset in args.sets:
+            for seed in args.seeds:
+                out = runs / "ablation" / f"{dataset}-{slug(name)}-s{seed}"
+                print(f"== {out.name}", file=sys.stderr)
+                run_cv(f"pascal-{dataset}", "light", out, seed=seed, recipe=recipes[name],
+                       data_dir=args.data, quiet=True, final=False, threads=args.threads)
+    root = Path(__file__).resolve().parents[2]
+    write_text(root / "docs" / "ablation.md", ablation_markdown(runs / "ablation"))
+    print("wrote docs/ablation.md", file=sys.stderr)
+    return 0
+
+
+def ablation_markdown(folder: Path) -> str:
+    """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
+    import statistics
+
+    from .bench import machine
+
+    metrics = {"a": ["accuracy", "total_precision", "youden"],
+               "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
+    m = machine()
+    lines = ["# Ablation: what each change to the recipe gives", "",
+             f"Generated by `heartsound ablation` on {m['cpu']}, {m['date']}. Lightweight "
+             "model, 5-fold CV (set B grouped by patient), every cell the mean ± std over "
+             "seeds of the 5-fold mean. *paper* selects the best epoch on the validation "
+             "fold itself (optimistic); every other row trains a fixed budget of epochs and "
+             "keeps the last.", ""]
+    for dataset in ("a", "b"):
+        head = " | ".join(metrics[dataset])
+        lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
+                  "classes never predicted (folds) |",
+                  "|---|---|" + "---|" * (len(metrics[dataset]) + 1)]
+        for name in ablation_recipes():
+            runs = sorted(folder.glob(f"{dataset}-{slug(name)}-s*/summary.json"))
+            if not runs:
+                continue
+            summaries = [json.loads(p.read_text()) for p in runs]
+            cells = []
+            for k in metrics[dataset]:
+                vals = [s["mean"][k]["mean"] for s in summaries if k in s["mean"]]
+                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}")
+            never = sum(1 for s in summaries for f in s["folds"]
+                        for c in s["config"]["classes"]
+                        if f["scores"][f"precision_{c}"] == 0.0)
+            lines.append(f"| {name} | {len(summaries)} | {' | '.join(cells)} | {never} |")
+        lines.append("")
+    return "\n".join(lines)
