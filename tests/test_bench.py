@@ -1,0 +1,35 @@
+"""`heartsound bench --quick` produces every column (a benchmark prints, it never asserts speed)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+
+def test_bench_quick_has_every_column(data_dir, tmp_path):
+    md = tmp_path / "lightness.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "heartsound", "bench", "--quick", "--json", "--data",
+         str(data_dir), "--runs", str(tmp_path / "no-runs"), "--markdown", str(md)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["threads"] == 1 and result["machine"]["cpu"]
+    names = [r["name"] for r in result["rows"]]
+    assert names == ["base-872", "light-872", "light-434", "light-215"]
+    for row in result["rows"]:
+        for key in ("params", "madds", "activation_kb", "onnx_kb", "paper_protocol_ms"):
+            assert row[key] > 0, (row["name"], key)
+        for key in ("frontend", "model_fp32", "end_to_end"):
+            assert row["latency_ms"][key] > 0
+        assert set(row["cv_accuracy"]) == {"a", "b"}
+        if row["model"] == "light":
+            assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
+            assert row["params"] <= 30_000
+    assert [r["frames"] for r in result["rows"]] == [872, 872, 434, 215]
+    assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
+    text = md.read_text()
+    assert "| light | 215×20 |" in text and "Reference pipeline" in text

@@ -1,0 +1,112 @@
+"""Whole-recording windows, the improved recipe's pieces, and int8 models."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import heart_like
+
+import heartsound as hs
+from heartsound.features import windows
+
+torch = pytest.importorskip("torch")
+
+
+def test_windows_cover_the_whole_map():
+    m = np.arange(1000 * 2, dtype=np.float32).reshape(1000, 2)
+    w = windows(m, 872, 50)
+    assert w.shape == (4, 872, 2)  # starts 0, 50, 100 and the end-aligned 128
+    np.testing.assert_array_equal(w[0], m[:872])
+    np.testing.assert_array_equal(w[-1], m[-872:])
+    assert windows(m[:872], 872, 50).shape == (1, 872, 2)
+
+
+def test_whole_features(make_wav):
+    short = make_wav("short.wav", heart_like(3.0, 4000), 4000)
+    np.testing.assert_array_equal(hs.features(short, whole=True), hs.features(short))
+    long = make_wav("long.wav", heart_like(20.0, 4000), 4000)
+    full = hs.features(long, whole=True)
+    assert full.shape == (1 + (80_000 - 128) // 32, 20)
+    # The first 7 s of the whole map match the 7-s map away from the filter edge, up to the
+    # 80-dB floor being set by the whole map's peak rather than the first 7 s' (≤ 0.1).
+    np.testing.assert_allclose(full[:800], hs.features(long)[:800], atol=0.1)
+
+
+def test_class_weights_and_batches():
+    from heartsound.train import Recipe, class_weights, make_batch
+
+    y = np.array([0] * 8 + [1] * 2)
+    w = class_weights(y, 2, "balanced")
+    assert w[1] / w[0] == pytest.approx(4.0)
+    assert (w[y]).sum() == pytest.approx(len(y))  # mean loss scale unchanged
+    assert class_weights(y, 2, "sqrt")[1] / class_weights(y, 2, "sqrt")[0] == pytest.approx(2.0)
+    assert class_weights(y, 2, "none") is None
+    rng = np.random.default_rng(0)
+    maps = [np.arange(1000 * 20, dtype=np.float32).reshape(1000, 20) for _ in range(3)]
+    fill = np.full(20, -1.0, dtype=np.float32)
+    first = make_batch(maps, np.array([0, 1]), 872, Recipe(), rng, fill)
+    np.testing.assert_array_equal(first[0], maps[0][:872])
+    crops = make_batch(maps, np.array([0, 1, 2]), 872, Recipe(crop="random"), rng, fill)
+    starts = {int(c[0, 0]) // 20 for c in crops}
+    assert all(0 <= s <= 128 for s in starts)
+    aug = make_batch(maps, np.array([0]), 872, Recipe(spec_augment=True, gain_db=6.0),
+                     np.random.default_rng(3), fill)
+    assert aug.shape == (1, 872, 20) and not np.array_equal(aug[0], maps[0][:872])
+
+
+@pytest.fixture(scope="module")
+def improved_run(tmp_path_factory):
+    """A tiny run of the improved recipe on 3 classes of synthetic recordings of 4-12 s."""
+    import soundfile as sf
+
+    from heartsound.train import RECIPES, run_cv
+
+    root = tmp_path_factory.mktemp("improved")
+    lines = ["path,label"]
+    for c, bpm in enumerate((50, 80, 120)):
+        for i in range(4):
+            x = heart_like(4.0 + 2 * i, 4000, bpm=bpm, seed=10 * c + i)
+            sf.write(str(root / f"c{c}_{i}.wav"), x, 4000)
+            lines.append(f"c{c}_{i}.wav,k{c}")
+    (root / "set.csv").write_text("\n".join(lines) + "\n")
+    out = root / "run"
+    import dataclasses
+
+    recipe = dataclasses.replace(RECIPES["improved"], epochs=2)
+    summary = run_cv(str(root / "set.csv"), "light", out, folds=2, recipe=recipe, quiet=True)
+    return root, out, summary
+
+
+def test_improved_recipe_end_to_end(improved_run):
+    from heartsound.infer import Classifier
+
+    root, out, summary = improved_run
+    assert summary["config"]["recipe"]["crop"] == "random"
+    assert summary["final"]["epochs"] == 2  # fixed budget, not a validation-chosen epoch
+    clf = Classifier(out / "final" / "model.onnx")
+    assert clf.hop_frames == 250  # 2 s at 8-ms frames
+    assert json.loads(clf.metadata["heartsound.recipe"])["class_weight"] == "sqrt"
+    longest = root / "c0_3.wav"  # 10 s → 3 windows
+    assert clf.file_windows(longest).shape == (3, 872, 20)
+    results = list(clf.predict_files([longest, root / "c0_0.wav"]))
+    expected = clf.predict_features(clf.file_windows(longest)).mean(axis=0)
+    np.testing.assert_allclose(results[0][1], expected, atol=1e-6)
+    assert results[1][1].shape == (3,) and results[1][1].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
+def test_int8_model_agrees_with_float(improved_run, tmp_path, fmt):
+    from heartsound.infer import Classifier
+    from heartsound.quantize import quantize_onnx
+
+    root, out, _ = improved_run
+    maps = np.stack([hs.features(p) for p in sorted(root.glob("*.wav"))])
+    int8 = quantize_onnx(out / "final" / "model.onnx", tmp_path / "int8.onnx", maps, fmt)
+    f32, q8 = Classifier(out / "final" / "model.onnx"), Classifier(int8)
+    assert q8.config == f32.config and q8.classes == f32.classes
+    assert q8.hop_frames == f32.hop_frames and "int8" in q8.metadata["heartsound.quantization"]
+    assert int8.stat().st_size < 0.6 * (out / "final" / "model.onnx").stat().st_size
+    pf, pq = f32.predict_features(maps), q8.predict_features(maps)
+    # Bound: at least 10 of 12 recordings keep their class, probabilities within 0.1.
+    assert (pf.argmax(1) == pq.argmax(1)).sum() >= 10
+    assert np.abs(pf - pq).max() < 0.1
