@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
     p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--all-seeds-for", nargs="*",
+                   default=["paper (best val. epoch)", "fixed budget", "improved (all)"],
+                   help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
     p.set_defaults(func=cmd_ablation)

@@ -253,19 +253,39 @@ def ablation(args: argparse.Namespace) -> int:
     recipes = ablation_recipes()
     names = args.only or list(recipes)
     for name in names:
+        seeds = args.seeds if name in args.all_seeds_for else args.seeds[:1]
         for dataset in args.sets:
-            for seed in args.seeds:
-                out = runs / "ablation" / f"{dataset}-{slug(name)}-s{seed}"
+            for seed in seeds:
+                out = ablation_folder(runs, dataset, name, seed)
                 print(f"== {out.name}", file=sys.stderr)
                 run_cv(f"pascal-{dataset}", "light", out, seed=seed, recipe=recipes[name],
                        data_dir=args.data, quiet=True, final=False, threads=args.threads)
     root = Path(__file__).resolve().parents[2]
-    write_text(root / "docs" / "ablation.md", ablation_markdown(runs / "ablation"))
+    write_text(root / "docs" / "ablation.md", ablation_markdown(runs))
     print("wrote docs/ablation.md", file=sys.stderr)
     return 0
 
 
-def ablation_markdown(folder: Path) -> str:
+# Seed-0 runs of these recipes are the main studies (same settings): reused, not rerun.
+ABLATION_STUDIES = {"paper (best val. epoch)": "{}-light", "improved (all)": "{}-light-improved"}
+
+
+def ablation_folder(runs: Path, dataset: str, name: str, seed: int) -> Path:
+    if seed == 0 and name in ABLATION_STUDIES:
+        return runs / ABLATION_STUDIES[name].format(dataset)
+    return runs / "ablation" / f"{dataset}-{slug(name)}-s{seed}"
+
+
+def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
+    """Summaries of one ablation row: its own seed runs plus the main study it reuses."""
+    found = sorted((runs / "ablation").glob(f"{dataset}-{slug(name)}-s*/summary.json"))
+    study = ablation_folder(runs, dataset, name, 0) / "summary.json"
+    if name in ABLATION_STUDIES and study.exists():
+        found.insert(0, study)
+    return found
+
+
+def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
     import statistics
 
@@ -286,10 +306,10 @@ def ablation_markdown(folder: Path) -> str:
                   "classes never predicted (folds) |",
                   "|---|---|" + "---|" * (len(metrics[dataset]) + 1)]
         for name in ablation_recipes():
-            runs = sorted(folder.glob(f"{dataset}-{slug(name)}-s*/summary.json"))
-            if not runs:
+            found = ablation_runs(runs, dataset, name)
+            if not found:
                 continue
-            summaries = [json.loads(p.read_text()) for p in runs]
+            summaries = [json.loads(p.read_text()) for p in found]
             cells = []
             for k in metrics[dataset]:
                 vals = [s["mean"][k]["mean"] for s in summaries if k in s["mean"]]

@@ -410,7 +410,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
               + f", best epoch {best_epoch}, {result['seconds']:.0f} s", file=sys.stderr)
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
                                "mean": summarise(fold_results)}
-    if final:
+    if final or (out / "final" / "final.json").exists():  # never drop a finished final model
         summary["final"] = train_final(arch, maps, y, classes, cfg, recipe, seed, fold_results,
                                        out, ds_key, export=export, quiet=quiet)
     summary["wall_seconds"] = time.perf_counter() - started
