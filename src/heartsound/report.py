@@ -494,7 +494,12 @@ def run_description(run: Run) -> str:
     wall = run.summary.get("wall_seconds")
     return (f"`{run.path}`: {run.dataset}, {run.model} model, {cfg.get('folds', '?')}-fold "
             f"{run.split} CV, seed {cfg.get('seed', '?')}, {recipe.get('epochs', '?')} epochs "
-            f"per fold, {run.frames or '?'} frames"
+            f"per fold, {run.frames or '?'} frames; "
+            + ("the paper's recipe (first 7 s, best validation epoch)"
+               if recipe.get("crop", "first") == "first" and recipe.get("select", "best") == "best"
+               else "recipe " + ", ".join(f"{k} {recipe[k]}" for k in (
+                   "crop", "eval_hop_s", "class_weight", "spec_augment", "gain_db", "select")
+                   if k in recipe))
             + (f", {wall / 60:.1f} min wall time" if isinstance(wall, int | float) else "")
             + "." + state)
 

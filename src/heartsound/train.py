@@ -391,15 +391,17 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
                            progress=None if quiet else f"fold {f}/{folds}",
                            n_frames=cfg.n_frames)
-        pred = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop).argmax(1)
+        probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
+        pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
                             [classes[p] for p in pred])
         best_epoch = next((r["epoch"] for r in reversed(curve) if r.get("best")), len(curve))
         result = {"fold": f, "n_train": len(train_idx), "n_val": len(val_idx),
                   "best_epoch": best_epoch, "seconds": time.perf_counter() - t0,
                   "scores": scores,
-                  "validation": [{"path": names[i], "label": labels[i], "pred": classes[p]}
-                                 for i, p in zip(val_idx, pred, strict=True)]}
+                  "validation": [{"path": names[i], "label": labels[i], "pred": classes[p],
+                                  "probs": [round(float(v), 5) for v in pr]}
+                                 for i, p, pr in zip(val_idx, pred, probs, strict=True)]}
         save_state(model, fold_dir / "checkpoint.pt")
         write_curve(fold_dir / "curve.csv", curve)
         write_json(done, result)
