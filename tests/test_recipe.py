@@ -110,3 +110,42 @@ def test_int8_model_agrees_with_float(improved_run, tmp_path, fmt):
     # Bound: at least 10 of 12 recordings keep their class, probabilities within 0.1.
     assert (pf.argmax(1) == pq.argmax(1)).sum() >= 10
     assert np.abs(pf - pq).max() < 0.1
+
+
+def test_temperature_scaling_on_overconfident_probabilities():
+    from heartsound.calibration import (
+        expected_calibration_error,
+        fit_temperature,
+        nll,
+        scale,
+    )
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 2000)
+    logits = rng.normal(0, 1, (2000, 3))
+    logits[np.arange(2000), y] += 1.0
+    true = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    over = scale(true, 0.4)  # sharpened: overconfident
+    t = fit_temperature(over, y)
+    assert t == pytest.approx(1 / 0.4, rel=0.15)
+    assert expected_calibration_error(scale(over, t), y) < expected_calibration_error(over, y)
+    assert nll(scale(over, t), y) < nll(over, y)
+    np.testing.assert_array_equal(scale(over, t).argmax(1), over.argmax(1))
+
+
+def test_predict_applies_stored_temperature(improved_run, tmp_path):
+    import shutil
+
+    from heartsound.calibration import scale, set_temperature
+    from heartsound.infer import Classifier
+
+    root, out, _ = improved_run
+    model = tmp_path / "m.onnx"
+    shutil.copyfile(out / "final" / "model.onnx", model)
+    wav = root / "c1_2.wav"
+    before = next(iter(Classifier(model).predict_files([wav])))[1]
+    set_temperature(model, 2.0)
+    clf = Classifier(model)
+    assert clf.temperature == 2.0
+    after = next(iter(clf.predict_files([wav])))[1]
+    np.testing.assert_allclose(after, scale(before[None], 2.0)[0], atol=1e-6)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioError
+from .calibration import scale
 from .config import FrontEndConfig
 from .features import features, windows
 
@@ -79,6 +80,8 @@ class Classifier:
         self.hop_frames = (None if hop_s is None
                            else max(1, round(float(hop_s) * self.config.sample_rate
                                              / self.config.hop_length)))
+        # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
+        self.temperature = float(self.metadata.get("heartsound.temperature", 1.0))
         self.input_name = self.session.get_inputs()[0].name
 
     @classmethod
@@ -122,7 +125,9 @@ class Classifier:
                                               self.config)
                 start = 0
                 for p, m in pending:
-                    yield p, probs[start:start + len(m)].mean(axis=0), None
+                    mean = probs[start:start + len(m)].mean(axis=0)
+                    yield p, (mean if self.temperature == 1.0
+                              else scale(mean[None], self.temperature)[0]), None
                     start += len(m)
                 pending.clear()
 
