@@ -23,6 +23,7 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     for row in result["rows"]:
         for key in ("params", "madds", "activation_kb", "onnx_kb", "paper_protocol_ms"):
             assert row[key] > 0, (row["name"], key)
+        assert row["windows_per_recording"] >= 1
         for key in ("frontend", "model_fp32", "end_to_end"):
             assert row["latency_ms"][key] > 0
         assert set(row["cv_accuracy"]) == {"a", "b"}

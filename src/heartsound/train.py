@@ -49,6 +49,7 @@ class Recipe:
     spec_augment: bool = False  # one time mask (≤ 0.5 s) and one coefficient mask (≤ 3) per map
     gain_db: float = 0.0  # random gain in ±gain_db (shifts MFCC c0 only)
     select: str = "best"  # "best": best validation epoch (the paper); "last": fixed budget
+    pretrained: str | None = None  # state dict (e.g. a set-B model) to start the backbone from
 
     @property
     def whole(self) -> bool:
@@ -217,6 +218,11 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     n_frames = n_frames or maps_tr[0].shape[0]
     frames = np.concatenate(maps_tr)
     model = build(arch, n_classes, frames.shape[1])
+    if recipe.pretrained:
+        # Transfer the feature extractor only: the head and standardisation are this data's.
+        state = torch.load(recipe.pretrained)
+        model.load_state_dict({k: v for k, v in state.items() if k.startswith("net.features.")},
+                              strict=False)
     model.mean.copy_(torch.from_numpy(frames.mean(axis=0)))
     model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
     fill = frames.mean(axis=0).astype(np.float32)
