@@ -283,6 +283,21 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
+def claim(out: Path) -> Path | None:
+    """Create ``out/.running`` exclusively, so several ablation processes can share the
+    grid (each skips the runs another holds); None when another process holds it. A lock
+    left by a killed process must be deleted by hand."""
+    import os
+
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".running"
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    return lock
+
+
 def ablation(args: argparse.Namespace) -> int:
     """CV of every ablation recipe × set × seed (light model, grouped folds)."""
     from .train import run_cv
@@ -295,9 +310,18 @@ def ablation(args: argparse.Namespace) -> int:
         for dataset in args.sets:
             for seed in seeds:
                 out = ablation_folder(runs, dataset, name, seed)
+                if (out / "summary.json").exists() and not (out / ".running").exists():
+                    continue
+                lock = claim(out)
+                if lock is None:
+                    print(f"== {out.name}: another process is on it, skipped", file=sys.stderr)
+                    continue
                 print(f"== {out.name}", file=sys.stderr)
-                run_cv(f"pascal-{dataset}", "light", out, seed=seed, recipe=recipes[name],
-                       data_dir=args.data, quiet=True, final=False, threads=args.threads)
+                try:
+                    run_cv(f"pascal-{dataset}", "light", out, seed=seed, recipe=recipes[name],
+                           data_dir=args.data, quiet=True, final=False, threads=args.threads)
+                finally:
+                    lock.unlink(missing_ok=True)
     root = Path(__file__).resolve().parents[2]
     write_text(root / "docs" / "ablation.md", ablation_markdown(runs))
     print("wrote docs/ablation.md", file=sys.stderr)
