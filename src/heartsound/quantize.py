@@ -80,6 +80,7 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     Each fold's checkpoint is exported, quantized with calibration maps from that fold's
     training part only, and both models predict the fold's validation recordings.
     """
+    import dataclasses
     import json
 
     import torch
@@ -87,20 +88,30 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     from .config import FrontEndConfig
     from .data import load_dataset
     from .export import export_onnx
+    from .features import windows
     from .infer import Classifier
     from .models import build
-    from .train import load_matrix, scores_for
+    from .train import Recipe, load_maps, scores_for
 
     rundir = Path(rundir)
     cfg_run = json.loads((rundir / "config.json").read_text())
     cfg = FrontEndConfig.from_dict(cfg_run["frontend"])
+    recipe = Recipe(**{**dataclasses.asdict(Recipe()), **cfg_run["recipe"]})
+    hop = None if recipe.eval_hop_s is None else int(recipe.eval_hop_s * 125)
     classes = cfg_run["classes"]
     dataset = cfg_run["dataset"]
     ds_key = dataset.lower().removeprefix("pascal-")
     recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
-    x, recordings = load_matrix(recordings, cfg)
+    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
     index = {r.path.name: i for i, r in enumerate(recordings)}
     labels = [r.label for r in recordings]
+
+    def predict(clf: Classifier, ids: np.ndarray) -> np.ndarray:
+        """The run's own evaluation: first 7 s, or the mean over its windows."""
+        return np.array([clf.predict_features(
+            windows(maps[i], cfg.n_frames, hop) if hop else maps[i][None, :cfg.n_frames]
+        ).mean(axis=0).argmax() for i in ids])
+
     folds, agree_all, y_true, pred_f, pred_q = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for fold_dir in sorted(rundir.glob("fold*")):
@@ -110,10 +121,11 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
             model = build(cfg_run["model"], len(classes), cfg.n_mfcc)
             model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
             fp32 = export_onnx(model.eval(), cfg, classes, Path(tmp) / f"{fold_dir.name}.onnx")
-            int8 = quantize_onnx(fp32, Path(tmp) / f"{fold_dir.name}-int8.onnx",
-                                 x[train][:: max(1, len(train) // 100)], fmt)
-            pf = Classifier(fp32).predict_features(x[val]).argmax(1)
-            pq = Classifier(int8).predict_features(x[val]).argmax(1)
+            calibration = np.stack([maps[i][:cfg.n_frames]
+                                    for i in train[:: max(1, len(train) // 100)]])
+            int8 = quantize_onnx(fp32, Path(tmp) / f"{fold_dir.name}-int8.onnx", calibration,
+                                 fmt)
+            pf, pq = predict(Classifier(fp32), val), predict(Classifier(int8), val)
             truth = [labels[i] for i in val]
             folds.append({
                 "fold": result["fold"], "agreement": float((pf == pq).mean()),

@@ -246,7 +246,8 @@ def reproduce(args: argparse.Namespace) -> int:
     shipped += ship_int8(runs, root / "models", args.data)
     from .quantize import FORMATS, fold_study
 
-    int8 = [fold_study(runs / name, fmt, args.data) for name in ("a-light", "b-light")
+    int8 = [fold_study(runs / name, fmt, args.data)
+            for name in ("a-light", "b-light", "a-light-improved", "b-light-improved")
             if name in summaries for fmt in FORMATS]
     calibration = calibrate_shipped(runs, root / "models", args.data)
     write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
