@@ -7,7 +7,6 @@ on stderr and exit with status 2; in a batch the good inputs are still processed
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -99,20 +98,10 @@ def cmd_features(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- evaluate
 def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
     """``path,label`` CSV → {file name: label}; checks columns, labels and duplicates."""
+    from .data import read_csv
+
     p = Path(path)
-    try:
-        with p.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{p}: cannot read as CSV ({exc})") from None
-    missing = {"path", "label"} - set(fields)
-    if missing:
-        raise UsageError(f"{p}: missing column(s) {', '.join(sorted(missing))} "
-                         f"(need path,label; found {','.join(fields) or 'nothing'})")
+    rows = read_csv(p, ("path", "label"))
     out: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):
         name = Path(row["path"] or "").name

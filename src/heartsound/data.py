@@ -128,6 +128,25 @@ def pascal(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> list
     return out
 
 
+def read_csv(path: str | os.PathLike[str], required: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of a CSV file that must have the ``required`` columns; one-line DataError else."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    missing = set(required) - set(fields)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need "
+                        f"{','.join(required)}; found {','.join(fields) or 'nothing'})")
+    return rows
+
+
 def from_csv(csv_path: str | os.PathLike[str]) -> list[Recording]:
     """A user dataset: CSV with columns ``path,label[,group]``, paths relative to the CSV.
 
@@ -135,16 +154,7 @@ def from_csv(csv_path: str | os.PathLike[str]) -> list[Recording]:
     unlabelled data).
     """
     csv_path = Path(csv_path)
-    try:
-        with csv_path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as exc:
-        raise DataError(f"{csv_path}: cannot read ({exc.strerror})") from None
-    missing = {"path", "label"} - set(fields)
-    if missing:
-        raise DataError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))}")
+    rows = read_csv(csv_path, ("path", "label"))
     out = []
     for i, row in enumerate(rows, start=2):
         if not row["path"] or not row["label"]:

@@ -168,21 +168,10 @@ def count_madds(model: nn.Module, frames: int, n_mfcc: int = 20) -> int:
         nonlocal total
         total += m.in_features * m.out_features
 
-    hooks = []
-    for mod in model.modules():
-        if isinstance(mod, nn.Conv2d):
-            hooks.append(mod.register_forward_hook(conv_hook))
-        elif isinstance(mod, nn.Linear):
-            hooks.append(mod.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, frames, n_mfcc))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    _trace(model, frames, n_mfcc, [
+        m.register_forward_hook(conv_hook) if isinstance(m, nn.Conv2d)
+        else m.register_forward_hook(linear_hook)
+        for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)])
     return total
 
 
@@ -197,8 +186,16 @@ def activation_peak_bytes(model: nn.Module, frames: int, n_mfcc: int = 20) -> in
         size = sum(t.numel() for t in inp if isinstance(t, torch.Tensor)) + out.numel()
         peak = max(peak, size)
 
-    hooks = [m.register_forward_hook(hook) for m in model.modules()
-             if not list(m.children()) or isinstance(m, InvertedResidual)]
+    _trace(model, frames, n_mfcc, [
+        m.register_forward_hook(hook) for m in model.modules()
+        if not list(m.children()) or isinstance(m, InvertedResidual)])
+    return peak * 4
+
+
+def _trace(model: nn.Module, frames: int, n_mfcc: int, hooks: list) -> None:
+    """One inference on a zero map with ``hooks`` registered, then remove them; the
+    model's train/eval mode is left as it was."""
+    was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
@@ -206,6 +203,6 @@ def activation_peak_bytes(model: nn.Module, frames: int, n_mfcc: int = 20) -> in
     finally:
         for h in hooks:
             h.remove()
-    return peak * 4
+        model.train(was_training)
 
 
