@@ -154,13 +154,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from .config import DEFAULT
-    from .train import run_cv
+    from .train import RECIPES, run_cv
 
     config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
+    recipe = RECIPES[args.recipe]
+    if args.pretrained:
+        recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
     run_cv(args.dataset, args.model, args.out, folds=args.folds, epochs=args.epochs,
            seed=args.seed, split=args.split, config=config, data_dir=args.data,
-           quiet=args.quiet, final=not args.no_final, limit=args.limit)
+           quiet=args.quiet, final=not args.no_final, limit=args.limit, recipe=recipe,
+           threads=args.threads)
     return 0
 
 
@@ -268,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("light", "base"), default="light")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
+    p.add_argument("--recipe", choices=("improved", "paper"), default="improved",
+                   help="improved (default; docs/ablation.md) or the paper's recipe")
+    p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",
                    help="grouped: folds split by patient (set B) / group column; random: the "
