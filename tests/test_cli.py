@@ -159,3 +159,16 @@ def test_evaluate_mismatched_files(tmp_path):
 def test_python_m_and_console_script_agree():
     code, out, _ = run_cli("--version")
     assert code == 0 and out.startswith("heartsound ")
+
+
+def test_demo_runs_and_classifies_test_sets(data_dir, tmp_path):
+    from heartsound.infer import models_dir
+
+    code, out, err = run_cli("demo", "--data", data_dir, "--out", tmp_path / "demo")
+    assert code == 0, err
+    assert (tmp_path / "demo" / "mfcc_per_class.png").stat().st_size > 10_000
+    assert "extrastole" in out and "872x20" in out
+    if (models_dir() / "pascal-b-light.onnx").exists():
+        assert "195 unlabelled test recordings classified" in out
+        lines = (tmp_path / "demo" / "pascal-b-light-test-predictions.csv").read_text().split()
+        assert len(lines) == 1 + 195
