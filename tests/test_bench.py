@@ -31,6 +31,7 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
             assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
             assert row["params"] <= 30_000
     assert [r["frames"] for r in result["rows"]] == [872, 872, 434, 215]
+    assert set(result["int8_formats"]) == {"qdq", "qoperator"}
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()
     assert "| light | 215×20 |" in text and "Reference pipeline" in text

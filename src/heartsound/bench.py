@@ -274,6 +274,14 @@ def run_bench(args: argparse.Namespace) -> int:
             }
             result["rows"].append(row)
             files[name] = fp32
+        from .quantize import FORMATS, quantize_onnx
+
+        result["int8_formats"] = {}
+        for fmt in FORMATS:  # which static-int8 graph format runs faster here
+            q = quantize_onnx(files["light-872"], Path(tmp) / f"light-{fmt}.onnx",
+                              calibration[1], fmt)
+            result["int8_formats"][fmt] = {"model_ms": model_ms(q, repeats),
+                                           "kb": q.stat().st_size / 1024}
         light = next(r for r in result["rows"] if r["name"] == "light-872")
         ours, _ = end_to_end_ms(files["light-872"], recordings, repeats)
         ref = reference_ms(recordings, repeats)
@@ -337,6 +345,12 @@ def markdown(result: dict[str, Any]) -> str:
               "test recordings (the paper: 57 ms light / 67 ms base on an i7-7700 + GTX "
               "1080 Ti).", "", "Front-end stages (ms, 872×20):", ""]
     lines += [f"- {k}: {v:.2f}" for k, v in result["frontend_ms"].items()]
+    formats = result.get("int8_formats")
+    if formats:
+        lines += ["", "Static int8 graph formats for the light model at 872×20 (same "
+                  "calibration): " + "; ".join(
+                      f"{k}: {v['model_ms']:.2f} ms, {v['kb']:.0f} KB" for k, v in formats.items())
+                  + ". The shipped int8 files use QOperator."]
     ref = result.get("reference")
     if ref:
         lines += ["", f"Reference pipeline (`benchmarks/reference.py`: librosa.load at 4 kHz, "

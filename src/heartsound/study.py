@@ -111,7 +111,8 @@ def ship_models(summaries: dict[str, dict[str, Any]], runs: Path, models: Path) 
     return shipped
 
 
-def ship_int8(runs: Path, models: Path, data: str | None, fmt: str = "qdq") -> list[Path]:
+def ship_int8(runs: Path, models: Path, data: str | None, fmt: str = "qoperator"
+              ) -> list[Path]:
     """Quantize the shipped light models, calibrated on their set's labelled recordings."""
     from .config import DEFAULT
     from .data import pascal
