@@ -101,8 +101,9 @@ def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     if cfg.center:
         x = np.pad(x, cfg.n_fft // 2)
     frames = frame(x, cfg.n_fft, cfg.hop_length)
-    spectrum = np.abs(scipy.fft.rfft(frames * _window(cfg.window, cfg.frame_length, cfg.n_fft),
-                                     n=cfg.n_fft, axis=-1)) ** 2
+    bins = scipy.fft.rfft(frames * _window(cfg.window, cfg.frame_length, cfg.n_fft),
+                          n=cfg.n_fft, axis=-1)
+    spectrum = bins.real**2 + bins.imag**2  # |X|², without abs's square root
     bank = mel_filterbank(
         sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin_hz=cfg.fmin_hz,
         fmax_hz=cfg.fmax_hz, htk=cfg.mel_scale == "htk", norm=cfg.mel_norm,
@@ -128,8 +129,16 @@ def mfcc(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     fmin=0, fmax=2000, htk=True, norm=None, n_mfcc=20)`` (mel norm None).
     """
     cfg = resolve(config)
-    coeffs = scipy.fft.dct(log_mel(x, cfg), type=2, norm="ortho", axis=-1)[:, : cfg.n_mfcc]
-    return coeffs.astype(np.float32)
+    return (log_mel(x, cfg) @ _dct_matrix(cfg.n_mels, cfg.n_mfcc)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The first ``n_out`` columns of the orthonormal DCT-II of length ``n_in``: one small
+    matrix product instead of a full transform whose other coefficients are thrown away."""
+    m = scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=-1)[:, :n_out]
+    m.setflags(write=False)
+    return m
 
 
 def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None,
