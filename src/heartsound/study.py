@@ -187,6 +187,24 @@ def int8_markdown(studies: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """One line a reader can follow: the paper's part, then what differs from it."""
+    text = (f"batch {recipe['batch_size']}, Adam lr {recipe['lr']}, cross-entropy, cosine "
+            f"annealing with warm restarts every {recipe['restart_epochs']} epochs")
+    extra = []
+    if recipe.get("crop") == "random":
+        extra.append("random 7-s crops of the whole recording")
+    if recipe.get("eval_hop_s"):
+        extra.append(f"7-s windows every {recipe['eval_hop_s']:g} s averaged at inference")
+    if recipe.get("class_weight", "none") != "none":
+        extra.append(f"{recipe['class_weight']} class weights")
+    if recipe.get("spec_augment"):
+        extra.append("SpecAugment-style masks")
+    if recipe.get("gain_db"):
+        extra.append(f"random gain ±{recipe['gain_db']:g} dB")
+    return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
+
+
 def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
     """models/README.md: one short card per shipped model, numbers from the run summaries."""
     from .bench import machine
@@ -211,10 +229,10 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
             f"recordings; classes {', '.join(cfg['classes'])}.",
             f"- **Model**: {cfg['model']} CNN, {path.stat().st_size / 1024:.0f} KB float32.",
-            f"- **Recipe**: batch {cfg['recipe']['batch_size']}, Adam lr {cfg['recipe']['lr']}, "
-            f"cross-entropy, cosine annealing with warm restarts every "
-            f"{cfg['recipe']['restart_epochs']} epochs; {final.get('epochs', '?')} epochs on "
-            f"all data (the median best epoch of the CV folds); seed {cfg['seed']}.",
+            f"- **Recipe**: {recipe_text(cfg['recipe'])}; {final.get('epochs', '?')} epochs "
+            "on all data ("
+            + ("the fixed budget" if cfg["recipe"].get("select") == "last"
+               else "the median best epoch of the CV folds") + f"); seed {cfg['seed']}.",
             f"- **CV** ({cfg['folds']}-fold, {cfg['split']}): accuracy "
             f"{mean['accuracy']['mean']:.3f} ± {mean['accuracy']['std']:.3f}, total precision "
             f"{mean['total_precision']['mean']:.3f} ± {mean['total_precision']['std']:.3f}, "
