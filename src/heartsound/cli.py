@@ -274,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("light", "base"), default="light")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
-    p.add_argument("--recipe", choices=("improved", "paper"), default="improved",
-                   help="improved (default; docs/ablation.md) or the paper's recipe")
+    p.add_argument("--recipe", choices=("paper", "candidate"), default="paper",
+                   help="paper (default) or candidate: whole recordings, class weights and "
+                        "augmentation together (docs/ablation.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -320,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--all-seeds-for", nargs="*",
-                   default=["paper (best val. epoch)", "fixed budget", "improved (all)"],
+                   default=["paper (best val. epoch)", "fixed budget", "all four (candidate)"],
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
