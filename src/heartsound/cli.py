@@ -325,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    p.add_argument("--markdown-only", action="store_true",
+                   help="train nothing; rewrite docs/ablation.md from the finished runs")
     p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")

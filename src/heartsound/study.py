@@ -335,7 +335,7 @@ def ablation(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     recipes = ablation_recipes()
     names = args.only or list(recipes)
-    for name in names:
+    for name in [] if args.markdown_only else names:
         seeds = args.seeds if name in args.all_seeds_for else args.seeds[:1]
         for dataset in args.sets:
             for seed in seeds:
