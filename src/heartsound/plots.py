@@ -46,7 +46,7 @@ def save_mfcc_figure(maps: dict[tuple[str, str], np.ndarray], path: Path,
                      color=CLASS_COLOURS.get(key[1], "black"))
         fig.colorbar(im, ax=ax, pad=0.01)
     np.atleast_1d(axes)[-1].set_xlabel("time (s)")
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=72)  # dense maps compress badly: keep the file small
 
 
 # ------------------------------------------------------------------ report figures
@@ -192,7 +192,7 @@ def save_curves_figure(curves: dict[int, dict[str, np.ndarray]], path: Path,
     if title:
         fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=80)
 
 
 def save_method_bars(methods: list[str], values: dict[str, list[float | None]],

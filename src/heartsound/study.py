@@ -380,6 +380,7 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
 
 def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
+    import math
     import statistics
 
     from .bench import machine
@@ -396,8 +397,8 @@ def ablation_markdown(runs: Path) -> str:
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
-                  "classes never predicted (folds) |",
-                  "|---|---|" + "---|" * (len(metrics[dataset]) + 1)]
+                  "accuracy per seed | class-folds with precision 0 |",
+                  "|---|---|" + "---|" * (len(metrics[dataset]) + 2)]
         for name in ablation_recipes():
             found = ablation_runs(runs, dataset, name)
             if not found:
@@ -405,9 +406,11 @@ def ablation_markdown(runs: Path) -> str:
             summaries = [json.loads(p.read_text()) for p in found]
             cells = []
             for k in metrics[dataset]:
-                vals = [s["mean"][k]["mean"] for s in summaries if k in s["mean"]]
+                vals = [v for s in summaries if k in s["mean"]
+                        if math.isfinite(v := s["mean"][k]["mean"])]
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}")
+                cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}" if vals else "–")
+            cells.append(", ".join(f"{s['mean']['accuracy']['mean']:.3f}" for s in summaries))
             never = sum(1 for s in summaries for f in s["folds"]
                         for c in s["config"]["classes"]
                         if f["scores"][f"precision_{c}"] == 0.0)
