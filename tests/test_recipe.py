@@ -1,4 +1,4 @@
-"""Whole-recording windows, the improved recipe's pieces, and int8 models."""
+"""Whole-recording windows, the candidate recipe's pieces, and int8 models."""
 
 import json
 
@@ -55,13 +55,13 @@ def test_class_weights_and_batches():
 
 
 @pytest.fixture(scope="module")
-def improved_run(tmp_path_factory):
-    """A tiny run of the improved recipe on 3 classes of synthetic recordings of 4-12 s."""
+def candidate_run(tmp_path_factory):
+    """A tiny run of the candidate recipe on 3 classes of synthetic recordings of 4-12 s."""
     import soundfile as sf
 
     from heartsound.train import RECIPES, run_cv
 
-    root = tmp_path_factory.mktemp("improved")
+    root = tmp_path_factory.mktemp("candidate")
     lines = ["path,label"]
     for c, bpm in enumerate((50, 80, 120)):
         for i in range(4):
@@ -72,15 +72,15 @@ def improved_run(tmp_path_factory):
     out = root / "run"
     import dataclasses
 
-    recipe = dataclasses.replace(RECIPES["improved"], epochs=2)
+    recipe = dataclasses.replace(RECIPES["candidate"], epochs=2)
     summary = run_cv(str(root / "set.csv"), "light", out, folds=2, recipe=recipe, quiet=True)
     return root, out, summary
 
 
-def test_improved_recipe_end_to_end(improved_run):
+def test_candidate_recipe_end_to_end(candidate_run):
     from heartsound.infer import Classifier
 
-    root, out, summary = improved_run
+    root, out, summary = candidate_run
     assert summary["config"]["recipe"]["crop"] == "random"
     assert summary["final"]["epochs"] == 2  # fixed budget, not a validation-chosen epoch
     clf = Classifier(out / "final" / "model.onnx")
@@ -95,11 +95,11 @@ def test_improved_recipe_end_to_end(improved_run):
 
 
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
-def test_int8_model_agrees_with_float(improved_run, tmp_path, fmt):
+def test_int8_model_agrees_with_float(candidate_run, tmp_path, fmt):
     from heartsound.infer import Classifier
     from heartsound.quantize import quantize_onnx
 
-    root, out, _ = improved_run
+    root, out, _ = candidate_run
     maps = np.stack([hs.features(p) for p in sorted(root.glob("*.wav"))])
     int8 = quantize_onnx(out / "final" / "model.onnx", tmp_path / "int8.onnx", maps, fmt)
     f32, q8 = Classifier(out / "final" / "model.onnx"), Classifier(int8)
@@ -133,13 +133,13 @@ def test_temperature_scaling_on_overconfident_probabilities():
     np.testing.assert_array_equal(scale(over, t).argmax(1), over.argmax(1))
 
 
-def test_predict_applies_stored_temperature(improved_run, tmp_path):
+def test_predict_applies_stored_temperature(candidate_run, tmp_path):
     import shutil
 
     from heartsound.calibration import scale, set_temperature
     from heartsound.infer import Classifier
 
-    root, out, _ = improved_run
+    root, out, _ = candidate_run
     model = tmp_path / "m.onnx"
     shutil.copyfile(out / "final" / "model.onnx", model)
     wav = root / "c1_2.wav"
