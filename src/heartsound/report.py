@@ -676,8 +676,8 @@ def section_lightness(bench: dict[str, Any] | None, bench_path: Path | None,
                       "test files, and its times are not measured the way ours are.")
     if bench is None:
         return join(*frags, para("No bench JSON given. Produce one with "
-                                 "`heartsound bench --json > bench.json` and pass "
-                                 "`--bench bench.json`."), paper_note, paper_table)
+                                 "`heartsound bench --save-json docs/lightness.json` and pass "
+                                 "`--bench docs/lightness.json`."), paper_note, paper_table)
     machine = bench.get("machine") if isinstance(bench.get("machine"), dict) else {}
     frags.append(para(
         f"From `{bench_path}`: measured on {machine.get('cpu', '–')} "
@@ -747,6 +747,20 @@ def section_lightness(bench: dict[str, Any] | None, bench_path: Path | None,
 
 
 # -------------------------------------------------------------------- 6. reproduce
+def recipe_preset(recipe: dict[str, Any]) -> str | None:
+    """The name of the ``--recipe`` preset a run used (epochs aside), if any."""
+    import dataclasses
+
+    from .train import RECIPES
+
+    def key(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if k != "epochs"}
+
+    merged = {**dataclasses.asdict(RECIPES["paper"]), **recipe}
+    return next((name for name, r in RECIPES.items()
+                 if key(dataclasses.asdict(r)) == key(merged)), None)
+
+
 def train_command(run: Run) -> str:
     """The ``heartsound train`` line that (re)makes a run, from its stored config."""
     cfg = run.config
@@ -759,6 +773,9 @@ def train_command(run: Run) -> str:
     epochs = _get(cfg, "recipe", "epochs")
     if epochs is not None and epochs != 30:
         args += ["--epochs", str(epochs)]
+    preset = recipe_preset(cfg.get("recipe") or {})
+    if preset:
+        args += ["--recipe", preset]
     if cfg.get("limit"):
         args += ["--limit", str(cfg["limit"])]
     if run.complete and "final" not in run.summary:
@@ -773,7 +790,7 @@ def section_reproduce(runs: list[Run], report_command: str) -> Frag:
     lines = ["make reproduce   # every study into runs/, the shipped models, docs/results.md",
              "", "# or one run at a time (add --data DIR if the PASCAL folder is elsewhere):",
              *(train_command(r) for r in runs), "",
-             "heartsound bench --json > bench.json", report_command]
+             "heartsound bench --save-json docs/lightness.json", report_command]
     keys = list(dict.fromkeys(k for r in runs for k in (r.config.get("versions") or {})))
     rows = [[r.label, str(r.config.get("seed", "–")),
              *(str((r.config.get("versions") or {}).get(k, "–")) for k in keys)] for r in runs]
