@@ -58,6 +58,7 @@ def out_of_fold(rundir: str | Path, data_dir: str | None = None
 
     from .config import FrontEndConfig
     from .data import load_dataset
+    from .features import hop_frames
     from .models import build
     from .train import Recipe, load_maps, predict_proba
 
@@ -69,7 +70,7 @@ def out_of_fold(rundir: str | Path, data_dir: str | None = None
     recordings = [r for r in load_dataset(cfg_run["dataset"], data_dir) if r.split == "labelled"]
     maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
     index = {r.path.name: i for i, r in enumerate(recordings)}
-    hop = None if recipe.eval_hop_s is None else int(recipe.eval_hop_s * 125)
+    hop = hop_frames(recipe.eval_hop_s, cfg)
     probs, y = [], []
     for fold_dir in sorted(rundir.glob("fold*")):
         result = json.loads((fold_dir / "metrics.json").read_text())

@@ -153,6 +153,14 @@ def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None,
     return mfcc(preprocess(x, rate, cfg, path=path, whole=whole), cfg)
 
 
+def hop_frames(seconds: float | None, config: FrontEndConfig | None = None) -> int | None:
+    """Frames between window starts for a hop of ``seconds`` (None: no windows)."""
+    if seconds is None:
+        return None
+    cfg = resolve(config)
+    return max(1, round(seconds * cfg.sample_rate / cfg.hop_length))
+
+
 def windows(full_map: np.ndarray, n_frames: int, hop_frames: int) -> np.ndarray:
     """Overlapping ``n_frames`` windows of a whole-recording map, every ``hop_frames``; the
     last window is aligned to the end so no part of the recording is left out."""

@@ -17,7 +17,7 @@ import numpy as np
 from .audio import AudioError
 from .calibration import scale
 from .config import FrontEndConfig
-from .features import features, windows
+from .features import features, hop_frames, windows
 
 SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
            "pascal-b-light-int8", "pascal-a-light-int8")
@@ -77,9 +77,7 @@ class Classifier:
         self.classes = json.loads(self.metadata["heartsound.classes"])
         hop_s = self.metadata.get("heartsound.window_hop_s")
         # Whole-recording models average 7-s windows this many frames apart.
-        self.hop_frames = (None if hop_s is None
-                           else max(1, round(float(hop_s) * self.config.sample_rate
-                                             / self.config.hop_length)))
+        self.hop_frames = hop_frames(None if hop_s is None else float(hop_s), self.config)
         # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
         self.temperature = float(self.metadata.get("heartsound.temperature", 1.0))
         self.input_name = self.session.get_inputs()[0].name

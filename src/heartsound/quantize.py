@@ -88,7 +88,7 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     from .config import FrontEndConfig
     from .data import load_dataset
     from .export import export_onnx
-    from .features import windows
+    from .features import hop_frames, windows
     from .infer import Classifier
     from .models import build
     from .train import Recipe, load_maps, scores_for
@@ -97,7 +97,7 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     cfg_run = json.loads((rundir / "config.json").read_text())
     cfg = FrontEndConfig.from_dict(cfg_run["frontend"])
     recipe = Recipe(**{**dataclasses.asdict(Recipe()), **cfg_run["recipe"]})
-    hop = None if recipe.eval_hop_s is None else int(recipe.eval_hop_s * 125)
+    hop = hop_frames(recipe.eval_hop_s, cfg)
     classes = cfg_run["classes"]
     dataset = cfg_run["dataset"]
     ds_key = dataset.lower().removeprefix("pascal-")

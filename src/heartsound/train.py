@@ -4,7 +4,7 @@ Batch 8, Adam, lr 1e-3, cross-entropy, cosine annealing with warm restarts (Losh
 Hutter, 2016). Feature standardisation is fitted on the training part of each fold only; the
 best epoch is chosen on the fold's validation part only; the challenge's unlabelled test
 files are never touched. A final model is then trained on all labelled data for the median
-best epoch. Interrupted runs resume from the last finished fold.
+best epoch (or the fixed budget). Interrupted runs resume from the last finished fold.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from .atomic import write_json, write_text, write_with
 from .config import FrontEndConfig, resolve
 from .data import CLASSES, Recording, classes_of, load_dataset
-from .features import cached_features
+from .features import cached_features, hop_frames
 from .metrics import classification_scores, pascal_scores, scalar_keys
 
 
@@ -34,7 +34,7 @@ from .metrics import classification_scores, pascal_scores, scalar_keys
 class Recipe:
     """Training settings. Defaults are the paper's where it states them (batch 8, Adam,
     lr 1e-3, cross-entropy, cosine annealing with warm restarts, first 7 s of each recording,
-    best validation epoch); the other fields are the measured improvements (docs/ablation.md).
+    best validation epoch); the other fields are the changes measured in docs/ablation.md.
     """
 
     epochs: int = 30
@@ -151,13 +151,13 @@ def set_threads(n: int | None = None) -> int:
 
 
 def predict_proba(model, maps: Sequence[np.ndarray], n_frames: int,
-                  hop_frames: int | None = None, batch: int = 64) -> np.ndarray:
+                  hop: int | None = None, batch: int = 64) -> np.ndarray:
     """Class probabilities per recording: its first window, or the mean over its windows."""
     from .features import windows
 
     torch = _torch()
     model.eval()
-    chunks = [windows(m, n_frames, hop_frames) if hop_frames else m[None, :n_frames]
+    chunks = [windows(m, n_frames, hop) if hop else m[None, :n_frames]
               for m in maps]
     flat = np.concatenate(chunks)
     out = []
@@ -181,7 +181,7 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None
 
 
 def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recipe: Recipe,
-               rng: np.random.Generator, fill: np.ndarray) -> np.ndarray:
+               rng: np.random.Generator, fill: np.ndarray, n_mels: int = 48) -> np.ndarray:
     """A (batch, n_frames, n_mfcc) array: first or random 7-s crops, then augmentation."""
     out = np.empty((len(idx), n_frames, maps[0].shape[1]), dtype=np.float32)
     for j, i in enumerate(idx):
@@ -190,7 +190,8 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
         out[j] = m[start:start + n_frames]
     if recipe.gain_db:
         # A gain of g dB adds g to every log-mel band, i.e. g·√n_mels to c0 (orthonormal DCT).
-        out[:, :, 0] += rng.uniform(-recipe.gain_db, recipe.gain_db, (len(idx), 1)) * np.sqrt(48)
+        gain = rng.uniform(-recipe.gain_db, recipe.gain_db, (len(idx), 1))
+        out[:, :, 0] += gain * np.sqrt(n_mels)
     if recipe.spec_augment:
         for j in range(len(idx)):
             t = rng.integers(0, n_frames // 14 + 1)  # up to 0.5 s at 8 ms frames
@@ -205,7 +206,8 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
 def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: int,
         recipe: Recipe, seed: int, maps_val: Sequence[np.ndarray] | None = None,
         y_val: np.ndarray | None = None, epochs: int | None = None,
-        progress: str | None = None, n_frames: int | None = None) -> tuple[Any, list[dict]]:
+        progress: str | None = None, config: FrontEndConfig | None = None
+        ) -> tuple[Any, list[dict]]:
     """Train one model on maps (fixed 7-s, or whole recordings for random crops).
 
     Returns (model at its best validation epoch with ``select="best"``, else at the last
@@ -216,7 +218,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    n_frames = n_frames or maps_tr[0].shape[0]
+    cfg = resolve(config)
+    n_frames = cfg.n_frames
     frames = np.concatenate(maps_tr)
     model = build(arch, n_classes, frames.shape[1])
     if recipe.pretrained:
@@ -228,7 +231,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
     fill = frames.mean(axis=0).astype(np.float32)
     del frames
-    hop = None if recipe.eval_hop_s is None else max(1, int(recipe.eval_hop_s * 125))
+    hop = hop_frames(recipe.eval_hop_s, cfg)
     weights = class_weights(y_tr, n_classes, recipe.class_weight)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=None if weights is None else torch.from_numpy(weights))
@@ -247,7 +250,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         total, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill))
+            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill,
+                                             cfg.n_mels))
             logits = model(xb)
             loss = loss_fn(logits, yt[idx])
             opt.zero_grad(set_to_none=True)
@@ -377,7 +381,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     else:
         write_json(config_path, run_config)
     maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
-    hop = None if recipe.eval_hop_s is None else int(recipe.eval_hop_s * 125)
+    hop = hop_frames(recipe.eval_hop_s, cfg)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     names = [r.path.name for r in recordings]
@@ -397,8 +401,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         t0 = time.perf_counter()
         model, curve = fit(arch, [maps[i] for i in train_idx], y[train_idx], len(classes),
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
-                           progress=None if quiet else f"fold {f}/{folds}",
-                           n_frames=cfg.n_frames)
+                           progress=None if quiet else f"fold {f}/{folds}", config=cfg)
         probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
         pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
@@ -461,7 +464,7 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
         statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
     model, curve = fit(arch, maps, y, len(classes), recipe, seed, epochs=max(1, epochs),
-                       progress=None if quiet else "final", n_frames=cfg.n_frames)
+                       progress=None if quiet else "final", config=cfg)
     save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
