@@ -274,9 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("light", "base"), default="light")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
-    p.add_argument("--recipe", choices=("paper", "candidate"), default="paper",
-                   help="paper (default) or candidate: whole recordings, class weights and "
-                        "augmentation together (docs/ablation.md)")
+    p.add_argument("--recipe", choices=("paper", "augment", "candidate"), default="paper",
+                   help="paper (default); augment: SpecAugment-style masks, random gain, fixed "
+                        "budget; candidate: whole recordings, class weights and augmentation "
+                        "together (docs/ablation.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--seed", type=int, default=0)
