@@ -278,7 +278,8 @@ def reproduce(args: argparse.Namespace) -> int:
     from .quantize import FORMATS, fold_study
 
     int8 = [fold_study(runs / name, fmt, args.data)
-            for name in ("a-light", "b-light", "a-light-candidate", "b-light-candidate")
+            for name in dict.fromkeys(("a-light", "b-light", SHIPPED_FROM["pascal-a-light"],
+                                       SHIPPED_FROM["pascal-b-light"]))
             if name in summaries for fmt in FORMATS]
     calibration = calibrate_shipped(runs, root / "models", args.data)
     write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
