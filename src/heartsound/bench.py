@@ -29,15 +29,17 @@ from typing import Any
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]
 
-def variants() -> tuple[tuple[str, str, int, str], ...]:
-    """(name, architecture, front-end scale, run-folder suffix); the 872-frame rows take
+def variants() -> tuple[tuple[str, str, int, dict[str, str]], ...]:
+    """(name, architecture, front-end scale, {set: run folder}); the 872-frame rows take
     their CV scores from the studies the shipped models come from."""
     from .study import SHIPPED_FROM
 
-    light = SHIPPED_FROM["pascal-b-light"].removeprefix("b-")
-    base = SHIPPED_FROM["pascal-b-base"].removeprefix("b-")
-    return (("base-872", "base", 1, base), ("light-872", "light", 1, light),
-            ("light-434", "light", 2, "light-x2"), ("light-215", "light", 4, "light-x4"))
+    def shipped(arch: str) -> dict[str, str]:
+        return {s: SHIPPED_FROM[f"pascal-{s}-{arch}"] for s in ("a", "b")}
+
+    return (("base-872", "base", 1, shipped("base")), ("light-872", "light", 1, shipped("light")),
+            ("light-434", "light", 2, {s: f"{s}-light-x2" for s in "ab"}),
+            ("light-215", "light", 4, {s: f"{s}-light-x4" for s in "ab"}))
 
 
 def ensure_one_thread() -> None:
@@ -92,18 +94,19 @@ def pick_recordings(data: str | None, per_set: int, seed: int = 0) -> list[Path]
 
 
 # ---------------------------------------------------------------------------- model files
-def cv_scores(runs: Path, suffix: str) -> tuple[dict[str, float | None], dict[str, float | None]]:
+def cv_scores(runs: Path, studies: dict[str, str]
+              ) -> tuple[dict[str, float | None], dict[str, float | None]]:
     acc: dict[str, float | None] = {}
     tp: dict[str, float | None] = {}
-    for dataset in ("a", "b"):
-        path = runs / f"{dataset}-{suffix}" / "summary.json"
+    for dataset, study in studies.items():
+        path = runs / study / "summary.json"
         mean = json.loads(path.read_text())["mean"] if path.exists() else {}
         acc[dataset] = mean.get("accuracy", {}).get("mean")
         tp[dataset] = mean.get("total_precision", {}).get("mean")
     return acc, tp
 
 
-def model_files(name: str, arch: str, scale: int, suffix: str, runs: Path, tmp: Path,
+def model_files(name: str, arch: str, scale: int, study: str, runs: Path, tmp: Path,
                 calibration: Any) -> tuple[Path, Path | None, str]:
     """(float32 ONNX, int8 ONNX or None, where they came from) for one variant.
 
@@ -113,7 +116,7 @@ def model_files(name: str, arch: str, scale: int, suffix: str, runs: Path, tmp: 
     from .quantize import quantize_onnx
 
     shipped = ROOT / "models" / f"pascal-b-{arch}.onnx"
-    run_model = runs / f"b-{suffix}" / "final" / "model.onnx"
+    run_model = runs / study / "final" / "model.onnx"
     if scale == 1 and shipped.exists():
         fp32, source = shipped, f"models/{shipped.name}"
     elif run_model.exists():
@@ -255,12 +258,12 @@ def run_bench(args: argparse.Namespace) -> int:
     result["frontend_ms"] = stage_timings(recordings, repeats, DEFAULT)
     files: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, arch, scale, suffix in variants():
+        for name, arch, scale, studies in variants():
             cfg = DEFAULT.scaled(scale) if scale != 1 else DEFAULT
             model = build(arch, 4)
-            fp32, int8, source = model_files(name, arch, scale, suffix, runs, Path(tmp),
+            fp32, int8, source = model_files(name, arch, scale, studies["b"], runs, Path(tmp),
                                              calibration)
-            acc, tp = cv_scores(runs, suffix)
+            acc, tp = cv_scores(runs, studies)
             feats = stage_timings(recordings[:2], repeats, cfg)["features"] if scale != 1 \
                 else result["frontend_ms"]["features"]
             m32 = model_ms(fp32, repeats)
