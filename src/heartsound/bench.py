@@ -264,7 +264,7 @@ def run_bench(args: argparse.Namespace) -> int:
             fp32, int8, source = model_files(name, arch, scale, studies["b"], runs, Path(tmp),
                                              calibration)
             acc, tp = cv_scores(runs, studies)
-            feats = stage_timings(recordings[:2], repeats, cfg)["features"] if scale != 1 \
+            feats = stage_timings(recordings, repeats, cfg)["features"] if scale != 1 \
                 else result["frontend_ms"]["features"]
             m32 = model_ms(fp32, repeats)
             m8 = model_ms(int8, repeats) if int8 else None
