@@ -9,7 +9,6 @@ shipped model's metadata so ``predict`` reports calibrated probabilities.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -52,33 +51,15 @@ def out_of_fold(rundir: str | Path, data_dir: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(probabilities, true class indices, classes) of every validation recording of a run,
     recomputed from the fold checkpoints with the run's own windows."""
-    import dataclasses
+    from .train import open_run, predict_proba
 
-    import torch
-
-    from .config import FrontEndConfig
-    from .data import load_dataset
-    from .features import hop_frames
-    from .models import build
-    from .train import Recipe, load_maps, predict_proba
-
-    rundir = Path(rundir)
-    cfg_run = json.loads((rundir / "config.json").read_text())
-    cfg = FrontEndConfig.from_dict(cfg_run["frontend"])
-    recipe = Recipe(**{**dataclasses.asdict(Recipe()), **cfg_run["recipe"]})
-    classes = cfg_run["classes"]
-    recordings = [r for r in load_dataset(cfg_run["dataset"], data_dir) if r.split == "labelled"]
-    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
-    index = {r.path.name: i for i, r in enumerate(recordings)}
-    hop = hop_frames(recipe.eval_hop_s, cfg)
+    run = open_run(rundir, data_dir)
     probs, y = [], []
-    for fold_dir in sorted(rundir.glob("fold*")):
-        result = json.loads((fold_dir / "metrics.json").read_text())
-        val = [index[v["path"]] for v in result["validation"]]
-        model = build(cfg_run["model"], len(classes), cfg.n_mfcc)
-        model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
-        probs.append(predict_proba(model, [maps[i] for i in val], cfg.n_frames, hop))
-        y += [classes.index(recordings[i].label) for i in val]
+    for _, val, model in run.fold_models():
+        probs.append(predict_proba(model, [run.maps[i] for i in val], run.frontend.n_frames,
+                                   run.hop))
+        y += [run.classes.index(run.recordings[i].label) for i in val]
+    classes = run.classes
     return np.concatenate(probs), np.array(y), classes
 
 

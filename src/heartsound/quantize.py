@@ -80,51 +80,31 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     Each fold's checkpoint is exported, quantized with calibration maps from that fold's
     training part only, and both models predict the fold's validation recordings.
     """
-    import dataclasses
-    import json
-
-    import torch
-
-    from .config import FrontEndConfig
-    from .data import load_dataset
     from .export import export_onnx
-    from .features import hop_frames, windows
+    from .features import windows
     from .infer import Classifier
-    from .models import build
-    from .train import Recipe, load_maps, scores_for
+    from .train import dataset_key, open_run, scores_for
 
-    rundir = Path(rundir)
-    cfg_run = json.loads((rundir / "config.json").read_text())
-    cfg = FrontEndConfig.from_dict(cfg_run["frontend"])
-    recipe = Recipe(**{**dataclasses.asdict(Recipe()), **cfg_run["recipe"]})
-    hop = hop_frames(recipe.eval_hop_s, cfg)
-    classes = cfg_run["classes"]
-    dataset = cfg_run["dataset"]
-    ds_key = dataset.lower().removeprefix("pascal-")
-    recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
-    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
-    index = {r.path.name: i for i, r in enumerate(recordings)}
-    labels = [r.label for r in recordings]
+    run = open_run(rundir, data_dir)
+    cfg, classes, maps = run.frontend, run.classes, run.maps
+    ds_key = dataset_key(run.config["dataset"])
+    labels = [r.label for r in run.recordings]
 
     def predict(clf: Classifier, ids: np.ndarray) -> np.ndarray:
         """The run's own evaluation: first 7 s, or the mean over its windows."""
         return np.array([clf.predict_features(
-            windows(maps[i], cfg.n_frames, hop) if hop else maps[i][None, :cfg.n_frames]
+            windows(maps[i], cfg.n_frames, run.hop) if run.hop else maps[i][None, :cfg.n_frames]
         ).mean(axis=0).argmax() for i in ids])
 
     folds, agree_all, y_true, pred_f, pred_q = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for fold_dir in sorted(rundir.glob("fold*")):
-            result = json.loads((fold_dir / "metrics.json").read_text())
-            val = np.array([index[v["path"]] for v in result["validation"]])
-            train = np.setdiff1d(np.arange(len(recordings)), val)
-            model = build(cfg_run["model"], len(classes), cfg.n_mfcc)
-            model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
-            fp32 = export_onnx(model.eval(), cfg, classes, Path(tmp) / f"{fold_dir.name}.onnx")
+        for result, val, model in run.fold_models():
+            name = f"fold{result['fold']}"
+            train = np.setdiff1d(np.arange(len(run.recordings)), val)
+            fp32 = export_onnx(model, cfg, classes, Path(tmp) / f"{name}.onnx")
             calibration = np.stack([maps[i][:cfg.n_frames]
                                     for i in train[:: max(1, len(train) // 100)]])
-            int8 = quantize_onnx(fp32, Path(tmp) / f"{fold_dir.name}-int8.onnx", calibration,
-                                 fmt)
+            int8 = quantize_onnx(fp32, Path(tmp) / f"{name}-int8.onnx", calibration, fmt)
             pf, pq = predict(Classifier(fp32), val), predict(Classifier(int8), val)
             truth = [labels[i] for i in val]
             folds.append({

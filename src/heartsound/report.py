@@ -751,14 +751,14 @@ def recipe_preset(recipe: dict[str, Any]) -> str | None:
     """The name of the ``--recipe`` preset a run used (epochs aside), if any."""
     import dataclasses
 
-    from .train import RECIPES
+    from .train import RECIPES, recipe_from_dict
 
-    def key(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if k != "epochs"}
-
-    merged = {**dataclasses.asdict(RECIPES["paper"]), **recipe}
+    try:
+        stored = recipe_from_dict(recipe)
+    except TypeError:  # a field this version does not know: no preset matches
+        return None
     return next((name for name, r in RECIPES.items()
-                 if key(dataclasses.asdict(r)) == key(merged)), None)
+                 if dataclasses.replace(stored, epochs=r.epochs) == r), None)
 
 
 def train_command(run: Run) -> str:

@@ -57,6 +57,11 @@ class Recipe:
         return self.crop == "random" or self.eval_hop_s is not None
 
 
+def recipe_from_dict(stored: dict[str, Any]) -> Recipe:
+    """A run's stored recipe; fields added since the run was written take their defaults."""
+    return Recipe(**{**dataclasses.asdict(Recipe()), **stored})
+
+
 RECIPES = {
     "paper": Recipe(),
     # The one change that helped on set B across 3 seeds (docs/ablation.md): augmentation,
@@ -347,6 +352,55 @@ def markdown_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def dataset_key(dataset: str) -> str:
+    """"a" / "b" for the PASCAL sets (challenge metrics), "csv" for a user dataset."""
+    key = dataset.lower().removeprefix("pascal-")
+    return key if key in CLASSES and not Path(dataset).is_file() else "csv"
+
+
+@dataclass
+class FinishedRun:
+    """A run folder read back with its data, to re-score its fold models (int8, calibration)."""
+
+    path: Path
+    config: dict[str, Any]
+    frontend: FrontEndConfig
+    recipe: Recipe
+    maps: list[np.ndarray]
+    recordings: list[Recording]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.config["classes"]
+
+    @property
+    def hop(self) -> int | None:
+        return hop_frames(self.recipe.eval_hop_s, self.frontend)
+
+    def fold_models(self) -> Any:
+        """Yield (fold metrics, validation indices, fold model in eval mode) per fold."""
+        torch = _torch()
+        from .models import build
+
+        index = {r.path.name: i for i, r in enumerate(self.recordings)}
+        for fold_dir in sorted(self.path.glob("fold*")):
+            result = json.loads((fold_dir / "metrics.json").read_text())
+            val = np.array([index[v["path"]] for v in result["validation"]])
+            model = build(self.config["model"], len(self.classes), self.frontend.n_mfcc)
+            model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
+            yield result, val, model.eval()
+
+
+def open_run(rundir: str | os.PathLike[str], data_dir: str | None = None) -> FinishedRun:
+    rundir = Path(rundir)
+    config = json.loads((rundir / "config.json").read_text())
+    frontend = FrontEndConfig.from_dict(config["frontend"])
+    recipe = recipe_from_dict(config["recipe"])
+    recordings = [r for r in load_dataset(config["dataset"], data_dir) if r.split == "labelled"]
+    maps, recordings = load_maps(recordings, frontend, whole=recipe.whole)
+    return FinishedRun(rundir, config, frontend, recipe, maps, recordings)
+
+
 def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int = 5,
            epochs: int | None = None, seed: int = 0, split: str = "grouped",
            config: FrontEndConfig | None = None, recipe: Recipe | None = None,
@@ -363,8 +417,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
     if limit:
         recordings = recordings[:: max(1, len(recordings) // limit)][:limit]
-    key = dataset.lower().removeprefix("pascal-")
-    ds_key = key if key in CLASSES and not Path(dataset).is_file() else "csv"
+    ds_key = dataset_key(dataset)
     classes = list(classes_of(recordings, ds_key))
     threads = set_threads(threads)
     run_config = {
@@ -376,7 +429,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     if config_path.exists():
         previous = json.loads(config_path.read_text())
         # Runs written before a Recipe field existed used its default.
-        previous["recipe"] = {**dataclasses.asdict(Recipe()), **previous["recipe"]}
+        previous["recipe"] = dataclasses.asdict(recipe_from_dict(previous["recipe"]))
         ignore = {"versions", "threads"}
         if {k: v for k, v in previous.items() if k not in ignore} != {
                 k: v for k, v in run_config.items() if k not in ignore}:
