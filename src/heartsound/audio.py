@@ -180,19 +180,12 @@ def preprocess(
     not truncated.
     """
     cfg = resolve(config)
-    if whole:
-        x = np.asarray(x)
-        x = x.mean(axis=1) if x.ndim == 2 else x
-        x = x[: int(np.ceil(WHOLE_MAX_S * sample_rate))]
-        validate(x, sample_rate, cfg, path)
-        y = bandpass(resample(x, sample_rate, cfg.sample_rate), cfg)
-        return y if y.size >= cfg.n_samples else fit_length(y, cfg.n_samples)
     x = np.asarray(x)
     if x.ndim == 2:
         x = x.mean(axis=1)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    x = x[: int(np.ceil(cfg.read_seconds * sample_rate))]
+    x = x[: int(np.ceil((WHOLE_MAX_S if whole else cfg.read_seconds) * sample_rate))]
     validate(x, sample_rate, cfg, path)
     y = bandpass(resample(x, sample_rate, cfg.sample_rate), cfg)
-    return fit_length(y, cfg.n_samples)
+    return y if whole and y.size >= cfg.n_samples else fit_length(y, cfg.n_samples)
