@@ -186,7 +186,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                         args.min_confidence)
     else:
         rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence)
-    fields = ["path", "label", *(f"prob_{c}" for c in classifier.classes)]
+    fields = classifier.csv_fields
     if args.out:
         write_csv(args.out, rows, fields)
     elif not args.quiet:

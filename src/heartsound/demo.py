@@ -54,7 +54,7 @@ def classify_test_sets(data: str | None, out: Path) -> None:
         seconds = time.perf_counter() - start
         counts = Counter(r["label"] for r in rows)
         target = write_csv(out / f"{name}-test-predictions.csv", rows,
-                           ["path", "label", *(f"prob_{c}" for c in classifier.classes)])
+                           classifier.csv_fields)
         print(f"\nset {dataset.upper()}: {len(rows)} unlabelled test recordings classified by "
               f"models/{name}.onnx in {seconds:.1f} s ({1000 * seconds / max(1, len(rows)):.1f}"
               f" ms each) → {target}")

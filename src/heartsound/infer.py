@@ -104,6 +104,11 @@ class Classifier:
                                    f"{self.config.shape}, got {maps.shape[1:]}")
         return self.session.run(None, {self.input_name: maps})[0]
 
+    @property
+    def csv_fields(self) -> list[str]:
+        """Columns of the prediction CSV: ``path,label,prob_<class>...``."""
+        return ["path", "label", *(f"prob_{c}" for c in self.classes)]
+
     def file_windows(self, path: Path) -> np.ndarray:
         """The model's input maps for one file: its 7-s map, or its sliding windows."""
         if self.hop_frames is None:
