@@ -22,11 +22,13 @@ from heartsound.models import (  # noqa: E402
 @pytest.mark.parametrize("n_classes", [3, 4])
 def test_parameter_budgets(n_classes):
     assert count_parameters(build("light", n_classes)) <= 30_000
+    assert count_parameters(build("light-context", n_classes)) <= 30_000
+    assert count_madds(build("light-context", n_classes), 872) <= 35_000_000
     assert 140_000 <= count_parameters(build("base", n_classes)) <= 175_000
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
-@pytest.mark.parametrize("arch", ["light", "base"])
+@pytest.mark.parametrize("arch", ["light", "light-context", "base"])
 def test_any_input_size(arch, scale):
     cfg = hs.DEFAULT.scaled(scale)
     model = build(arch, 4).eval()
@@ -60,6 +62,15 @@ def test_light_blocks_are_inverted_residuals():
     # Depthwise: groups == channels.
     assert any(isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1
                for m in model.modules())
+
+
+def test_receptive_field_explains_rhythm_blindness():
+    from heartsound.models import receptive_field
+
+    # 43 frames of 8 ms = 0.34 s: less than one heart cycle (0.5-1.2 s)...
+    assert receptive_field(build("light", 3)) == 43
+    # ...while the context variant spans several beats (≥ 4 s).
+    assert receptive_field(build("light-context", 3)) * 0.008 >= 4.0
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +210,20 @@ def test_folds_stratified_and_grouped():
             assert owner.setdefault(groups[i], k) == k
     ungrouped = make_folds(labels, groups, 5, seed=1, grouped=False)
     assert [len(f) for f in ungrouped] == [18] * 5
+
+
+def test_context_variant_exports_and_quantizes(tmp_path):
+    """The dilated time convolutions and max pooling survive ONNX export and int8."""
+    from heartsound.export import export_onnx
+    from heartsound.infer import Classifier
+    from heartsound.quantize import quantize_onnx
+
+    torch.manual_seed(0)
+    model = build("light-context", 3).eval()
+    maps = np.random.default_rng(0).normal(size=(4, 872, 20)).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
+    path = export_onnx(model, hs.DEFAULT, ["a", "b", "c"], tmp_path / "m.onnx", {})
+    np.testing.assert_allclose(Classifier(path).predict_features(maps), expected, atol=1e-5)
+    int8 = quantize_onnx(path, tmp_path / "m8.onnx", maps)
+    assert Classifier(int8).predict_features(maps).shape == (4, 3)

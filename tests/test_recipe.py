@@ -149,3 +149,48 @@ def test_predict_applies_stored_temperature(candidate_run, tmp_path):
     assert clf.temperature == 2.0
     after = next(iter(clf.predict_files([wav])))[1]
     np.testing.assert_allclose(after, scale(before[None], 2.0)[0], atol=1e-6)
+
+
+def test_recipe_overrides():
+    from heartsound.train import RECIPES, recipe_with
+
+    r = recipe_with(RECIPES["augment"], ["mixup=0.2", "epochs=60", "spec_augment=false",
+                                         "crop=random", "eval_hop_s=2"])
+    assert (r.mixup, r.epochs, r.spec_augment, r.crop, r.eval_hop_s) == (0.2, 60, False,
+                                                                         "random", 2.0)
+    assert r.gain_db == RECIPES["augment"].gain_db  # untouched fields kept
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        recipe_with(RECIPES["paper"], ["nonsense=1"])
+    with pytest.raises(ValueError, match="not a valid epochs"):
+        recipe_with(RECIPES["paper"], ["epochs=many"])
+
+
+def test_weight_average_is_the_mean_of_epochs():
+    from heartsound.train import average_into
+
+    model = torch.nn.Linear(2, 1)
+    seen, averaged = [], None
+    for n in range(1, 4):
+        with torch.no_grad():
+            model.weight.fill_(float(n))
+        seen.append(model.weight.clone())
+        averaged = average_into(averaged, model, n)
+    torch.testing.assert_close(averaged["weight"], torch.stack(seen).mean(0))
+
+
+@pytest.mark.parametrize("arch", ["light-context", "base"])
+def test_mixup_and_averaging_train(arch):
+    """Mixup and weight averaging run end to end (base: BatchNorm refreshed after it)."""
+    from heartsound.train import Recipe, fit
+
+    rng = np.random.default_rng(0)
+    maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
+    y = np.array([0, 1, 2] * 2)
+    recipe = Recipe(epochs=3, mixup=0.4, average_last=2, select="last")
+    model, curve = fit(arch, maps, y, 3, recipe, seed=0)
+    assert len(curve) == 3 and not model.training
+    with pytest.raises(ValueError, match="fixed budget"):
+        fit(arch, maps, y, 3, Recipe(epochs=1, average_last=1), seed=0)
+    if arch == "base":
+        bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        assert int(bn.num_batches_tracked) == 1  # one refresh pass over 6 maps, batch 64

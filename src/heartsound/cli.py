@@ -157,10 +157,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .config import DEFAULT
-    from .train import RECIPES, run_cv
+    from .train import RECIPES, recipe_with, run_cv
 
     config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
-    recipe = RECIPES[args.recipe]
+    recipe = recipe_with(RECIPES[args.recipe], args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
     run_cv(args.dataset, args.model, args.out, folds=args.folds, epochs=args.epochs,
@@ -271,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
     p.add_argument("--dataset", required=True,
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
-    p.add_argument("--model", choices=("light", "base"), default="light")
+    p.add_argument("--model", choices=("light", "light-context", "base"), default="light",
+                   help="light: the paper's lightweight CNN; light-context: the same with "
+                        "a several-second receptive field and mean+max pooling (<30K "
+                        "parameters); base: the paper's base CNN")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", choices=("paper", "augment", "candidate"), default="paper",
@@ -279,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "budget; candidate: whole recordings, class weights and augmentation "
                         "together (docs/ablation.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
+                        "(fields: see heartsound.train.Recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",

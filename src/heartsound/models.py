@@ -27,6 +27,14 @@ LIGHT_ROWS: tuple[tuple[int, int, int, int], ...] = (
 )
 LIGHT_HEAD = 64  # 1×1 conv before pooling
 
+# The paper's blocks see 43 frames (0.34 s) — less than one heart cycle, so a rhythm (an
+# extra systole among regular beats) is invisible to them. The "context" variant adds
+# depthwise convolutions along time with these dilations after the blocks (receptive field
+# ≈ 5 s, ~1.1K parameters) and pools mean and max over time, so one odd beat can show.
+CONTEXT_DILATIONS: tuple[int, ...] = (2, 8)
+CONTEXT_KERNEL = 9
+CONTEXT_HEAD = 52  # narrower head keeps the variant under 30K parameters
+
 # (output channels, stride of the conv, max-pool after) for the base model.
 BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
     (16, 2, False),
@@ -80,9 +88,25 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
+class TemporalContext(nn.Module):
+    """Residual depthwise convolution along time only (kernel k×1, dilation d×1), LayerNorm,
+    ReLU6: widens the receptive field over several beats at C·k parameters."""
+
+    def __init__(self, channels: int, dilation: int, kernel: int = CONTEXT_KERNEL) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, channels, (kernel, 1), padding=(dilation * (kernel // 2), 0),
+                      dilation=(dilation, 1), groups=channels, bias=False),
+            ChannelLayerNorm(channels), nn.ReLU6())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
 class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
-                 stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2) -> None:
+                 stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
+                 context: Sequence[int] = (), pool: str = "mean") -> None:
         super().__init__()
         layers: list[nn.Module] = [conv_norm_act(1, stem, stride=2)]
         c = stem
@@ -91,13 +115,26 @@ class LightweightCNN(nn.Module):
                 layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t))
                 c = c_out
         layers.append(conv_norm_act(c, head, kernel=1))
+        layers += [TemporalContext(head, d) for d in context]
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(head, n_classes))
+        self.pool = pool
+        width = head * (2 if pool == "meanmax" else 1)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last memory makes the LayerNorm permutes free views instead of copies.
-        x = x.contiguous(memory_format=torch.channels_last)
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
+        x = self.features(x.contiguous(memory_format=torch.channels_last))
+        if self.pool == "meanmax":  # max over time of the frequency mean: one odd beat shows
+            pooled = torch.cat([x.mean(dim=(2, 3)), x.mean(dim=3).amax(dim=2)], dim=1)
+        else:
+            pooled = x.mean(dim=(2, 3))
+        return self.classifier(pooled)
+
+
+def context_cnn(n_classes: int) -> LightweightCNN:
+    """The lightweight network with temporal context and mean+max pooling (issue 6)."""
+    return LightweightCNN(n_classes, head=CONTEXT_HEAD, context=CONTEXT_DILATIONS,
+                          pool="meanmax")
 
 
 class BaseCNN(nn.Module):
@@ -120,7 +157,7 @@ class BaseCNN(nn.Module):
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
-ARCHITECTURES = {"light": LightweightCNN, "base": BaseCNN}
+ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn, "base": BaseCNN}
 
 
 class HeartSoundNet(nn.Module):
@@ -190,6 +227,22 @@ def activation_peak_bytes(model: nn.Module, frames: int, n_mfcc: int = 20) -> in
         m.register_forward_hook(hook) for m in model.modules()
         if not list(m.children()) or isinstance(m, InvertedResidual)])
     return peak * 4
+
+
+def receptive_field(model: HeartSoundNet, frames: int = 872, n_mfcc: int = 20) -> int:
+    """Frames of input that one time step of the last feature map depends on, measured as
+    the span of the input gradient of the centre step (random input, eval mode)."""
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, frames, n_mfcc, requires_grad=True)
+    try:
+        features = model.net.features(x)
+        features[0, :, features.shape[2] // 2].sum().backward()
+    finally:
+        model.train(was_training)
+    touched = (x.grad[0, 0].abs().sum(dim=1) > 0).nonzero().flatten()
+    return int(touched[-1] - touched[0] + 1)
 
 
 def _trace(model: nn.Module, frames: int, n_mfcc: int, hooks: list) -> None:

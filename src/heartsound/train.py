@@ -50,6 +50,8 @@ class Recipe:
     gain_db: float = 0.0  # random gain in ±gain_db (shifts MFCC c0 only)
     select: str = "best"  # "best": best validation epoch (the paper); "last": fixed budget
     pretrained: str | None = None  # state dict (e.g. a set-B model) to start the backbone from
+    mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
+    average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
 
     @property
     def whole(self) -> bool:
@@ -60,6 +62,35 @@ class Recipe:
 def recipe_from_dict(stored: dict[str, Any]) -> Recipe:
     """A run's stored recipe; fields added since the run was written take their defaults."""
     return Recipe(**{**dataclasses.asdict(Recipe()), **stored})
+
+
+def recipe_with(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
+    """``recipe`` with ``key=value`` overrides (``heartsound train --set mixup=0.2``), each
+    value parsed as its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(fields)}")
+        default = getattr(Recipe(), key)
+        try:
+            if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained"):
+                changes[key] = None
+            elif isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                changes[key] = value.lower() in ("true", "1")
+            elif isinstance(default, int):
+                changes[key] = int(value)
+            elif isinstance(default, float) or key == "eval_hop_s":
+                changes[key] = float(value)
+            else:
+                changes[key] = value
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {value!r} is not a valid {key}") from None
+    return dataclasses.replace(recipe, **changes)
 
 
 RECIPES = {
@@ -251,6 +282,9 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     epochs = epochs or recipe.epochs
     curve: list[dict] = []
     best_state, best_key = None, (-1.0, -np.inf)
+    averaged: dict[str, Any] | None = None
+    if recipe.average_last and recipe.select != "last":
+        raise ValueError("average_last needs select='last' (a fixed budget)")
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -260,14 +294,23 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
             idx = perm[b * recipe.batch_size:(b + 1) * recipe.batch_size]
             xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill,
                                              cfg.n_mels))
-            logits = model(xb)
-            loss = loss_fn(logits, yt[idx])
+            yb = yt[idx]
+            if recipe.mixup:
+                lam = float(rng.beta(recipe.mixup, recipe.mixup))
+                other = torch.from_numpy(rng.permutation(len(idx)))
+                logits = model(lam * xb + (1 - lam) * xb[other])
+                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[other])
+            else:
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == yt[idx]).sum())
+            correct += int((logits.argmax(1) == yb).sum())
+        if epoch > epochs - recipe.average_last:
+            averaged = average_into(averaged, model, epoch - (epochs - recipe.average_last))
         row = {"epoch": epoch, "train_loss": total / len(maps_tr),
                "train_acc": correct / len(maps_tr), "lr": opt.param_groups[0]["lr"]}
         if maps_val is not None and y_val is not None and len(maps_val):
@@ -287,8 +330,41 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         print(file=sys.stderr)
     if best_state is not None:
         model.load_state_dict(best_state)
+    if averaged is not None:
+        model.load_state_dict(averaged)
+        if recipe.average_last > 1:
+            refresh_batchnorm(model, maps_tr, n_frames, recipe, rng, fill, cfg.n_mels)
     model.eval()
     return model, curve
+
+
+def average_into(averaged: dict[str, Any] | None, model: Any, n: int) -> dict[str, Any]:
+    """Running mean of the model's floating-point weights; ``n`` counts from 1."""
+    state = model.state_dict()
+    if averaged is None:
+        return {k: v.detach().clone() for k, v in state.items()}
+    for k, v in state.items():
+        if v.is_floating_point():
+            averaged[k] += (v.detach() - averaged[k]) / n
+    return averaged
+
+
+def refresh_batchnorm(model: Any, maps: Sequence[np.ndarray], n_frames: int, recipe: Recipe,
+                      rng: np.random.Generator, fill: np.ndarray, n_mels: int) -> None:
+    """Recompute BatchNorm statistics for averaged weights (SWA's last step); a model with
+    only LayerNorm, like the lightweight one, has none and is left as it is."""
+    torch = _torch()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the pass
+    model.train()
+    with torch.no_grad():
+        for b in range(0, len(maps), 64):
+            idx = np.arange(b, min(b + 64, len(maps)))
+            model(torch.from_numpy(make_batch(maps, idx, n_frames, recipe, rng, fill, n_mels)))
 
 
 def _progress(prefix: str, epoch: int, epochs: int, row: dict) -> None:
