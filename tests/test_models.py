@@ -227,3 +227,17 @@ def test_context_variant_exports_and_quantizes(tmp_path):
     np.testing.assert_allclose(Classifier(path).predict_features(maps), expected, atol=1e-5)
     int8 = quantize_onnx(path, tmp_path / "m8.onnx", maps)
     assert Classifier(int8).predict_features(maps).shape == (4, 3)
+
+
+def test_parallel_predict_matches_serial(tiny_run, five_class_csv, tmp_path):
+    """Two spawned one-thread workers give the rows and errors of one process, in order."""
+    from heartsound.infer import predict_parallel
+
+    out, _ = tiny_run
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    paths = sorted(five_class_csv.parent.glob("*.wav"))[:5] + [bad]
+    model = str(out / "final" / "model.onnx")
+    serial = predict_parallel(model, paths, workers=1)
+    parallel = predict_parallel(model, paths, workers=2)
+    assert parallel == serial and len(serial[0]) == 5 and len(serial[1]) == 1

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from .config import THREAD_VARS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 def variants() -> tuple[tuple[str, str, int, dict[str, str]], ...]:
