@@ -172,3 +172,18 @@ def test_demo_runs_and_classifies_test_sets(data_dir, tmp_path):
         assert "195 unlabelled test recordings classified" in out
         lines = (tmp_path / "demo" / "pascal-b-light-test-predictions.csv").read_text().split()
         assert len(lines) == 1 + 195
+
+
+def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
+    from heartsound.cli import main
+    from heartsound.infer import ModelError
+
+    wav = tmp_path / "x.wav"
+    assert main(["predict", str(wav), "--model", "pascal-c-huge"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped model 'pascal-c-huge'" in err and len(err.strip().splitlines()) == 1
+    assert main(["predict", str(wav), "--model", str(tmp_path / "gone.onnx")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    monkeypatch.setenv("HEARTSOUND_DEBUG", "1")  # developers get the exception itself
+    with pytest.raises(ModelError):
+        main(["predict", str(wav), "--model", "pascal-c-huge"])

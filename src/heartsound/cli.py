@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .audio import AudioError
 from .data import CLASSES, DataError
+from .infer import ModelError
 
 
 class UsageError(Exception):
@@ -387,7 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         return int(args.func(args) or 0)
-    except (UsageError, AudioError, DataError, ValueError) as exc:
+    except (UsageError, AudioError, DataError, ModelError, ValueError) as exc:
+        if os.environ.get("HEARTSOUND_DEBUG"):  # a programming error behind a short message
+            raise
         err(str(exc))
         return 2
     except KeyboardInterrupt:

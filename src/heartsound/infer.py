@@ -30,20 +30,24 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
+class ModelError(Exception):
+    """A model that cannot be used: missing, unreadable, or made for other features."""
+
+
 def resolve_model(name_or_path: str) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".onnx" or p.exists():
         if not p.is_file():
-            raise AudioError(p, "model file not found")
+            raise ModelError(f"{p}: model file not found")
         return p
     candidate = models_dir() / f"{name_or_path}.onnx"
     if not candidate.is_file():
-        raise AudioError(candidate, f"no shipped model {name_or_path!r} "
-                                    f"(known: {', '.join(SHIPPED)})")
+        raise ModelError(f"{candidate}: no shipped model {name_or_path!r} "
+                         f"(known: {', '.join(SHIPPED)})")
     return candidate
 
 
-class FrontEndMismatch(ValueError):
+class FrontEndMismatch(ModelError, ValueError):
     """Features made with another front-end config than the model was trained on."""
 
 
@@ -68,11 +72,11 @@ class Classifier:
             self.session = ort.InferenceSession(str(self.path), opts,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise AudioError(self.path, f"not a loadable ONNX model ({type(exc).__name__})") \
-                from None
+            raise ModelError(f"{self.path}: not a loadable ONNX model "
+                             f"({type(exc).__name__})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if "heartsound.frontend" not in self.metadata:
-            raise AudioError(self.path, "ONNX model has no heartsound front-end metadata")
+            raise ModelError(f"{self.path}: ONNX model has no heartsound front-end metadata")
         self.config = FrontEndConfig.from_json(self.metadata["heartsound.frontend"])
         self.classes = json.loads(self.metadata["heartsound.classes"])
         hop_s = self.metadata.get("heartsound.window_hop_s")
