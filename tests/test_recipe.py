@@ -194,3 +194,19 @@ def test_mixup_and_averaging_train(arch):
     if arch == "base":
         bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
         assert int(bn.num_batches_tracked) == 1  # one refresh pass over 6 maps, batch 64
+
+
+def test_ablation_rows_and_rare_class_count():
+    from heartsound.study import ablation_recipes, rare_found, slug
+
+    rows = ablation_recipes()
+    assert slug("augmentation + mixup") == "augmentation-mixup"
+    assert slug("paper (best val. epoch)") == "paper-best-val-epoch"  # existing run folders
+    assert len({slug(n) for n in rows}) == len(rows)
+    assert rows["+ context network"][0] == "light-context"
+    assert rows["fixed budget"][1].select == "last"
+    assert rows["paper (best val. epoch)"][1].select == "best"
+    summary = {"folds": [{"validation": [{"label": "extrastole", "pred": "extrastole"},
+                                         {"label": "extrastole", "pred": "normal"},
+                                         {"label": "normal", "pred": "extrastole"}]}]}
+    assert rare_found(summary, "extrastole") == (1, 2)
