@@ -200,7 +200,7 @@ def int8_markdown(studies: list[dict[str, Any]]) -> str:
 
 def recipe_text(recipe: dict[str, Any]) -> str:
     """One line a reader can follow: the paper's part, then what differs from it."""
-    text = (f"batch {recipe['batch_size']}, Adam lr {recipe['lr']}, cross-entropy, cosine "
+    text = (f"batch {recipe['batch_size']}, Adam lr {recipe['lr']:g}, cross-entropy, cosine "
             f"annealing with warm restarts every {recipe['restart_epochs']} epochs")
     extra = []
     if recipe.get("crop") == "random":
@@ -213,6 +213,10 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append("SpecAugment-style masks")
     if recipe.get("gain_db"):
         extra.append(f"random gain ±{recipe['gain_db']:g} dB")
+    if recipe.get("mixup"):
+        extra.append(f"mixup α={recipe['mixup']:g}")
+    if recipe.get("average_last"):
+        extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
 
 
