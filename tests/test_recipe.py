@@ -210,3 +210,40 @@ def test_ablation_rows_and_rare_class_count():
                                          {"label": "extrastole", "pred": "normal"},
                                          {"label": "normal", "pred": "extrastole"}]}]}
     assert rare_found(summary, "extrastole") == (1, 2)
+
+
+def test_joint_training_answers_only_its_own_classes(tmp_path):
+    """Set-A-style joint training: another dataset's recordings join every training fold,
+    its extra class is learnt, but the models answer only the primary classes."""
+    import soundfile as sf
+
+    from heartsound.infer import Classifier
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    def dataset(name, spec):
+        lines = ["path,label"]
+        for label, bpm, n in spec:
+            for i in range(n):
+                wav = tmp_path / f"{name}_{label}_{i}.wav"
+                sf.write(str(wav), heart_like(4.0, 4000, bpm=bpm, seed=bpm + i),
+                         4000)
+                lines.append(f"{wav.name},{label}")
+        path = tmp_path / f"{name}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    primary = dataset("p", [("slow", 50, 4), ("fast", 120, 4)])
+    extra = dataset("x", [("slow", 55, 3), ("odd", 90, 3)])
+    recipe = recipe_with(RECIPES["paper"], ["epochs=2", "select=last", f"joint={extra}"])
+    summary = run_cv(str(primary), "light", tmp_path / "run", folds=2, recipe=recipe,
+                     quiet=True)
+    assert summary["config"]["classes"] == ["fast", "slow"]
+    fold = summary["folds"][0]
+    assert fold["n_train"] == 4 and fold["n_joint"] == 6
+    assert {v["pred"] for v in fold["validation"]} <= {"fast", "slow"}
+    assert all(len(v["probs"]) == 2 for v in fold["validation"])
+    clf = Classifier(tmp_path / "run" / "final" / "model.onnx")
+    assert clf.classes == ["fast", "slow"]
+    with pytest.raises(ValueError, match="dataset itself"):
+        run_cv(str(primary), "light", tmp_path / "again", folds=2, quiet=True,
+               recipe=recipe_with(recipe, [f"joint={primary}"]))

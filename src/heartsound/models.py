@@ -181,6 +181,20 @@ def build(arch: str, n_classes: int, n_mfcc: int = 20) -> HeartSoundNet:
     return HeartSoundNet(arch, n_classes, n_mfcc)
 
 
+def keep_classes(model: HeartSoundNet, keep: Sequence[int]) -> HeartSoundNet:
+    """Cut the output layer down to the classes ``keep`` (in that order), in place: a model
+    trained jointly on a wider label set then answers only its own dataset's classes (its
+    softmax is the wider one's renormalised over them)."""
+    old = model.net.classifier[-1]
+    new = nn.Linear(old.in_features, len(keep))
+    index = torch.as_tensor(list(keep))
+    with torch.no_grad():
+        new.weight.copy_(old.weight[index])
+        new.bias.copy_(old.bias[index])
+    model.net.classifier[-1] = new
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (the standardisation buffers are not parameters)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

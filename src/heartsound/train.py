@@ -52,6 +52,7 @@ class Recipe:
     pretrained: str | None = None  # state dict (e.g. a set-B model) to start the backbone from
     mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
     average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
+    joint: str | None = None  # also train on this dataset's labelled files (never validated on)
 
     @property
     def whole(self) -> bool:
@@ -76,7 +77,7 @@ def recipe_with(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
                              f"{', '.join(fields)}")
         default = getattr(Recipe(), key)
         try:
-            if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained"):
+            if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained", "joint"):
                 changes[key] = None
             elif isinstance(default, bool):
                 if value.lower() not in ("true", "false", "1", "0"):
@@ -245,12 +246,13 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
 def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: int,
         recipe: Recipe, seed: int, maps_val: Sequence[np.ndarray] | None = None,
         y_val: np.ndarray | None = None, epochs: int | None = None,
-        progress: str | None = None, config: FrontEndConfig | None = None
-        ) -> tuple[Any, list[dict]]:
+        progress: str | None = None, config: FrontEndConfig | None = None,
+        keep: Sequence[int] | None = None) -> tuple[Any, list[dict]]:
     """Train one model on maps (fixed 7-s, or whole recordings for random crops).
 
     Returns (model at its best validation epoch with ``select="best"``, else at the last
-    epoch; per-epoch curve).
+    epoch; per-epoch curve). With ``keep`` (joint training on a wider label set), validation
+    and the returned model's output are restricted to those classes.
     """
     torch = _torch()
     from .models import build
@@ -315,6 +317,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
                "train_acc": correct / len(maps_tr), "lr": opt.param_groups[0]["lr"]}
         if maps_val is not None and y_val is not None and len(maps_val):
             probs = predict_proba(model, maps_val, n_frames, hop)
+            if keep is not None:
+                probs = probs[:, keep] / probs[:, keep].sum(axis=1, keepdims=True)
             row["val_loss"] = float(-np.mean(np.log(probs[np.arange(len(y_val)), y_val] + 1e-9)))
             row["val_acc"] = float((probs.argmax(1) == y_val).mean())
             key = (row["val_acc"], -row["val_loss"])
@@ -334,6 +338,10 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         model.load_state_dict(averaged)
         if recipe.average_last > 1:
             refresh_batchnorm(model, maps_tr, n_frames, recipe, rng, fill, cfg.n_mels)
+    if keep is not None:
+        from .models import keep_classes
+
+        keep_classes(model, keep)
     model.eval()
     return model, curve
 
@@ -477,6 +485,33 @@ def open_run(rundir: str | os.PathLike[str], data_dir: str | None = None) -> Fin
     return FinishedRun(rundir, config, frontend, recipe, maps, recordings)
 
 
+@dataclass
+class JointData:
+    """Recordings of another dataset added to every training fold (``Recipe.joint``)."""
+
+    maps: list[np.ndarray]
+    y: np.ndarray  # indices into this dataset's classes followed by the other's new ones
+    n_classes: int
+    keep: list[int] | None  # this dataset's classes among them (None: no joint training)
+
+
+def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontEndConfig,
+               data_dir: str | None = None) -> JointData:
+    """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first)."""
+    if not recipe.joint:
+        return JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+    same = Path(dataset).resolve() == Path(recipe.joint).resolve() if Path(
+        dataset).is_file() else dataset_key(dataset) == dataset_key(recipe.joint)
+    if same:
+        raise ValueError(f"joint training on {recipe.joint!r}: that is the dataset itself")
+    extra = [r for r in load_dataset(recipe.joint, data_dir) if r.split == "labelled"]
+    union = list(classes) + [c for c in classes_of(extra, dataset_key(recipe.joint))
+                             if c not in classes]
+    maps, extra = load_maps(extra, cfg, whole=recipe.whole)
+    y = np.array([union.index(r.label) for r in extra], dtype=np.int64)
+    return JointData(maps, y, len(union), list(range(len(classes))))
+
+
 def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int = 5,
            epochs: int | None = None, seed: int = 0, split: str = "grouped",
            config: FrontEndConfig | None = None, recipe: Recipe | None = None,
@@ -516,6 +551,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     hop = hop_frames(recipe.eval_hop_s, cfg)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    joint = joint_data(recipe, dataset, classes, cfg, data_dir)
     names = [r.path.name for r in recordings]
     val_sets = make_folds(labels, [r.group for r in recordings], folds, seed,
                           grouped=split == "grouped")
@@ -531,15 +567,18 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
-        model, curve = fit(arch, [maps[i] for i in train_idx], y[train_idx], len(classes),
+        model, curve = fit(arch, [maps[i] for i in train_idx] + joint.maps,
+                           np.concatenate([y[train_idx], joint.y]), joint.n_classes,
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
-                           progress=None if quiet else f"fold {f}/{folds}", config=cfg)
+                           progress=None if quiet else f"fold {f}/{folds}", config=cfg,
+                           keep=joint.keep)
         probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
         pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
                             [classes[p] for p in pred])
         best_epoch = next((r["epoch"] for r in reversed(curve) if r.get("best")), len(curve))
-        result = {"fold": f, "n_train": len(train_idx), "n_val": len(val_idx),
+        result = {"fold": f, "n_train": len(train_idx), "n_joint": len(joint.maps),
+                  "n_val": len(val_idx),
                   "best_epoch": best_epoch, "seconds": time.perf_counter() - t0,
                   "scores": scores,
                   "validation": [{"path": names[i], "label": labels[i], "pred": classes[p],
@@ -559,7 +598,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
                                "mean": summarise(fold_results)}
     if final or (out / "final" / "final.json").exists():  # never drop a finished final model
         summary["final"] = train_final(arch, maps, y, classes, cfg, recipe, seed, fold_results,
-                                       out, ds_key, export=export, quiet=quiet)
+                                       out, ds_key, export=export, quiet=quiet, joint=joint)
     # Wall time accumulates over resumed invocations; one that trains nothing adds nothing.
     previous = out / "summary.json"
     before = json.loads(previous.read_text()).get("wall_seconds", 0.0) if previous.exists() \
@@ -584,8 +623,8 @@ def save_state(model: Any, path: Path) -> None:
 
 def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: list[str],
                 cfg: FrontEndConfig, recipe: Recipe, seed: int, fold_results: list[dict],
-                out: Path, ds_key: str, export: bool = True, quiet: bool = False
-                ) -> dict[str, Any]:
+                out: Path, ds_key: str, export: bool = True, quiet: bool = False,
+                joint: JointData | None = None) -> dict[str, Any]:
     """Train on all labelled data — for the median best epoch of the folds (``select=
     "best"``) or the fixed budget (``"last"``) — and export to ONNX."""
     final_dir = out / "final"
@@ -595,8 +634,10 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     epochs = recipe.epochs if recipe.select == "last" else int(
         statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
-    model, curve = fit(arch, maps, y, len(classes), recipe, seed, epochs=max(1, epochs),
-                       progress=None if quiet else "final", config=cfg)
+    joint = joint or JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+    model, curve = fit(arch, list(maps) + joint.maps, np.concatenate([y, joint.y]),
+                       joint.n_classes, recipe, seed, epochs=max(1, epochs),
+                       progress=None if quiet else "final", config=cfg, keep=joint.keep)
     save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
