@@ -215,6 +215,10 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append(f"random gain ±{recipe['gain_db']:g} dB")
     if recipe.get("mixup"):
         extra.append(f"mixup α={recipe['mixup']:g}")
+    if recipe.get("joint") == "pascal":
+        extra.append("the other PASCAL set's labelled recordings added to training")
+    elif recipe.get("joint"):
+        extra.append(f"{recipe['joint']}'s labelled recordings added to training")
     if recipe.get("average_last"):
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
@@ -318,6 +322,7 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "+ weight averaging": ("light", dataclasses.replace(fixed, average_last=10)),
         "+ learning rate 3e-3": ("light", dataclasses.replace(fixed, lr=3e-3)),
         "+ context network": ("light-context", fixed),
+        "+ joint A+B training": ("light", dataclasses.replace(fixed, joint="pascal")),
         "all four (candidate)": ("light", RECIPES["candidate"]),
         "augmentation + mixup": ("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
         "augmentation + weight averaging": ("light", dataclasses.replace(

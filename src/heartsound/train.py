@@ -52,7 +52,9 @@ class Recipe:
     pretrained: str | None = None  # state dict (e.g. a set-B model) to start the backbone from
     mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
     average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
-    joint: str | None = None  # also train on this dataset's labelled files (never validated on)
+    # Also train on this dataset's labelled files (never validated on); "pascal": the other
+    # PASCAL set (set B's 461 recordings for set A, and the reverse).
+    joint: str | None = None
 
     @property
     def whole(self) -> bool:
@@ -500,12 +502,18 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first)."""
     if not recipe.joint:
         return JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+    other = recipe.joint
+    if other == "pascal":  # the other PASCAL set, so one recipe serves both
+        key = dataset_key(dataset)
+        if key not in CLASSES:
+            raise ValueError("joint='pascal' needs a PASCAL set (pascal-a or pascal-b)")
+        other = f"pascal-{'b' if key == 'a' else 'a'}"
     same = Path(dataset).resolve() == Path(recipe.joint).resolve() if Path(
-        dataset).is_file() else dataset_key(dataset) == dataset_key(recipe.joint)
+        dataset).is_file() else dataset_key(dataset) == dataset_key(other)
     if same:
-        raise ValueError(f"joint training on {recipe.joint!r}: that is the dataset itself")
-    extra = [r for r in load_dataset(recipe.joint, data_dir) if r.split == "labelled"]
-    union = list(classes) + [c for c in classes_of(extra, dataset_key(recipe.joint))
+        raise ValueError(f"joint training on {other!r}: that is the dataset itself")
+    extra = [r for r in load_dataset(other, data_dir) if r.split == "labelled"]
+    union = list(classes) + [c for c in classes_of(extra, dataset_key(other))
                              if c not in classes]
     maps, extra = load_maps(extra, cfg, whole=recipe.whole)
     y = np.array([union.index(r.label) for r in extra], dtype=np.int64)
