@@ -498,8 +498,9 @@ def run_description(run: Run) -> str:
             + ("the paper's recipe (first 7 s, best validation epoch)"
                if recipe.get("crop", "first") == "first" and recipe.get("select", "best") == "best"
                else "recipe " + ", ".join(f"{k} {recipe[k]}" for k in (
-                   "crop", "eval_hop_s", "class_weight", "spec_augment", "gain_db", "select")
-                   if k in recipe))
+                   "lr", "crop", "eval_hop_s", "class_weight", "spec_augment", "gain_db",
+                   "mixup", "average_last", "joint", "select")
+                   if k in recipe and recipe[k] not in (None, 0, 0.0, False, "none")))
             + (f", {wall / 60:.1f} min wall time" if isinstance(wall, int | float) else "")
             + "." + state)
 

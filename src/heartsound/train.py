@@ -53,7 +53,7 @@ class Recipe:
     mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
     average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
     # Also train on this dataset's labelled files (never validated on); "pascal": the other
-    # PASCAL set (set B's 461 recordings for set A, and the reverse).
+    # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
 
     @property
@@ -505,8 +505,10 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     other = recipe.joint
     if other == "pascal":  # the other PASCAL set, so one recipe serves both
         key = dataset_key(dataset)
-        if key not in CLASSES:
-            raise ValueError("joint='pascal' needs a PASCAL set (pascal-a or pascal-b)")
+        if key not in CLASSES:  # nothing to add to a dataset of one's own
+            print(f"heartsound: note: {dataset} is not a PASCAL set; joint='pascal' adds "
+                  "nothing", file=sys.stderr)
+            return JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
         other = f"pascal-{'b' if key == 'a' else 'a'}"
     same = Path(dataset).resolve() == Path(recipe.joint).resolve() if Path(
         dataset).is_file() else dataset_key(dataset) == dataset_key(other)
