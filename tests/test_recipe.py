@@ -247,3 +247,16 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
     with pytest.raises(ValueError, match="dataset itself"):
         run_cv(str(primary), "light", tmp_path / "again", folds=2, quiet=True,
                recipe=recipe_with(recipe, [f"joint={primary}"]))
+
+
+def test_improved_recipe_per_set(tmp_path):
+    from heartsound.train import RECIPES, resolve_recipe
+
+    assert resolve_recipe("improved", "pascal-a").joint == "pascal"
+    assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment"]
+    csv = tmp_path / "mine.csv"
+    csv.write_text("path,label\n")
+    assert resolve_recipe("improved", str(csv)) == RECIPES["augment"]
+    assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
+    with pytest.raises(ValueError, match="unknown recipe"):
+        resolve_recipe("magic", "pascal-a")
