@@ -331,8 +331,9 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "augmentation + learning rate 3e-3": ("light", dataclasses.replace(
             RECIPES["augment"], lr=3e-3)),
         "augmentation + context network": ("light-context", RECIPES["augment"]),
-        "augmentation + joint A+B training": ("light", dataclasses.replace(
-            RECIPES["augment"], joint="pascal")),
+        "augmentation + joint A+B training": ("light", RECIPES["joint-augment"]),
+        "joint A+B training + context network": ("light-context", RECIPES["joint"]),
+        "augmentation + joint + context network": ("light-context", RECIPES["joint-augment"]),
     }
 
 
