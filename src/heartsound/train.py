@@ -108,9 +108,9 @@ RECIPES = {
     "joint": Recipe(select="last", joint="pascal"),
     "joint-augment": Recipe(spec_augment=True, gain_db=6.0, select="last", joint="pascal"),
 }
-# The default (--recipe improved): per set, the recipe docs/ablation.md found best over 3
-# seeds. Augmentation helps set B and hurts set A; joint training helps set A. A CSV dataset
-# gets augmentation (joint="pascal" has nothing to add to it).
+# The default (--recipe improved): per set, the recipe docs/ablation.md found best for the
+# paper's lightweight network over 3 seeds. Augmentation helps set B and hurts set A; joint
+# training helps set A. A CSV dataset gets augmentation (joint="pascal" adds nothing to it).
 IMPROVED = {"a": "joint", "b": "joint-augment", "csv": "augment"}
 
 
@@ -276,6 +276,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     torch = _torch()
     from .models import build
 
+    if recipe.average_last and recipe.select != "last":
+        raise ValueError("average_last needs select='last' (a fixed budget)")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = resolve(config)
@@ -304,8 +306,6 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     curve: list[dict] = []
     best_state, best_key = None, (-1.0, -np.inf)
     averaged: dict[str, Any] | None = None
-    if recipe.average_last and recipe.select != "last":
-        raise ValueError("average_last needs select='last' (a fixed budget)")
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -513,21 +513,26 @@ class JointData:
     n_classes: int
     keep: list[int] | None  # this dataset's classes among them (None: no joint training)
 
+    @classmethod
+    def none(cls, n_classes: int) -> JointData:
+        """No joint training: nothing added, every class kept."""
+        return cls([], np.zeros(0, dtype=np.int64), n_classes, None)
+
 
 def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontEndConfig,
                data_dir: str | None = None) -> JointData:
     """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first)."""
     if not recipe.joint:
-        return JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+        return JointData.none(len(classes))
     other = recipe.joint
     if other == "pascal":  # the other PASCAL set, so one recipe serves both
         key = dataset_key(dataset)
         if key not in CLASSES:  # nothing to add to a dataset of one's own
             print(f"heartsound: note: {dataset} is not a PASCAL set; joint='pascal' adds "
                   "nothing", file=sys.stderr)
-            return JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+            return JointData.none(len(classes))
         other = f"pascal-{'b' if key == 'a' else 'a'}"
-    same = Path(dataset).resolve() == Path(recipe.joint).resolve() if Path(
+    same = Path(dataset).resolve() == Path(other).resolve() if Path(
         dataset).is_file() else dataset_key(dataset) == dataset_key(other)
     if same:
         raise ValueError(f"joint training on {other!r}: that is the dataset itself")
@@ -623,7 +628,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     had_final = (out / "final" / "final.json").exists()
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
                                "mean": summarise(fold_results)}
-    if final or (out / "final" / "final.json").exists():  # never drop a finished final model
+    if final or had_final:  # never drop a finished final model
         summary["final"] = train_final(arch, maps, y, classes, cfg, recipe, seed, fold_results,
                                        out, ds_key, export=export, quiet=quiet, joint=joint)
     # Wall time accumulates over resumed invocations; one that trains nothing adds nothing.
@@ -661,7 +666,7 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     epochs = recipe.epochs if recipe.select == "last" else int(
         statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
-    joint = joint or JointData([], np.zeros(0, dtype=np.int64), len(classes), None)
+    joint = joint or JointData.none(len(classes))
     model, curve = fit(arch, list(maps) + joint.maps, np.concatenate([y, joint.y]),
                        joint.n_classes, recipe, seed, epochs=max(1, epochs),
                        progress=None if quiet else "final", config=cfg, keep=joint.keep)
