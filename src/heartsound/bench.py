@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import THREAD_VARS
-
+# Thread-pool sizes that OpenBLAS/MKL/OpenMP read once, when numpy is first imported.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]
 
 def variants() -> tuple[tuple[str, str, int, dict[str, str]], ...]:

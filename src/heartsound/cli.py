@@ -282,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
                             "candidate"),
-                   help="improved (default): the best measured for the set — joint for set A, "
-                        "joint-augment for set B, augment for a CSV; paper: the paper's "
+                   help="improved (default): the best measured with the light network — "
+                        "joint for set A, joint-augment for set B, augment for a CSV; paper: "
+                        "the paper's "
                         "(best validation epoch); augment: SpecAugment-style masks and random "
                         "gain, fixed budget; joint: the other PASCAL set added to training; "
                         "candidate: whole recordings, class weights and augmentation "

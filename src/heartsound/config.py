@@ -12,9 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-# Thread-pool sizes that OpenBLAS/MKL/OpenMP read once, when numpy is first imported.
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
 
 @dataclass(frozen=True)
 class FrontEndConfig:

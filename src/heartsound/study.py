@@ -323,7 +323,7 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "+ weight averaging": ("light", dataclasses.replace(fixed, average_last=10)),
         "+ learning rate 3e-3": ("light", dataclasses.replace(fixed, lr=3e-3)),
         "+ context network": ("light-context", fixed),
-        "+ joint A+B training": ("light", dataclasses.replace(fixed, joint="pascal")),
+        "+ joint A+B training": ("light", RECIPES["joint"]),
         "all four (candidate)": ("light", RECIPES["candidate"]),
         "augmentation + mixup": ("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
         "augmentation + weight averaging": ("light", dataclasses.replace(
@@ -461,8 +461,8 @@ def ablation_markdown(runs: Path) -> str:
             never = sum(1 for s in summaries for f in s["folds"]
                         for c in s["config"]["classes"]
                         if f["scores"][f"precision_{c}"] == 0.0)
-            found = [rare_found(s, RARE[dataset]) for s in summaries]
-            rare = ", ".join(f"{hit}/{n}" for hit, n in found)
+            rare = ", ".join(f"{hit}/{n}" for hit, n in (rare_found(s, RARE[dataset])
+                                                          for s in summaries))
             lines.append(f"| {name} | {len(summaries)} | {' | '.join(cells)} | {never} | "
                          f"{rare} |")
         lines.append("")
