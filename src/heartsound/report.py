@@ -486,6 +486,8 @@ def section_frontend(recordings: list[Recording], images: Images,
 
 # -------------------------------------------------------------------- 3. cross-validation
 def run_description(run: Run) -> str:
+    from .study import recipe_text  # one wording of a recipe, shared with the model cards
+
     cfg = run.config
     recipe = cfg.get("recipe") or {}
     state = "" if run.complete else (
@@ -495,12 +497,11 @@ def run_description(run: Run) -> str:
     return (f"`{run.path}`: {run.dataset}, {run.model} model, {cfg.get('folds', '?')}-fold "
             f"{run.split} CV, seed {cfg.get('seed', '?')}, {recipe.get('epochs', '?')} epochs "
             f"per fold, {run.frames or '?'} frames; "
-            + ("the paper's recipe (first 7 s, best validation epoch)"
-               if recipe.get("crop", "first") == "first" and recipe.get("select", "best") == "best"
-               else "recipe " + ", ".join(f"{k} {recipe[k]}" for k in (
-                   "lr", "crop", "eval_hop_s", "class_weight", "spec_augment", "gain_db",
-                   "mixup", "average_last", "joint", "select")
-                   if k in recipe and recipe[k] not in (None, 0, 0.0, False, "none")))
+            + (recipe_text(recipe) + ("; best validation epoch kept"
+                                      if recipe.get("select", "best") == "best"
+                                      else "; a fixed budget, last epoch kept")
+               if {"batch_size", "lr", "restart_epochs"} <= recipe.keys()
+               else "recipe not recorded")
             + (f", {wall / 60:.1f} min wall time" if isinstance(wall, int | float) else "")
             + "." + state)
 
