@@ -182,8 +182,8 @@ def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch:
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [list(paths[i::workers]) for i in range(workers)]
-    # Forked workers (Linux default): spawned ones with one-thread BLAS pools measured 89
-    # against 234 recordings/s over 112 recordings (`heartsound bench`; start-up imports),
+    # Forked workers (Linux default): spawned ones with one-thread BLAS pools were slower
+    # in `heartsound bench`'s throughput (each imports numpy, scipy and onnxruntime anew),
     # and the front end's small matrix products do not oversubscribe in practice.
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence)

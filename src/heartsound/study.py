@@ -411,6 +411,22 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     return found
 
 
+def context_summary(n_classes: int = 3) -> str:
+    """What the context network changes, measured: receptive field, size, cost."""
+    from .config import DEFAULT
+    from .models import build, count_madds, count_parameters, receptive_field
+
+    frame_s = DEFAULT.hop_length / DEFAULT.sample_rate
+    light, context = build("light", n_classes), build("light-context", n_classes)
+    rf_light, rf_context = receptive_field(light), receptive_field(context)
+    return (f"receptive field {rf_context} frames = {rf_context * frame_s:.2f} s instead of "
+            f"{rf_light} = {rf_light * frame_s:.2f} s, mean+max pooling, "
+            f"{count_parameters(context):,} parameters and "
+            f"{count_madds(context, DEFAULT.n_frames) / 1e6:.1f} M multiply-adds for "
+            f"{n_classes} classes against {count_parameters(light):,} and "
+            f"{count_madds(light, DEFAULT.n_frames) / 1e6:.1f} M")
+
+
 # The rarest class of each set: the one a plain model stops predicting.
 RARE = {"a": "extrahls", "b": "extrastole"}
 
@@ -438,9 +454,8 @@ def ablation_markdown(runs: Path) -> str:
              "seeds of the 5-fold mean. *paper* selects the best epoch on the validation "
              "fold itself (optimistic); every other row trains a fixed budget of epochs and "
              "keeps the last. *context network* rows use the `light-context` variant "
-             "(receptive field ≈ 5 s instead of 0.34 s, mean+max pooling, <30K "
-             "parameters); the last column counts, per seed, the recordings of the rarest "
-             "class found over the five validation folds.", ""]
+             f"({context_summary()}); the last column counts, per seed, the recordings of "
+             "the rarest class found over the five validation folds.", ""]
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
