@@ -247,6 +247,7 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
     with pytest.raises(ValueError, match="dataset itself"):
         run_cv(str(primary), "light", tmp_path / "again", folds=2, quiet=True,
                recipe=recipe_with(recipe, [f"joint={primary}"]))
+    assert not (tmp_path / "again").exists()  # refused before anything was written
 
 
 def test_improved_recipe_per_set(tmp_path):

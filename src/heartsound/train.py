@@ -568,6 +568,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
         "threads": threads, "versions": versions(), "limit": limit,
     }
+    # Before anything is written: a bad joint dataset must not leave a half-made run folder.
+    joint = joint_data(recipe, dataset, classes, cfg, data_dir)
     config_path = out / "config.json"
     if config_path.exists():
         previous = json.loads(config_path.read_text())
@@ -583,7 +585,6 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     hop = hop_frames(recipe.eval_hop_s, cfg)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
-    joint = joint_data(recipe, dataset, classes, cfg, data_dir)
     names = [r.path.name for r in recordings]
     val_sets = make_folds(labels, [r.group for r in recordings], folds, seed,
                           grouped=split == "grouped")
