@@ -19,7 +19,7 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     result = json.loads(proc.stdout)
     assert result["threads"] == 1 and result["machine"]["cpu"]
     names = [r["name"] for r in result["rows"]]
-    assert names == ["base-872", "light-872", "light-434", "light-215"]
+    assert names == ["base-872", "light-872", "light-context-872", "light-434", "light-215"]
     for row in result["rows"]:
         for key in ("params", "madds", "activation_kb", "onnx_kb", "paper_protocol_ms"):
             assert row[key] > 0, (row["name"], key)
@@ -27,10 +27,10 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
         for key in ("frontend", "model_fp32", "end_to_end"):
             assert row["latency_ms"][key] > 0
         assert set(row["cv_accuracy"]) == {"a", "b"}
-        if row["model"] == "light":
+        if row["model"] != "base":
             assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
             assert row["params"] <= 30_000
-    assert [r["frames"] for r in result["rows"]] == [872, 872, 434, 215]
+    assert [r["frames"] for r in result["rows"]] == [872, 872, 872, 434, 215]
     assert set(result["int8_formats"]) == {"qdq", "qoperator"}
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()

@@ -251,9 +251,9 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
 
 
 def test_improved_recipe_per_set(tmp_path):
-    from heartsound.train import RECIPES, resolve_recipe
+    from heartsound.train import RECIPES, resolve_model, resolve_recipe
 
-    assert resolve_recipe("improved", "pascal-a").joint == "pascal"
+    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment"]
     assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment"]
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")
@@ -261,3 +261,9 @@ def test_improved_recipe_per_set(tmp_path):
     assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
     with pytest.raises(ValueError, match="unknown recipe"):
         resolve_recipe("magic", "pascal-a")
+    # The improved pair's network unless one is named; the paper's network for other recipes.
+    assert resolve_model(None, "improved", "pascal-a") == "light-context"
+    assert resolve_model(None, "improved", "pascal-b") == "light"
+    assert resolve_model(None, "improved", str(csv)) == "light"
+    assert resolve_model(None, "paper", "pascal-a") == "light"
+    assert resolve_model("base", "improved", "pascal-a") == "base"

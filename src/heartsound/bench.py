@@ -30,17 +30,21 @@ from typing import Any
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]
 
-def variants() -> tuple[tuple[str, str, int, dict[str, str]], ...]:
-    """(name, architecture, front-end scale, {set: run folder}); the 872-frame rows take
-    their CV scores from the studies the shipped models come from."""
+def variants() -> tuple[tuple[str, str, int, dict[str, str], str | None], ...]:
+    """(name, architecture, front-end scale, {set: run folder for the CV columns}, shipped
+    model it times or None). One 872-frame row per network that is shipped: the base
+    models, set B's lightweight model (the paper's network) and set A's (the context
+    network, train.IMPROVED)."""
     from .study import SHIPPED_FROM
 
-    def shipped(arch: str) -> dict[str, str]:
-        return {s: SHIPPED_FROM[f"pascal-{s}-{arch}"] for s in ("a", "b")}
-
-    return (("base-872", "base", 1, shipped("base")), ("light-872", "light", 1, shipped("light")),
-            ("light-434", "light", 2, {s: f"{s}-light-x2" for s in "ab"}),
-            ("light-215", "light", 4, {s: f"{s}-light-x4" for s in "ab"}))
+    return (("base-872", "base", 1, {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
+             "pascal-b-base"),
+            ("light-872", "light", 1, {"a": "a-light-joint", "b": SHIPPED_FROM["pascal-b-light"]},
+             "pascal-b-light"),
+            ("light-context-872", "light-context", 1, {"a": SHIPPED_FROM["pascal-a-light"]},
+             "pascal-a-light"),
+            ("light-434", "light", 2, {s: f"{s}-light-x2" for s in "ab"}, None),
+            ("light-215", "light", 4, {s: f"{s}-light-x4" for s in "ab"}, None))
 
 
 def ensure_one_thread() -> None:
@@ -99,26 +103,26 @@ def cv_scores(runs: Path, studies: dict[str, str]
               ) -> tuple[dict[str, float | None], dict[str, float | None]]:
     acc: dict[str, float | None] = {}
     tp: dict[str, float | None] = {}
-    for dataset, study in studies.items():
-        path = runs / study / "summary.json"
+    for dataset in "ab":
+        path = runs / studies.get(dataset, "-") / "summary.json"
         mean = json.loads(path.read_text())["mean"] if path.exists() else {}
         acc[dataset] = mean.get("accuracy", {}).get("mean")
         tp[dataset] = mean.get("total_precision", {}).get("mean")
     return acc, tp
 
 
-def model_files(name: str, arch: str, scale: int, study: str, runs: Path, tmp: Path,
-                calibration: Any) -> tuple[Path, Path | None, str]:
+def model_files(name: str, arch: str, scale: int, study: str | None, shipped_name: str | None,
+                runs: Path, tmp: Path, calibration: Any) -> tuple[Path, Path | None, str]:
     """(float32 ONNX, int8 ONNX or None, where they came from) for one variant.
 
-    Shipped models for 872 frames, else the run's final model, else a freshly exported
-    untrained network (same size and speed, no meaningful predictions).
+    The shipped model (and its int8 file) if there is one, else the run's final model, else
+    a freshly exported untrained network (same size and speed, no meaningful predictions).
     """
     from .quantize import quantize_onnx
 
-    shipped = ROOT / "models" / f"pascal-b-{arch}.onnx"
-    run_model = runs / study / "final" / "model.onnx"
-    if scale == 1 and shipped.exists():
+    shipped = ROOT / "models" / f"{shipped_name}.onnx" if shipped_name else None
+    run_model = runs / (study or "-") / "final" / "model.onnx"
+    if shipped is not None and shipped.exists():
         fp32, source = shipped, f"models/{shipped.name}"
     elif run_model.exists():
         fp32, source = run_model, str(run_model)
@@ -132,9 +136,9 @@ def model_files(name: str, arch: str, scale: int, study: str, runs: Path, tmp: P
                            tmp / f"{name}.onnx")
         source = "untrained export"
     int8 = None
-    if arch == "light":
-        shipped8 = ROOT / "models" / "pascal-b-light-int8.onnx"
-        if scale == 1 and shipped8.exists():
+    if arch != "base":  # the lightweight networks are the ones shipped in int8
+        shipped8 = ROOT / "models" / f"{shipped_name}-int8.onnx"
+        if shipped is not None and shipped.exists() and shipped8.exists():
             int8 = shipped8
         else:
             int8 = quantize_onnx(fp32, tmp / f"{name}-int8.onnx", calibration[scale])
@@ -259,11 +263,11 @@ def run_bench(args: argparse.Namespace) -> int:
     result["frontend_ms"] = stage_timings(recordings, repeats, DEFAULT)
     files: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, arch, scale, studies in variants():
+        for name, arch, scale, studies, shipped in variants():
             cfg = DEFAULT.scaled(scale) if scale != 1 else DEFAULT
             model = build(arch, 4)
-            fp32, int8, source = model_files(name, arch, scale, studies["b"], runs, Path(tmp),
-                                             calibration)
+            fp32, int8, source = model_files(name, arch, scale, studies.get("b"), shipped, runs,
+                                             Path(tmp), calibration)
             acc, tp = cv_scores(runs, studies)
             feats = stage_timings(recordings, repeats, cfg)["features"] if scale != 1 \
                 else result["frontend_ms"]["features"]

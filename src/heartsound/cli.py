@@ -159,13 +159,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .config import DEFAULT
-    from .train import recipe_with, resolve_recipe, run_cv
+    from .train import recipe_with, resolve_model, resolve_recipe, run_cv
 
     config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
-    run_cv(args.dataset, args.model, args.out, folds=args.folds, epochs=args.epochs,
+    model = resolve_model(args.model, args.recipe, args.dataset)
+    run_cv(args.dataset, model, args.out, folds=args.folds, epochs=args.epochs,
            seed=args.seed, split=args.split, config=config, data_dir=args.data,
            quiet=args.quiet, final=not args.no_final, limit=args.limit, recipe=recipe,
            threads=args.threads)
@@ -273,18 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
     p.add_argument("--dataset", required=True,
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
-    p.add_argument("--model", choices=("light", "light-context", "base"), default="light",
+    p.add_argument("--model", choices=("light", "light-context", "base"), default=None,
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
-                        "parameters); base: the paper's base CNN")
+                        "parameters); base: the paper's base CNN. Default: the improved "
+                        "recipe's network (light-context for set A, light otherwise), light "
+                        "with any other recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
                             "candidate"),
-                   help="improved (default): the best measured with the light network — "
-                        "joint for set A, joint-augment for set B, augment for a CSV; paper: "
-                        "the paper's "
+                   help="improved (default): the best measured (docs/ablation.md) — "
+                        "joint-augment for sets A (context network) and B, augment for a CSV; "
+                        "paper: the paper's "
                         "(best validation epoch); augment: SpecAugment-style masks and random "
                         "gain, fixed budget; joint: the other PASCAL set added to training; "
                         "candidate: whole recordings, class weights and augmentation "
