@@ -36,7 +36,7 @@ reproduce: $(VENV)/.dev
 	$(RUN) report runs/a-light runs/a-base runs/b-light runs/b-base runs/b-light-random \
 	  runs/b-base-random runs/a-light-x2 runs/a-light-x4 runs/b-light-x2 runs/b-light-x4 \
 	  runs/a-light-candidate runs/b-light-candidate runs/b-light-augment \
-	  runs/a-light-improved runs/b-light-improved --bench docs/lightness.json --out docs/report
+	  runs/a-light-joint runs/a-light-improved runs/b-light-improved --bench docs/lightness.json --out docs/report
 
 bench: $(VENV)/.dev
 	$(RUN) bench --markdown docs/lightness.md --save-json docs/lightness.json
