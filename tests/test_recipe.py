@@ -267,3 +267,50 @@ def test_improved_recipe_per_set(tmp_path):
     assert resolve_model(None, "improved", str(csv)) == "light"
     assert resolve_model(None, "paper", "pascal-a") == "light"
     assert resolve_model("base", "improved", "pascal-a") == "base"
+
+
+def test_audio_noise_copies(make_wav, monkeypatch):
+    """Noisy copies: one per draw, reproducible from the seed, further from the clean map
+    the lower the SNR; shifts move the start by at most 0.5 s."""
+    import heartsound.train as train
+    from heartsound.config import DEFAULT
+
+    wav = make_wav("beat.wav", heart_like(8.0, 4000), 4000)
+    clean = hs.features(wav)
+    copies = train.noisy_copies(wav, DEFAULT, 10.0, np.random.default_rng(0))
+    assert copies.shape == (train.NOISE_COPIES, *clean.shape) and copies.dtype == np.float32
+    np.testing.assert_array_equal(copies, train.noisy_copies(wav, DEFAULT, 10.0,
+                                                             np.random.default_rng(0)))
+    monkeypatch.setattr(train, "MAX_SHIFT_S", 0.0)  # noise alone
+
+    def distance(snr):
+        return np.abs(train.noisy_copies(wav, DEFAULT, snr, np.random.default_rng(1))
+                      - clean).mean()
+
+    assert distance(60.0) < 0.2 * distance(20.0) < 0.2 * distance(-20.0)
+    pink = train.pink_noise(4096, np.random.default_rng(0))
+    power = np.abs(np.fft.rfft(pink)) ** 2
+    assert pink.std() == pytest.approx(1.0) and power[1:50].mean() > 10 * power[-500:].mean()
+
+
+def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
+    import soundfile as sf
+
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    lines = ["path,label"]
+    for label, bpm in (("slow", 50), ("fast", 120)):
+        for i in range(3):
+            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
+                                                                  seed=bpm + i), 4000)
+            lines.append(f"{label}{i}.wav,{label}")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1", "noise_snr_db=10"])
+    summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
+                     recipe=recipe, quiet=True, export=False)
+    assert summary["config"]["recipe"]["noise_snr_db"] == 10.0
+    assert summary["folds"][0]["n_train"] == 3  # copies are draws, not extra recordings
+    with pytest.raises(ValueError, match="fixed 7-s maps"):
+        run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "whole", folds=2, quiet=True,
+               recipe=recipe_with(recipe, ["crop=random"]))
+    assert not (tmp_path / "whole").exists()

@@ -223,6 +223,9 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append("the other PASCAL set's labelled recordings added to training")
     elif recipe.get("joint"):
         extra.append(f"{recipe['joint']}'s labelled recordings added to training")
+    if recipe.get("noise_snr_db"):
+        extra.append(f"pink noise at {recipe['noise_snr_db']:g}-{recipe['noise_snr_db'] + 20:g}"
+                     " dB SNR and start shifts ≤ 0.5 s")
     if recipe.get("average_last"):
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
@@ -315,6 +318,7 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
 
     paper = RECIPES["paper"]
     fixed = dataclasses.replace(paper, select="last")
+    noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=10.0)
     return {
         "paper (best val. epoch)": ("light", paper),
         "fixed budget": ("light", fixed),
@@ -337,6 +341,9 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "augmentation + joint A+B training": ("light", RECIPES["joint-augment"]),
         "joint A+B training + context network": ("light-context", RECIPES["joint"]),
         "augmentation + joint + context network": ("light-context", RECIPES["joint-augment"]),
+        "+ audio noise and shifts": ("light", dataclasses.replace(fixed, noise_snr_db=10.0)),
+        "augmentation + joint + audio noise": ("light", noisy),
+        "augmentation + joint + context network + audio noise": ("light-context", noisy),
     }
 
 

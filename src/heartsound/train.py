@@ -55,6 +55,10 @@ class Recipe:
     # Also train on this dataset's labelled files (never validated on); "pascal": the other
     # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
+    # Audio-domain augmentation: 0 = off; else each training recording gets NOISE_COPIES
+    # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
+    # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
+    noise_snr_db: float = 0.0
 
     @property
     def whole(self) -> bool:
@@ -195,6 +199,51 @@ def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
     return feats, kept
 
 
+NOISE_COPIES = 2
+MAX_SHIFT_S = 0.5
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance Gaussian noise with a 1/f power spectrum: room and stethoscope-handling
+    noise is concentrated at low frequencies, where white noise would not be."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spectrum.size, dtype=float)
+    f[0] = 1.0
+    x = np.fft.irfft(spectrum / np.sqrt(f), n)
+    return x / (x.std() + 1e-12)
+
+
+def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.random.Generator,
+                 copies: int = NOISE_COPIES) -> np.ndarray:
+    """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
+    room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink noise added at
+    an SNR uniform in [snr_db, snr_db + 20] dB, then the usual band-pass, repeat rule, MFCC."""
+    from .audio import bandpass, fit_length, load, resample
+    from .features import mfcc
+
+    x, rate = load(path, max_seconds=config.read_seconds + MAX_SHIFT_S)
+    y = resample(x, rate, config.sample_rate)
+    out = []
+    for _ in range(copies):
+        shift = int(rng.integers(0, min(int(MAX_SHIFT_S * config.sample_rate), y.size // 4) + 1))
+        z = y[shift:]
+        snr = rng.uniform(snr_db, snr_db + 20.0)
+        noise = pink_noise(z.size, rng) * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
+        out.append(mfcc(fit_length(bandpass(z + noise, config), config.n_samples), config))
+    return np.stack(out).astype(np.float32)
+
+
+def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
+               config: FrontEndConfig, recipe: Recipe, seed: int) -> list[np.ndarray]:
+    """Training maps for ``recipe.noise_snr_db``: each one stacked with its noisy copies
+    (``make_batch`` draws one of them per step); the maps themselves when it is off."""
+    if not recipe.noise_snr_db:
+        return list(maps)
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([m[None], noisy_copies(r.path, config, recipe.noise_snr_db, rng)])
+            for m, r in zip(maps, recordings, strict=True)]
+
+
 def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
                 cache_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray,
                                                                          list[Recording]]:
@@ -252,9 +301,11 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None
 def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recipe: Recipe,
                rng: np.random.Generator, fill: np.ndarray, n_mels: int = 48) -> np.ndarray:
     """A (batch, n_frames, n_mfcc) array: first or random 7-s crops, then augmentation."""
-    out = np.empty((len(idx), n_frames, maps[0].shape[1]), dtype=np.float32)
+    out = np.empty((len(idx), n_frames, maps[0].shape[-1]), dtype=np.float32)
     for j, i in enumerate(idx):
         m = maps[i]
+        if m.ndim == 3:  # the map and its noisy copies (Recipe.noise_snr_db): one of them
+            m = m[rng.integers(len(m))]
         start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
         out[j] = m[start:start + n_frames]
     if recipe.gain_db:
@@ -292,7 +343,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     rng = np.random.default_rng(seed)
     cfg = resolve(config)
     n_frames = cfg.n_frames
-    frames = np.concatenate(maps_tr)
+    frames = np.concatenate([m[0] if m.ndim == 3 else m for m in maps_tr])  # clean maps
     model = build(arch, n_classes, frames.shape[1])
     if recipe.pretrained:
         # Transfer the feature extractor only: the head and standardisation are this data's.
@@ -530,7 +581,7 @@ class JointData:
 
 
 def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontEndConfig,
-               data_dir: str | None = None) -> JointData:
+               data_dir: str | None = None, seed: int = 0) -> JointData:
     """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first)."""
     if not recipe.joint:
         return JointData.none(len(classes))
@@ -551,6 +602,7 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
                              if c not in classes]
     maps, extra = load_maps(extra, cfg, whole=recipe.whole)
     y = np.array([union.index(r.label) for r in extra], dtype=np.int64)
+    maps = with_noise(maps, extra, cfg, recipe, seed + 1)  # training only, never validated
     return JointData(maps, y, len(union), list(range(len(classes))))
 
 
@@ -578,8 +630,11 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
         "threads": threads, "versions": versions(), "limit": limit,
     }
-    # Before anything is written: a bad joint dataset must not leave a half-made run folder.
-    joint = joint_data(recipe, dataset, classes, cfg, data_dir)
+    # Before anything is written: a bad recipe must not leave a half-made run folder.
+    if recipe.noise_snr_db and recipe.whole:
+        raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
+                         "eval_hop_s")
+    joint = joint_data(recipe, dataset, classes, cfg, data_dir, seed)
     config_path = out / "config.json"
     if config_path.exists():
         previous = json.loads(config_path.read_text())
@@ -592,6 +647,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     else:
         write_json(config_path, run_config)
     maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
+    train_maps = with_noise(maps, recordings, cfg, recipe, seed)  # == maps unless noise is on
     hop = hop_frames(recipe.eval_hop_s, cfg)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
@@ -610,7 +666,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
-        model, curve = fit(arch, [maps[i] for i in train_idx] + joint.maps,
+        model, curve = fit(arch, [train_maps[i] for i in train_idx] + joint.maps,
                            np.concatenate([y[train_idx], joint.y]), joint.n_classes,
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
                            progress=None if quiet else f"fold {f}/{folds}", config=cfg,
@@ -640,8 +696,9 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
                                "mean": summarise(fold_results)}
     if final or had_final:  # never drop a finished final model
-        summary["final"] = train_final(arch, maps, y, classes, cfg, recipe, seed, fold_results,
-                                       out, ds_key, export=export, quiet=quiet, joint=joint)
+        summary["final"] = train_final(arch, train_maps, y, classes, cfg, recipe, seed,
+                                       fold_results, out, ds_key, export=export, quiet=quiet,
+                                       joint=joint)
     # Wall time accumulates over resumed invocations; one that trains nothing adds nothing.
     previous = out / "summary.json"
     before = json.loads(previous.read_text()).get("wall_seconds", 0.0) if previous.exists() \
