@@ -464,7 +464,10 @@ def ablation_markdown(runs: Path) -> str:
              "seeds of the 5-fold mean. *paper* selects the best epoch on the validation "
              "fold itself (optimistic); every other row trains a fixed budget of epochs and "
              "keeps the last. *context network* rows use the `light-context` variant "
-             f"({context_summary()}); the last column counts, per seed, the recordings of "
+             f"({context_summary()}); *audio noise* rows draw each training map from the "
+             "recording and two copies with its start shifted by up to 0.5 s and pink noise "
+             "added at 10-30 dB SNR (`Recipe.noise_snr_db`); the last column counts, per "
+             "seed, the recordings of "
              "the rarest class found over the five validation folds.", ""]
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
