@@ -344,6 +344,8 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "+ audio noise and shifts": ("light", dataclasses.replace(fixed, noise_snr_db=10.0)),
         "augmentation + joint + audio noise": ("light", noisy),
         "augmentation + joint + context network + audio noise": ("light-context", noisy),
+        "augmentation + joint + context network + class weights": (
+            "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
     }
 
 
