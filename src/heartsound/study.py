@@ -202,6 +202,14 @@ def int8_markdown(studies: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def noise_text(snr_db: float) -> str:
+    """The audio-noise augmentation in words, from the constants that shape it."""
+    from .train import MAX_SHIFT_S, NOISE_SPAN_DB
+
+    return (f"pink noise at {snr_db:g}-{snr_db + NOISE_SPAN_DB:g} dB SNR and start shifts "
+            f"≤ {MAX_SHIFT_S:g} s")
+
+
 def recipe_text(recipe: dict[str, Any]) -> str:
     """One line a reader can follow: the paper's part, then what differs from it."""
     text = (f"batch {recipe['batch_size']}, Adam lr {recipe['lr']:g}, cross-entropy, cosine "
@@ -224,8 +232,7 @@ def recipe_text(recipe: dict[str, Any]) -> str:
     elif recipe.get("joint"):
         extra.append(f"{recipe['joint']}'s labelled recordings added to training")
     if recipe.get("noise_snr_db"):
-        extra.append(f"pink noise at {recipe['noise_snr_db']:g}-{recipe['noise_snr_db'] + 20:g}"
-                     " dB SNR and start shifts ≤ 0.5 s")
+        extra.append(noise_text(recipe["noise_snr_db"]))
     if recipe.get("average_last"):
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
@@ -309,6 +316,9 @@ def reproduce(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- ablation
+ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
+
+
 def ablation_recipes() -> dict[str, tuple[str, Any]]:
     """Rows of the ablation: name → (network, recipe). Each change alone on top of an honest
     baseline (a fixed budget), then combinations."""
@@ -318,7 +328,7 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
 
     paper = RECIPES["paper"]
     fixed = dataclasses.replace(paper, select="last")
-    noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=10.0)
+    noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=ABLATION_SNR_DB)
     return {
         "paper (best val. epoch)": ("light", paper),
         "fixed budget": ("light", fixed),
@@ -341,7 +351,8 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
         "augmentation + joint A+B training": ("light", RECIPES["joint-augment"]),
         "joint A+B training + context network": ("light-context", RECIPES["joint"]),
         "augmentation + joint + context network": ("light-context", RECIPES["joint-augment"]),
-        "+ audio noise and shifts": ("light", dataclasses.replace(fixed, noise_snr_db=10.0)),
+        "+ audio noise and shifts": ("light", dataclasses.replace(fixed,
+                                                                   noise_snr_db=ABLATION_SNR_DB)),
         "augmentation + joint + audio noise": ("light", noisy),
         "augmentation + joint + context network + audio noise": ("light-context", noisy),
         "augmentation + joint + context network + class weights": (
@@ -456,6 +467,7 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
+    from .train import NOISE_COPIES
 
     metrics = {"a": ["accuracy", "total_precision", "youden"],
                "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
@@ -467,10 +479,10 @@ def ablation_markdown(runs: Path) -> str:
              "fold itself (optimistic); every other row trains a fixed budget of epochs and "
              "keeps the last. *context network* rows use the `light-context` variant "
              f"({context_summary()}); *audio noise* rows draw each training map from the "
-             "recording and two copies with its start shifted by up to 0.5 s and pink noise "
-             "added at 10-30 dB SNR (`Recipe.noise_snr_db`); the last column counts, per "
-             "seed, the recordings of "
-             "the rarest class found over the five validation folds.", ""]
+             f"recording and {NOISE_COPIES} copies of it with "
+             f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); the last column counts, "
+             "per seed, the recordings of the rarest class found over the five validation "
+             "folds.", ""]
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "

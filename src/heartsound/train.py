@@ -201,6 +201,7 @@ def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
 
 NOISE_COPIES = 2
 MAX_SHIFT_S = 0.5
+NOISE_SPAN_DB = 20.0  # SNRs are drawn from [noise_snr_db, noise_snr_db + NOISE_SPAN_DB]
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -217,7 +218,8 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
                  copies: int = NOISE_COPIES) -> np.ndarray:
     """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
     room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink noise added at
-    an SNR uniform in [snr_db, snr_db + 20] dB, then the usual band-pass, repeat rule, MFCC."""
+    an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the usual band-pass, repeat
+    rule, MFCC."""
     from .audio import bandpass, fit_length, load, resample
     from .features import mfcc
 
@@ -227,7 +229,7 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
     for _ in range(copies):
         shift = int(rng.integers(0, min(int(MAX_SHIFT_S * config.sample_rate), y.size // 4) + 1))
         z = y[shift:]
-        snr = rng.uniform(snr_db, snr_db + 20.0)
+        snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
         noise = pink_noise(z.size, rng) * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
         out.append(mfcc(fit_length(bandpass(z + noise, config), config.n_samples), config))
     return np.stack(out).astype(np.float32)
