@@ -103,9 +103,9 @@ def cv_scores(runs: Path, studies: dict[str, str]
               ) -> tuple[dict[str, float | None], dict[str, float | None]]:
     acc: dict[str, float | None] = {}
     tp: dict[str, float | None] = {}
-    for dataset in "ab":
-        path = runs / studies.get(dataset, "-") / "summary.json"
-        mean = json.loads(path.read_text())["mean"] if path.exists() else {}
+    for dataset in "ab":  # a set without a study gets None
+        path = runs / studies[dataset] / "summary.json" if dataset in studies else None
+        mean = json.loads(path.read_text())["mean"] if path and path.exists() else {}
         acc[dataset] = mean.get("accuracy", {}).get("mean")
         tp[dataset] = mean.get("total_precision", {}).get("mean")
     return acc, tp
@@ -121,10 +121,10 @@ def model_files(name: str, arch: str, scale: int, study: str | None, shipped_nam
     from .quantize import quantize_onnx
 
     shipped = ROOT / "models" / f"{shipped_name}.onnx" if shipped_name else None
-    run_model = runs / (study or "-") / "final" / "model.onnx"
+    run_model = runs / study / "final" / "model.onnx" if study else None
     if shipped is not None and shipped.exists():
         fp32, source = shipped, f"models/{shipped.name}"
-    elif run_model.exists():
+    elif run_model is not None and run_model.exists():
         fp32, source = run_model, str(run_model)
     else:
         from .config import DEFAULT
@@ -137,8 +137,8 @@ def model_files(name: str, arch: str, scale: int, study: str | None, shipped_nam
         source = "untrained export"
     int8 = None
     if arch != "base":  # the lightweight networks are the ones shipped in int8
-        shipped8 = ROOT / "models" / f"{shipped_name}-int8.onnx"
-        if shipped is not None and shipped.exists() and shipped8.exists():
+        shipped8 = shipped.with_name(f"{shipped_name}-int8.onnx") if shipped else None
+        if fp32 == shipped and shipped8 is not None and shipped8.exists():
             int8 = shipped8
         else:
             int8 = quantize_onnx(fp32, tmp / f"{name}-int8.onnx", calibration[scale])
