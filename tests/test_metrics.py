@@ -8,6 +8,7 @@ from heartsound.metrics import (
     confusion_matrix,
     discriminant_power,
     pascal_scores,
+    roc_auc,
     scores_from_confusion,
 )
 
@@ -112,3 +113,10 @@ def test_generic_classification_scores():
     assert s["f1_z"] == 0.0
     f1x = 2 * 1.0 * 0.5 / 1.5
     assert s["macro_f1"] == pytest.approx((f1x + 0.5 + 0.0) / 3)
+
+
+def test_roc_auc_counts_ranked_pairs_and_ties():
+    assert roc_auc([True, False, False], [0.9, 0.1, 0.5]) == 1.0
+    assert roc_auc([False, True], [0.9, 0.1]) == 0.0
+    assert roc_auc([True, False, True, False], [0.5, 0.5, 0.7, 0.2]) == 0.875  # a tie: ½
+    assert math.isnan(roc_auc([True, True], [0.1, 0.2]))

@@ -1,6 +1,7 @@
 """Whole-recording windows, the candidate recipe's pieces, and int8 models."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -197,7 +198,7 @@ def test_mixup_and_averaging_train(arch):
 
 
 def test_ablation_rows_and_rare_class_count():
-    from heartsound.study import ablation_recipes, rare_found, slug
+    from heartsound.study import ablation_recipes, rare_auc, rare_found, shared_patients, slug
 
     rows = ablation_recipes()
     assert slug("augmentation + mixup") == "augmentation-mixup"
@@ -206,10 +207,26 @@ def test_ablation_rows_and_rare_class_count():
     assert rows["+ context network"][0] == "light-context"
     assert rows["fixed budget"][1].select == "last"
     assert rows["paper (best val. epoch)"][1].select == "best"
-    summary = {"folds": [{"validation": [{"label": "extrastole", "pred": "extrastole"},
-                                         {"label": "extrastole", "pred": "normal"},
-                                         {"label": "normal", "pred": "extrastole"}]}]}
+    assert rows["fixed budget"].scale == 1 and rows["+ 4× frame length"].scale == 4
+    assert rows["+ 4× frame length"].recipe == rows["fixed budget"].recipe
+    summary = {"config": {"classes": ["normal", "murmur", "extrastole"]},
+               "folds": [{"validation": [
+                   {"path": "extrastole__128_1306344005749_A.wav", "label": "extrastole",
+                    "pred": "extrastole", "probs": [0.2, 0.1, 0.7]},
+                   {"path": "extrastole__140_1306519735121_B.wav", "label": "extrastole",
+                    "pred": "normal", "probs": [0.6, 0.1, 0.3]},
+                   {"path": "normal__128_1306344005749_B.wav", "label": "normal",
+                    "pred": "extrastole", "probs": [0.4, 0.1, 0.5]},
+                   {"path": "murmur__140_1306519735121_C.wav", "label": "murmur",
+                    "pred": "murmur", "probs": [0.0, 0.1, 0.9]}]}]}
     assert rare_found(summary, "extrastole") == (1, 2)
+    # Against normal only: 0.7 > 0.5 but 0.3 < 0.5, so half the pairs are ranked right; the
+    # murmur recording's high extrastole probability does not count.
+    assert rare_auc(summary, "extrastole") == 0.5
+    assert shared_patients(summary, "extrastole") == (1, 2)  # patient 128 has both labels
+    del summary["folds"][0]["validation"][0]["probs"]  # a run from before probs were stored
+    assert math.isnan(rare_auc(summary, "extrastole"))
+
 
 
 def test_joint_training_answers_only_its_own_classes(tmp_path):

@@ -340,8 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--all-seeds-for", nargs="*",
                    default=["paper (best val. epoch)", "fixed budget", "all four (candidate)",
-                            "+ augmentation", "+ joint A+B training",
-                            "augmentation + joint A+B training"],
+                            "+ augmentation", "+ joint A+B training", "+ learning rate 3e-3",
+                            "augmentation + joint A+B training",
+                            "augmentation + joint + context network",
+                            "+ audio noise and shifts",
+                            "augmentation + joint + context network + class weights",
+                            "+ 4× frame length", "augmentation + joint + 4× frame length"],
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")

@@ -131,3 +131,18 @@ def classification_scores(
 def scalar_keys(scores: dict[str, object]) -> list[str]:
     """The numeric keys of a scores dict, in insertion order (for tables and means)."""
     return [k for k, v in scores.items() if isinstance(v, float | int) and k != "n"]
+
+
+def roc_auc(y_true: Sequence[bool], score: Sequence[float]) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a
+    random negative, ties counting half (the Mann–Whitney U statistic / n₊n₋). 0.5 is
+    chance: no threshold on ``score`` separates the classes. NaN without both classes."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata  # lazily: scipy.stats is slow to import
+
+    ranks = rankdata(s)  # ties get their mean rank
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .atomic import write_text, write_with
 
@@ -319,9 +319,18 @@ def reproduce(args: argparse.Namespace) -> int:
 ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
 
 
-def ablation_recipes() -> dict[str, tuple[str, Any]]:
-    """Rows of the ablation: name → (network, recipe). Each change alone on top of an honest
-    baseline (a fixed budget), then combinations."""
+class Row(NamedTuple):
+    """One ablation row: the network, the recipe, and the front end's frame-length factor
+    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map)."""
+
+    network: str
+    recipe: Any
+    scale: int = 1
+
+
+def ablation_recipes() -> dict[str, Row]:
+    """Rows of the ablation by name. Each change alone on top of an honest baseline (a fixed
+    budget), then combinations."""
     import dataclasses
 
     from .train import RECIPES
@@ -330,33 +339,35 @@ def ablation_recipes() -> dict[str, tuple[str, Any]]:
     fixed = dataclasses.replace(paper, select="last")
     noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=ABLATION_SNR_DB)
     return {
-        "paper (best val. epoch)": ("light", paper),
-        "fixed budget": ("light", fixed),
-        "+ whole recording": ("light", dataclasses.replace(fixed, crop="random",
+        "paper (best val. epoch)": Row("light", paper),
+        "fixed budget": Row("light", fixed),
+        "+ whole recording": Row("light", dataclasses.replace(fixed, crop="random",
                                                            eval_hop_s=2.0)),
-        "+ class weights": ("light", dataclasses.replace(fixed, class_weight="sqrt")),
-        "+ augmentation": ("light", RECIPES["augment"]),
-        "+ mixup": ("light", dataclasses.replace(fixed, mixup=0.4)),
-        "+ weight averaging": ("light", dataclasses.replace(fixed, average_last=10)),
-        "+ learning rate 3e-3": ("light", dataclasses.replace(fixed, lr=3e-3)),
-        "+ context network": ("light-context", fixed),
-        "+ joint A+B training": ("light", RECIPES["joint"]),
-        "all four (candidate)": ("light", RECIPES["candidate"]),
-        "augmentation + mixup": ("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
-        "augmentation + weight averaging": ("light", dataclasses.replace(
+        "+ class weights": Row("light", dataclasses.replace(fixed, class_weight="sqrt")),
+        "+ augmentation": Row("light", RECIPES["augment"]),
+        "+ mixup": Row("light", dataclasses.replace(fixed, mixup=0.4)),
+        "+ weight averaging": Row("light", dataclasses.replace(fixed, average_last=10)),
+        "+ learning rate 3e-3": Row("light", dataclasses.replace(fixed, lr=3e-3)),
+        "+ context network": Row("light-context", fixed),
+        "+ joint A+B training": Row("light", RECIPES["joint"]),
+        "all four (candidate)": Row("light", RECIPES["candidate"]),
+        "augmentation + mixup": Row("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
+        "augmentation + weight averaging": Row("light", dataclasses.replace(
             RECIPES["augment"], average_last=10)),
-        "augmentation + learning rate 3e-3": ("light", dataclasses.replace(
+        "augmentation + learning rate 3e-3": Row("light", dataclasses.replace(
             RECIPES["augment"], lr=3e-3)),
-        "augmentation + context network": ("light-context", RECIPES["augment"]),
-        "augmentation + joint A+B training": ("light", RECIPES["joint-augment"]),
-        "joint A+B training + context network": ("light-context", RECIPES["joint"]),
-        "augmentation + joint + context network": ("light-context", RECIPES["joint-augment"]),
-        "+ audio noise and shifts": ("light", dataclasses.replace(fixed,
+        "augmentation + context network": Row("light-context", RECIPES["augment"]),
+        "augmentation + joint A+B training": Row("light", RECIPES["joint-augment"]),
+        "joint A+B training + context network": Row("light-context", RECIPES["joint"]),
+        "augmentation + joint + context network": Row("light-context", RECIPES["joint-augment"]),
+        "+ audio noise and shifts": Row("light", dataclasses.replace(fixed,
                                                                    noise_snr_db=ABLATION_SNR_DB)),
-        "augmentation + joint + audio noise": ("light", noisy),
-        "augmentation + joint + context network + audio noise": ("light-context", noisy),
-        "augmentation + joint + context network + class weights": (
+        "augmentation + joint + audio noise": Row("light", noisy),
+        "augmentation + joint + context network + audio noise": Row("light-context", noisy),
+        "augmentation + joint + context network + class weights": Row(
             "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
+        "+ 4× frame length": Row("light", fixed, 4),
+        "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
     }
 
 
@@ -384,6 +395,7 @@ def claim(out: Path) -> Path | None:
 
 def ablation(args: argparse.Namespace) -> int:
     """CV of every ablation recipe × set × seed (light model, grouped folds)."""
+    from .config import DEFAULT
     from .train import run_cv
 
     runs = Path(args.runs)
@@ -402,9 +414,10 @@ def ablation(args: argparse.Namespace) -> int:
                     continue
                 print(f"== {out.name}", file=sys.stderr)
                 try:
-                    arch, recipe = recipes[name]
-                    run_cv(f"pascal-{dataset}", arch, out, seed=seed, recipe=recipe,
-                           data_dir=args.data, quiet=True, final=False, threads=args.threads)
+                    row = recipes[name]
+                    run_cv(f"pascal-{dataset}", row.network, out, seed=seed, recipe=row.recipe,
+                           config=DEFAULT.scaled(row.scale), data_dir=args.data, quiet=True,
+                           final=False, threads=args.threads)
                 finally:
                     lock.unlink(missing_ok=True)
     root = Path(__file__).resolve().parents[2]
@@ -461,6 +474,33 @@ def rare_found(summary: dict[str, Any], label: str) -> tuple[int, int]:
     return sum(hits), len(hits)
 
 
+def rare_auc(summary: dict[str, Any], label: str, against: str = "normal") -> float:
+    """How well the models' ``label`` probability ranks ``label`` recordings above
+    ``against`` ones: ROC AUC over the validation folds pooled (0.5: chance, so no
+    threshold on the probability would find the class). NaN for runs written before the
+    validation probabilities were stored."""
+    from .metrics import roc_auc
+
+    k = summary["config"]["classes"].index(label)
+    rows = [v for f in summary["folds"] for v in f["validation"] if v["label"] in (label, against)]
+    if not all("probs" in v for v in rows):
+        return float("nan")
+    return roc_auc([v["label"] == label for v in rows], [v["probs"][k] for v in rows])
+
+
+def shared_patients(summary: dict[str, Any], label: str, other: str = "normal") -> tuple[int, int]:
+    """(patients with a ``label`` recording who also have an ``other`` one, patients with a
+    ``label`` recording), from the set-B file names of a run's validation folds."""
+    from .data import parse_name
+
+    by_label: dict[str, set[str | None]] = {label: set(), other: set()}
+    for f in summary["folds"]:
+        for v in f["validation"]:
+            if v["label"] in by_label:
+                by_label[v["label"]].add(parse_name(v["path"])[1])
+    return len(by_label[label] & by_label[other]), len(by_label[label])
+
+
 def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
     import math
@@ -480,14 +520,20 @@ def ablation_markdown(runs: Path) -> str:
              "keeps the last. *context network* rows use the `light-context` variant "
              f"({context_summary()}); *audio noise* rows draw each training map from the "
              f"recording and {NOISE_COPIES} copies of it with "
-             f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); the last column counts, "
-             "per seed, the recordings of the rarest class found over the five validation "
-             "folds.", ""]
+             f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); *4× frame length* rows "
+             "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
+             "a 215×20 map, a quarter of the multiply-adds). The last columns count, per seed, "
+             "the recordings of the rarest class found over the five validation folds, and "
+             "give the ROC AUC of that class's probability against normal recordings over the "
+             "pooled validation folds (mean over the seeds whose runs stored probabilities; 0.5 is "
+             "chance).", ""]
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
-                  f"accuracy per seed | class-folds with precision 0 | {RARE[dataset]} found |",
-                  "|---|---|" + "---|" * (len(metrics[dataset]) + 3)]
+                  f"accuracy per seed | class-folds with precision 0 | {RARE[dataset]} found | "
+                  f"{RARE[dataset]} AUC vs normal |",
+                  "|---|---|" + "---|" * (len(metrics[dataset]) + 4)]
+        first = None
         for name in ablation_recipes():
             found = ablation_runs(runs, dataset, name)
             if not found:
@@ -505,7 +551,16 @@ def ablation_markdown(runs: Path) -> str:
                         if f["scores"][f"precision_{c}"] == 0.0)
             rare = ", ".join(f"{hit}/{n}" for hit, n in (rare_found(s, RARE[dataset])
                                                           for s in summaries))
+            aucs = [a for s in summaries if math.isfinite(a := rare_auc(s, RARE[dataset]))]
+            auc = f"{statistics.fmean(aucs):.2f}" if aucs else "–"
             lines.append(f"| {name} | {len(summaries)} | {' | '.join(cells)} | {never} | "
-                         f"{rare} |")
+                         f"{rare} | {auc} |")
+            first = first or summaries[0]
+        if dataset == "b" and first is not None:
+            both, total = shared_patients(first, RARE[dataset])
+            lines += ["", f"{both} of the {total} patients with an {RARE[dataset]} recording "
+                      "also have a recording labelled normal: the label marks a recording in "
+                      "which an extra beat was heard, not a patient, and the patient-grouped "
+                      "folds keep each such pair on the same side."]
         lines.append("")
     return "\n".join(lines)
