@@ -29,16 +29,28 @@ def err(message: str) -> None:
 
 # ---------------------------------------------------------------------------- data
 def cmd_data(args: argparse.Namespace) -> int:
+    import statistics
+
+    from .config import DEFAULT
     from .data import default_data_dir, pascal, summary_rows
 
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
+    durations: dict[tuple[str, str, str], list[float]] = {}
+    for r in recordings:
+        durations.setdefault((r.dataset.upper(), r.split, r.label or "(unlabelled)"),
+                             []).append(r.duration_s)
+    short = f"<= {DEFAULT.duration_s:g} s"  # tiled to length by the paper's repeat rule
     print(f"PASCAL CHSC2011 recordings in {root}\n")
-    print(f"{'set':<4} {'split':<9} {'class':<14} {'files':>6} {'seconds':>9}")
+    print(f"{'set':<4} {'split':<9} {'class':<14} {'files':>6} {'seconds':>9} {'median s':>9} "
+          f"{short:>8}")
     for dataset in ("A", "B"):
         rows = [r for r in summary_rows(recordings) if r[0] == dataset]
         for row in rows:
-            print(f"{row[0]:<4} {row[1]:<9} {row[2]:<14} {row[3]:>6} {row[4]:>9.1f}")
+            d = durations[row[:3]]
+            tiled = sum(x <= DEFAULT.duration_s for x in d) / len(d)
+            print(f"{row[0]:<4} {row[1]:<9} {row[2]:<14} {row[3]:>6} {row[4]:>9.1f} "
+                  f"{statistics.median(d):>9.1f} {tiled:>8.0%}")
         for split in ("labelled", "test"):
             sub = [r for r in rows if r[1] == split]
             print(f"{dataset:<4} {split:<9} {'total':<14} {sum(r[3] for r in sub):>6} "

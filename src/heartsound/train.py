@@ -59,6 +59,7 @@ class Recipe:
     # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
     # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
     noise_snr_db: float = 0.0
+    label_smoothing: float = 0.0  # targets (1-ε)·one-hot + ε/classes (Szegedy et al., 2016)
 
     @property
     def whole(self) -> bool:
@@ -359,7 +360,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     hop = hop_frames(recipe.eval_hop_s, cfg)
     weights = class_weights(y_tr, n_classes, recipe.class_weight)
     loss_fn = torch.nn.CrossEntropyLoss(
-        weight=None if weights is None else torch.from_numpy(weights))
+        weight=None if weights is None else torch.from_numpy(weights),
+        label_smoothing=recipe.label_smoothing)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = -(-len(maps_tr) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
