@@ -197,6 +197,24 @@ def test_mixup_and_averaging_train(arch):
         assert int(bn.num_batches_tracked) == 1  # one refresh pass over 6 maps, batch 64
 
 
+def test_label_smoothing_bounds_the_loss():
+    """With ε = 0.5 over 3 classes the target is (2/3, 1/6, 1/6): no model can push the
+    loss below that target's entropy, 0.868."""
+    from heartsound.train import Recipe, fit, recipe_with
+
+    assert recipe_with(Recipe(), ["label_smoothing=0.5"]).label_smoothing == 0.5
+    rng = np.random.default_rng(0)
+    maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
+    y = np.array([0, 1, 2] * 2)
+    floor = -(2 / 3 * math.log(2 / 3) + 2 / 6 * math.log(1 / 6))
+    curves = {eps: fit("light", maps, y, 3, Recipe(epochs=4, select="last", batch_size=2,
+                                                   label_smoothing=eps), seed=0)[1]
+              for eps in (0.0, 0.5)}
+    smoothed = [row["train_loss"] for row in curves[0.5]]
+    assert min(smoothed) >= floor - 1e-4
+    assert smoothed != [row["train_loss"] for row in curves[0.0]]
+
+
 def test_ablation_rows_and_rare_class_count():
     from heartsound.study import ablation_recipes, rare_auc, rare_found, shared_patients, slug
 
