@@ -368,6 +368,12 @@ def ablation_recipes() -> dict[str, Row]:
             "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
         "+ 4× frame length": Row("light", fixed, 4),
         "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
+        "+ label smoothing": Row("light", dataclasses.replace(fixed, label_smoothing=0.1)),
+        "augmentation + joint + label smoothing": Row("light", RECIPES["joint-augment-smooth"]),
+        "augmentation + joint + context network + label smoothing": Row(
+            "light-context", RECIPES["joint-augment-smooth"]),
+        "augmentation + joint + 4× frame length + label smoothing": Row(
+            "light", RECIPES["joint-augment-smooth"], 4),
     }
 
 

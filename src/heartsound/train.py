@@ -112,6 +112,9 @@ RECIPES = {
     # The other PASCAL set's labelled recordings added to every training fold.
     "joint": Recipe(select="last", joint="pascal"),
     "joint-augment": Recipe(spec_augment=True, gain_db=6.0, select="last", joint="pascal"),
+    # The same with label smoothing ε = 0.1: softer targets for a few hundred recordings.
+    "joint-augment-smooth": Recipe(spec_augment=True, gain_db=6.0, select="last",
+                                   joint="pascal", label_smoothing=0.1),
 }
 # The default (--recipe improved): per set, the (network, recipe) pair docs/ablation.md found
 # best over 3 seeds. Set A: joint training with augmentation, and the context network, which
