@@ -302,6 +302,17 @@ def test_improved_recipe_per_set(tmp_path):
     assert resolve_model(None, "improved", str(csv)) == "light"
     assert resolve_model(None, "paper", "pascal-a") == "light"
     assert resolve_model("base", "improved", "pascal-a") == "base"
+    # The same for the front end's scale; the studies that train the shipped models agree.
+    from heartsound.study import STUDIES
+    from heartsound.train import IMPROVED, resolve_scale
+
+    for key in "ab":
+        network, recipe, scale = IMPROVED[key]
+        assert resolve_scale(None, "improved", f"pascal-{key}") == scale
+        assert STUDIES[f"{key}-light-improved"] == (f"pascal-{key}", network, "grouped", scale,
+                                                    "improved")
+    assert resolve_scale(None, "paper", "pascal-a") == 1
+    assert resolve_scale(2, "improved", "pascal-a") == 2
 
 
 def test_audio_noise_copies(make_wav, monkeypatch):

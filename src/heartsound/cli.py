@@ -171,9 +171,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .config import DEFAULT
-    from .train import recipe_with, resolve_model, resolve_recipe, run_cv
+    from .train import recipe_with, resolve_model, resolve_recipe, resolve_scale, run_cv
 
-    config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
+    config = DEFAULT.scaled(resolve_scale(args.scale, args.recipe, args.dataset))
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
@@ -313,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",
                    help="grouped: folds split by patient (set B) / group column; random: the "
                         "paper's ungrouped stratified folds")
-    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1,
-                   help="front-end frame length multiplier (872/434/215 frames)")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=None,
+                   help="front-end frame length multiplier (872/434/215 frames). Default: the "
+                        "improved recipe's (train.IMPROVED), 1 with any other recipe")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")

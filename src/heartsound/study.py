@@ -129,8 +129,8 @@ def ship_models(summaries: dict[str, dict[str, Any]], runs: Path, models: Path) 
 def ship_int8(runs: Path, models: Path, data: str | None, fmt: str = "qoperator"
               ) -> list[Path]:
     """Quantize the shipped light models, calibrated on their set's labelled recordings."""
-    from .config import DEFAULT
     from .data import pascal
+    from .infer import Classifier
     from .quantize import quantize_onnx
     from .train import load_matrix
 
@@ -140,7 +140,7 @@ def ship_int8(runs: Path, models: Path, data: str | None, fmt: str = "qoperator"
         if not src.exists():
             continue
         recs = [r for r in pascal(dataset, data) if r.split == "labelled"]
-        x, _ = load_matrix(recs, DEFAULT)
+        x, _ = load_matrix(recs, Classifier(src).config)  # the model's own front end
         out.append(quantize_onnx(src, models / f"pascal-{dataset}-light-int8.onnx",
                                  x[:: max(1, len(x) // 100)], fmt))
     return out

@@ -116,12 +116,13 @@ RECIPES = {
     "joint-augment-smooth": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                    joint="pascal", label_smoothing=0.1),
 }
-# The default (--recipe improved): per set, the (network, recipe) pair docs/ablation.md found
-# best over 3 seeds. Set A: joint training with augmentation, and the context network, which
-# sees whole heart cycles; set B: the same recipe with the paper's network (the context
-# network lost accuracy there). A CSV dataset gets augmentation (joint="pascal" adds nothing).
-IMPROVED = {"a": ("light-context", "joint-augment"), "b": ("light", "joint-augment"),
-            "csv": ("light", "augment")}
+# The default (--recipe improved): per set, the (network, recipe, front-end scale) that
+# docs/ablation.md found best over 3 seeds. Set A: joint training with augmentation, and the
+# context network, which sees whole heart cycles; set B: the same recipe with the paper's
+# network (the context network lost accuracy there). A CSV dataset gets augmentation
+# (joint="pascal" adds nothing).
+IMPROVED = {"a": ("light-context", "joint-augment", 1), "b": ("light", "joint-augment", 1),
+            "csv": ("light", "augment", 1)}
 
 
 def resolve_recipe(name: str, dataset: str) -> Recipe:
@@ -140,6 +141,14 @@ def resolve_model(model: str | None, recipe: str, dataset: str) -> str:
     if model:
         return model
     return IMPROVED[dataset_key(dataset)][0] if recipe == "improved" else "light"
+
+
+def resolve_scale(scale: int | None, recipe: str, dataset: str) -> int:
+    """The front end's frame-length factor: ``scale`` if given, else the improved choice's
+    for ``--recipe improved`` and the paper's 1 (872×20 maps) for any other recipe."""
+    if scale is not None:
+        return scale
+    return IMPROVED[dataset_key(dataset)][2] if recipe == "improved" else 1
 
 
 # ------------------------------------------------------------------------------------ folds
