@@ -368,7 +368,8 @@ def ablation_recipes() -> dict[str, Row]:
             "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
         "+ 4× frame length": Row("light", fixed, 4),
         "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
-        "+ label smoothing": Row("light", dataclasses.replace(fixed, label_smoothing=0.1)),
+        "+ label smoothing": Row("light", dataclasses.replace(
+            fixed, label_smoothing=RECIPES["joint-augment-smooth"].label_smoothing)),
         "augmentation + joint + label smoothing": Row("light", RECIPES["joint-augment-smooth"]),
         "augmentation + joint + context network + label smoothing": Row(
             "light-context", RECIPES["joint-augment-smooth"]),
@@ -513,8 +514,9 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
-    from .train import NOISE_COPIES
+    from .train import NOISE_COPIES, RECIPES
 
+    smoothing = RECIPES["joint-augment-smooth"].label_smoothing
     metrics = {"a": ["accuracy", "total_precision", "youden"],
                "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
     m = machine()
@@ -528,7 +530,9 @@ def ablation_markdown(runs: Path) -> str:
              f"recording and {NOISE_COPIES} copies of it with "
              f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); *4× frame length* rows "
              "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
-             "a 215×20 map, a quarter of the multiply-adds). The last columns count, per seed, "
+             "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
+             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}. The last "
+             "columns count, per seed, "
              "the recordings of the rarest class found over the five validation folds, and "
              "give the ROC AUC of that class's probability against normal recordings over the "
              "pooled validation folds (mean over the seeds whose runs stored probabilities; 0.5 is "
