@@ -357,3 +357,17 @@ def test_page_renders_in_headless_chromium(report, chromium, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 10_000
     assert int.from_bytes(data[16:20], "big") == 412  # IHDR width: the phone-width window
+
+
+def test_recipe_text_names_every_change():
+    import dataclasses
+
+    from heartsound.study import recipe_text
+    from heartsound.train import RECIPES
+
+    text = recipe_text(dataclasses.asdict(RECIPES["joint-augment-smooth"]))
+    assert text.startswith("batch 8, Adam lr 0.001")
+    for part in ("SpecAugment-style masks", "random gain ±6 dB", "other PASCAL set",
+                 "label smoothing ε = 0.1"):
+        assert part in text
+    assert recipe_text(dataclasses.asdict(RECIPES["paper"])).endswith("the paper's recipe")

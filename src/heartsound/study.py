@@ -235,17 +235,20 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append(noise_text(recipe["noise_snr_db"]))
     if recipe.get("average_last"):
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
+    if recipe.get("label_smoothing"):
+        extra.append(f"label smoothing ε = {recipe['label_smoothing']:g}")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
 
 
 def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
     """models/README.md: one short card per shipped model, numbers from the run summaries."""
     from .bench import machine
+    from .config import FrontEndConfig
 
     lines = ["# Shipped models", "",
              f"Written by `make reproduce` ({machine()['date']}); every number below comes from "
              "the run folders it trains. Each file is one self-contained ONNX graph: input "
-             "`mfcc` float32 (batch, 872, 20) raw MFCC maps (the feature standardisation is "
+             "`mfcc` float32 (batch, frames, 20) raw MFCC maps (the feature standardisation is "
              "inside), output `probabilities` (batch, classes). The front-end config and class "
              "names are in the file's metadata; `heartsound predict` computes the features with "
              "exactly that config and refuses any other.", ""]
@@ -255,6 +258,7 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             continue
         s = summaries[study]
         cfg, mean = s["config"], s["mean"]
+        frontend = FrontEndConfig.from_dict(cfg["frontend"])
         final = s.get("final", {})
         n = final.get("n_train", "?")
         lines += [
@@ -262,6 +266,9 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
             f"recordings; classes {', '.join(cfg['classes'])}.",
             f"- **Model**: {cfg['model']} CNN, {path.stat().st_size / 1024:.0f} KB float32.",
+            f"- **Input**: {frontend.n_frames}×{frontend.n_mfcc} MFCC map of the first "
+            f"{frontend.duration_s:g} s ({frontend.frame_length}-sample frames every "
+            f"{frontend.hop_length} samples at {frontend.sample_rate} Hz).",
             f"- **Recipe**: {recipe_text(cfg['recipe'])}; {final.get('epochs', '?')} epochs "
             "on all data ("
             + ("the fixed budget" if cfg["recipe"].get("select") == "last"
@@ -272,7 +279,7 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             f"Youden {mean['youden']['mean']:.3f} ± {mean['youden']['std']:.3f}.",
             f"- **Regenerate**: `heartsound train --dataset {cfg['dataset']} --model "
             f"{cfg['model']} --recipe {STUDIES[study][4]} --split {cfg['split']} "
-            f"--out runs/{study}` (or `make reproduce`, "
+            f"--scale {STUDIES[study][3]} --out runs/{study}` (or `make reproduce`, "
             "which also copies it here).", ""]
         int8 = models / f"{target}-int8.onnx"
         if int8.exists():
