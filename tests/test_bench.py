@@ -18,8 +18,11 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["threads"] == 1 and result["machine"]["cpu"]
+    from heartsound.study import SHIPPED_FROM, STUDIES
+
     names = [r["name"] for r in result["rows"]]
-    assert names == ["base-872", "light-872", "light-context-872", "light-434", "light-215"]
+    assert names == ["base-872", "light-872", "light-434", "light-215", "pascal-a-light",
+                     "pascal-b-light"]
     for row in result["rows"]:
         for key in ("params", "madds", "activation_kb", "onnx_kb", "paper_protocol_ms"):
             assert row[key] > 0, (row["name"], key)
@@ -30,8 +33,12 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
         if row["model"] != "base":
             assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
             assert row["params"] <= 30_000
-    assert [r["frames"] for r in result["rows"]] == [872, 872, 872, 434, 215]
+    frames = {1: 872, 2: 434, 4: 215}
+    shipped = [frames[STUDIES[SHIPPED_FROM[f"pascal-{s}-light"]][3]] for s in "ab"]
+    assert [r["frames"] for r in result["rows"]] == [872, 872, 434, 215, *shipped]
+    assert [r["source"] for r in result["rows"][-2:]] == ["models/pascal-a-light.onnx",
+                                                          "models/pascal-b-light.onnx"]
     assert set(result["int8_formats"]) == {"qdq", "qoperator"}
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()
-    assert "| light | 215×20 |" in text and "Reference pipeline" in text
+    assert "| light-215 (light) | 215×20 |" in text and "Reference pipeline" in text

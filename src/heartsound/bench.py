@@ -32,19 +32,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def variants() -> tuple[tuple[str, str, int, dict[str, str], str | None], ...]:
     """(name, architecture, front-end scale, {set: run folder for the CV columns}, shipped
-    model it times or None). One 872-frame row per network that is shipped: the base
-    models, set B's lightweight model (the paper's network) and set A's (the context
-    network, train.IMPROVED)."""
-    from .study import SHIPPED_FROM
+    model it times or None). The paper's lightness study — the base model and the
+    lightweight network at each input size, CV from the paper's recipe — then one row per
+    shipped lightweight model, CV from the study that trains it (study.SHIPPED_FROM)."""
+    from .study import SHIPPED_FROM, STUDIES
 
-    return (("base-872", "base", 1, {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
-             "pascal-b-base"),
-            ("light-872", "light", 1, {"a": "a-light-joint", "b": SHIPPED_FROM["pascal-b-light"]},
-             "pascal-b-light"),
-            ("light-context-872", "light-context", 1, {"a": SHIPPED_FROM["pascal-a-light"]},
-             "pascal-a-light"),
-            ("light-434", "light", 2, {s: f"{s}-light-x2" for s in "ab"}, None),
-            ("light-215", "light", 4, {s: f"{s}-light-x4" for s in "ab"}, None))
+    rows: list[tuple[str, str, int, dict[str, str], str | None]] = [
+        ("base-872", "base", 1, {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
+         "pascal-b-base")]
+    for scale, frames in ((1, 872), (2, 434), (4, 215)):
+        suffix = "" if scale == 1 else f"-x{scale}"
+        rows.append((f"light-{frames}", "light", scale, {s: f"{s}-light{suffix}" for s in "ab"},
+                     None))
+    for s in "ab":
+        study = SHIPPED_FROM[f"pascal-{s}-light"]
+        _, arch, _, scale, _ = STUDIES[study]
+        rows.append((f"pascal-{s}-light", arch, scale, {s: study}, f"pascal-{s}-light"))
+    return tuple(rows)
 
 
 def ensure_one_thread() -> None:
@@ -247,6 +251,7 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
 def run_bench(args: argparse.Namespace) -> int:
     ensure_one_thread()
     from .config import DEFAULT
+    from .infer import Classifier
     from .models import activation_peak_bytes, build, count_madds, count_parameters
     from .train import load_matrix
 
@@ -265,9 +270,10 @@ def run_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, arch, scale, studies, shipped in variants():
             cfg = DEFAULT.scaled(scale) if scale != 1 else DEFAULT
-            model = build(arch, 4)
-            fp32, int8, source = model_files(name, arch, scale, studies.get("b"), shipped, runs,
+            study = studies.get("b", studies.get("a"))
+            fp32, int8, source = model_files(name, arch, scale, study, shipped, runs,
                                              Path(tmp), calibration)
+            model = build(arch, len(Classifier(fp32).classes))  # the timed file's own head
             acc, tp = cv_scores(runs, studies)
             feats = stage_timings(recordings, repeats, cfg)["features"] if scale != 1 \
                 else result["frontend_ms"]["features"]
@@ -344,7 +350,8 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lat = r["latency_ms"]
         lines.append(
-            f"| {r['model']} | {r['frames']}×20 | {r['params']:,} | {r['madds'] / 1e6:.1f} | "
+            f"| {r['name']} ({r['model']}) | {r['frames']}×20 | {r['params']:,} | "
+            f"{r['madds'] / 1e6:.1f} | "
             f"{r['activation_kb']:.0f} | {r['onnx_kb']:.0f} | {_f(r['onnx_int8_kb'], '{:.0f}')} | "
             f"{lat['frontend']:.2f} | {lat['model_fp32']:.2f} | {_f(lat['model_int8'])} | "
             f"{r['windows_per_recording']:.1f} | {lat['end_to_end']:.2f} | "
