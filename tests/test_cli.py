@@ -189,3 +189,12 @@ def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HEARTSOUND_DEBUG", "1")  # developers get the exception itself
     with pytest.raises(ModelError):
         main(["predict", str(wav), "--model", "pascal-c-huge"])
+
+
+def test_train_offers_every_recipe():
+    from heartsound.cli import build_parser
+    from heartsound.train import RECIPES
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    recipe = next(a for a in sub.choices["train"]._actions if a.dest == "recipe")
+    assert set(recipe.choices) == {"improved", *RECIPES}

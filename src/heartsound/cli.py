@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
-                            "candidate"),
+                            "joint-augment-smooth", "candidate"),
                    help="improved (default): the best measured (docs/ablation.md) — "
                         "joint-augment for sets A (context network) and B, augment for a CSV; "
                         "paper: the paper's "
