@@ -360,7 +360,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "augmentation + joint + context network + class weights",
                             "+ 4× frame length", "augmentation + joint + 4× frame length",
                             "augmentation + joint + label smoothing",
-                            "augmentation + joint + context network + label smoothing",
                             "augmentation + joint + 4× frame length + label smoothing"],
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
