@@ -285,23 +285,29 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
     assert not (tmp_path / "again").exists()  # refused before anything was written
 
 
-def test_improved_recipe_per_set(tmp_path):
+def test_improved_recipe_per_set(tmp_path, monkeypatch):
     from heartsound.train import RECIPES, resolve_model, resolve_recipe
 
-    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment"]
-    assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment"]
+    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth"]
+    assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment-smooth"]
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")
     assert resolve_recipe("improved", str(csv)) == RECIPES["augment"]
     assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
     with pytest.raises(ValueError, match="unknown recipe"):
         resolve_recipe("magic", "pascal-a")
-    # The improved pair's network unless one is named; the paper's network for other recipes.
+    # The improved choice's network unless one is named; the paper's network for other
+    # recipes (the choice is swapped here so that it differs from those defaults).
+    import heartsound.train as train
+
+    monkeypatch.setitem(train.IMPROVED, "a", ("light-context", "joint", 2))
     assert resolve_model(None, "improved", "pascal-a") == "light-context"
-    assert resolve_model(None, "improved", "pascal-b") == "light"
-    assert resolve_model(None, "improved", str(csv)) == "light"
+    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint"]
+    assert train.resolve_scale(None, "improved", "pascal-a") == 2
     assert resolve_model(None, "paper", "pascal-a") == "light"
     assert resolve_model("base", "improved", "pascal-a") == "base"
+    monkeypatch.undo()
+    assert resolve_model(None, "improved", str(csv)) == "light"
     # The same for the front end's scale; the studies that train the shipped models agree.
     from heartsound.study import STUDIES
     from heartsound.train import IMPROVED, resolve_scale

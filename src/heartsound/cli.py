@@ -290,20 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); base: the paper's base CNN. Default: the improved "
-                        "recipe's network (light-context for set A, light otherwise), light "
-                        "with any other recipe")
+                        "recipe's network (train.IMPROVED: light), light with any other "
+                        "recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
                             "joint-augment-smooth", "candidate"),
                    help="improved (default): the best measured (docs/ablation.md) — "
-                        "joint-augment for sets A (context network) and B, augment for a CSV; "
-                        "paper: the paper's "
-                        "(best validation epoch); augment: SpecAugment-style masks and random "
-                        "gain, fixed budget; joint: the other PASCAL set added to training; "
-                        "candidate: whole recordings, class weights and augmentation "
-                        "(docs/ablation.md)")
+                        "joint-augment-smooth on 215x20 maps (--scale 4) for sets A and B, "
+                        "augment for a CSV; paper: the paper's (best validation epoch); "
+                        "augment: SpecAugment-style masks and random gain, fixed budget; "
+                        "joint: the other PASCAL set added to training; joint-augment: both; "
+                        "joint-augment-smooth: both with label smoothing 0.1; candidate: whole "
+                        "recordings, class weights and augmentation (docs/ablation.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
