@@ -380,6 +380,16 @@ def markdown(result: dict[str, Any]) -> str:
                   f"{ref['end_to_end_ms']:.2f} ms per recording; ours {ref['ours_float32_ms']:.2f}"
                   f" ms float32 → **{ref['ratio']:.1f}× faster**, int8 "
                   f"**{ref['ratio_int8']:.1f}×**, same recordings, same process, one thread."]
+        paper = next(r for r in result["rows"] if r["name"] == "light-872")
+        shipped = [r for r in result["rows"] if r["name"].startswith("pascal-")
+                   and r["frames"] != paper["frames"]]
+        if shipped:
+            lines += ["", "The shipped lightweight models read smaller maps: " + "; ".join(
+                f"{r['name']} ({r['frames']}×20, {r['madds'] / 1e6:.1f} M multiply-adds "
+                f"against {paper['madds'] / 1e6:.1f} M) {r['latency_ms']['end_to_end']:.2f} "
+                f"ms end to end, {ref['end_to_end_ms'] / r['latency_ms']['end_to_end']:.1f}× "
+                "under the reference" for r in shipped) + " — less work as well as faster "
+                "code, so not the same comparison."]
     tp = result.get("throughput")
     if tp:
         lines += ["", f"`heartsound predict` throughput over {tp['recordings']} recordings: "
