@@ -382,6 +382,11 @@ def ablation_recipes() -> dict[str, Row]:
             "light-context", RECIPES["joint-augment-smooth"]),
         "augmentation + joint + 4× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + class weights": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], class_weight="sqrt"),
+            4),
+        "augmentation + joint + 4× frame length + label smoothing + context network": Row(
+            "light-context", RECIPES["joint-augment-smooth"], 4),
     }
 
 
