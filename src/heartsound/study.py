@@ -35,8 +35,8 @@ STUDIES: dict[str, tuple[str, str, str, int, str]] = {
     "a-light-improved": ("pascal-a", "light", "grouped", 4, "improved"),
     "b-light-improved": ("pascal-b", "light", "grouped", 4, "improved"),
 }
-# Shipped: the lightweight models with the improved recipe and network (train.IMPROVED, chosen
-# on docs/ablation.md over 3 seeds), the base models with the paper's.
+# Shipped: the lightweight models with the improved recipe, network and front end
+# (train.IMPROVED, chosen on docs/ablation.md over 3-5 seeds), the base models with the paper's.
 SHIPPED_FROM = {"pascal-a-light": "a-light-improved", "pascal-a-base": "a-base",
                 "pascal-b-light": "b-light-improved", "pascal-b-base": "b-base"}
 
@@ -349,7 +349,7 @@ def ablation_recipes() -> dict[str, Row]:
         "paper (best val. epoch)": Row("light", paper),
         "fixed budget": Row("light", fixed),
         "+ whole recording": Row("light", dataclasses.replace(fixed, crop="random",
-                                                           eval_hop_s=2.0)),
+                                                              eval_hop_s=2.0)),
         "+ class weights": Row("light", dataclasses.replace(fixed, class_weight="sqrt")),
         "+ augmentation": Row("light", RECIPES["augment"]),
         "+ mixup": Row("light", dataclasses.replace(fixed, mixup=0.4)),
@@ -367,8 +367,8 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint A+B training": Row("light", RECIPES["joint-augment"]),
         "joint A+B training + context network": Row("light-context", RECIPES["joint"]),
         "augmentation + joint + context network": Row("light-context", RECIPES["joint-augment"]),
-        "+ audio noise and shifts": Row("light", dataclasses.replace(fixed,
-                                                                   noise_snr_db=ABLATION_SNR_DB)),
+        "+ audio noise and shifts": Row("light", dataclasses.replace(
+            fixed, noise_snr_db=ABLATION_SNR_DB)),
         "augmentation + joint + audio noise": Row("light", noisy),
         "augmentation + joint + context network + audio noise": Row("light-context", noisy),
         "augmentation + joint + context network + class weights": Row(
