@@ -246,7 +246,6 @@ def test_ablation_rows_and_rare_class_count():
     assert math.isnan(rare_auc(summary, "extrastole"))
 
 
-
 def test_joint_training_answers_only_its_own_classes(tmp_path):
     """Set-A-style joint training: another dataset's recordings join every training fold,
     its extra class is learnt, but the models answer only the primary classes."""

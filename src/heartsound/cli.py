@@ -32,14 +32,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     import statistics
 
     from .config import DEFAULT
-    from .data import default_data_dir, pascal, summary_rows
+    from .data import default_data_dir, durations_by_group, pascal, summary_rows
 
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
-    durations: dict[tuple[str, str, str], list[float]] = {}
-    for r in recordings:
-        durations.setdefault((r.dataset.upper(), r.split, r.label or "(unlabelled)"),
-                             []).append(r.duration_s)
+    durations = durations_by_group(recordings)
     short = f"<= {DEFAULT.duration_s:g} s"  # tiled to length by the paper's repeat rule
     print(f"PASCAL CHSC2011 recordings in {root}\n")
     print(f"{'set':<4} {'split':<9} {'class':<14} {'files':>6} {'seconds':>9} {'median s':>9} "

@@ -189,12 +189,19 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> l
     return from_csv(name)
 
 
-def summary_rows(recordings: Sequence[Recording]) -> list[tuple[str, str, str, int, float]]:
-    """(set, split, class, files, seconds) rows, in class-vocabulary order."""
+def durations_by_group(recordings: Sequence[Recording]
+                       ) -> dict[tuple[str, str, str], list[float]]:
+    """(set, split, class) → the durations in seconds of its recordings, in class-vocabulary
+    order ("(unlabelled)" for the challenge's test files)."""
     counts: dict[tuple[str, str, str], list[float]] = {}
     for r in recordings:
         key = (r.dataset.upper(), r.split, r.label or "(unlabelled)")
         counts.setdefault(key, []).append(r.duration_s)
     order = {c: i for voc in CLASSES.values() for i, c in enumerate(voc)}
     keys = sorted(counts, key=lambda k: (k[0], k[1] != "labelled", order.get(k[2], 99), k[2]))
-    return [(*k, len(counts[k]), sum(counts[k])) for k in keys]
+    return {k: counts[k] for k in keys}
+
+
+def summary_rows(recordings: Sequence[Recording]) -> list[tuple[str, str, str, int, float]]:
+    """(set, split, class, files, seconds) rows, in class-vocabulary order."""
+    return [(*k, len(d), sum(d)) for k, d in durations_by_group(recordings).items()]

@@ -543,12 +543,11 @@ def ablation_markdown(runs: Path) -> str:
              f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); *4× frame length* rows "
              "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
              "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
-             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}. The last "
-             "columns count, per seed, "
-             "the recordings of the rarest class found over the five validation folds, and "
-             "give the ROC AUC of that class's probability against normal recordings over the "
-             "pooled validation folds (mean over the seeds whose runs stored probabilities; 0.5 is "
-             "chance).", ""]
+             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}. The last columns "
+             "count, per seed, the recordings of the rarest class found over the five "
+             "validation folds, and give the ROC AUC of that class's probability against "
+             "normal recordings over the pooled validation folds (mean over the seeds whose "
+             "runs stored probabilities; 0.5 is chance).", ""]
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
