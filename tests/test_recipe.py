@@ -365,3 +365,57 @@ def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
         run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "whole", folds=2, quiet=True,
                recipe=recipe_with(recipe, ["crop=random"]))
     assert not (tmp_path / "whole").exists()
+
+
+def test_distill_loss_is_a_tempered_kl():
+    """Zero exactly when the student's softened probabilities are the target; T² scaling."""
+    from heartsound.train import distill_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    for t in (1.0, 2.0, 4.0):
+        match = torch.softmax(logits / t, -1)
+        assert float(distill_loss(logits, match, t)) == pytest.approx(0.0, abs=1e-6)
+    uniform = torch.full((2, 3), 1 / 3)
+    kl = (uniform * (uniform.log() - torch.log_softmax(logits / 2, -1))).sum(-1).mean()
+    assert float(distill_loss(logits, uniform, 2.0)) == pytest.approx(4 * float(kl), rel=1e-5)
+
+
+def test_teacher_targets_and_distilled_run(tmp_path):
+    """Teachers' soft targets are distributions over the whole (joint) label set, sharpened
+    less as T rises; a distilled CV run trains, records its recipe, refuses what it cannot."""
+    import soundfile as sf
+
+    from heartsound.config import DEFAULT
+    from heartsound.train import RECIPES, Recipe, recipe_with, run_cv, teacher_targets
+
+    rng = np.random.default_rng(0)
+    maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
+    y = np.array([0, 1, 2] * 2)
+    targets = {t: teacher_targets(maps, y, 4, Recipe(epochs=2, select="last",
+                                                     distill_from="light", distill_teachers=2,
+                                                     distill_temperature=t), 0, DEFAULT)
+               for t in (1.0, 4.0)}
+    for p in targets.values():
+        assert p.shape == (6, 4) and np.allclose(p.sum(axis=1), 1.0)
+    entropy = {t: -(p * np.log(p)).sum(axis=1).mean() for t, p in targets.items()}
+    assert entropy[4.0] > entropy[1.0]
+
+    lines = ["path,label"]
+    for label, bpm in (("slow", 50), ("fast", 120)):
+        for i in range(3):
+            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
+                                                                  seed=bpm + i), 4000)
+            lines.append(f"{label}{i}.wav,{label}")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1", "distill_from=base"])
+    summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
+                     recipe=recipe, quiet=True, final=False)
+    assert summary["config"]["recipe"]["distill_from"] == "base"
+    assert recipe_with(recipe, ["distill_from=none"]).distill_from is None
+    for bad, match in ((["distill_from=resnet"], "expected one of"),
+                       (["crop=random"], "fixed 7-s maps"),
+                       (["distill_alpha=2"], "distill_alpha")):
+        with pytest.raises(ValueError, match=match):
+            run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "bad", folds=2, quiet=True,
+                   recipe=recipe_with(recipe, bad))
+        assert not (tmp_path / "bad").exists()

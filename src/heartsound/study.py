@@ -237,6 +237,11 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     if recipe.get("label_smoothing"):
         extra.append(f"label smoothing ε = {recipe['label_smoothing']:g}")
+    if recipe.get("distill_from"):
+        n = recipe["distill_teachers"]
+        extra.append(f"distilled (α = {recipe['distill_alpha']:g}, T = "
+                     f"{recipe['distill_temperature']:g}) from {n} {recipe['distill_from']} "
+                     f"model{'s' if n > 1 else ''} trained on the same fold")
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
 
 
@@ -387,6 +392,19 @@ def ablation_recipes() -> dict[str, Row]:
             4),
         "augmentation + joint + 4× frame length + label smoothing + context network": Row(
             "light-context", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + distilled from base": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], distill_from="base"),
+            4),
+        "augmentation + joint + 4× frame length + label smoothing + distilled from 3 light":
+            Row("light", dataclasses.replace(RECIPES["joint-augment-smooth"],
+                                             distill_from="light", distill_teachers=3), 4),
+        "base network, augmentation + joint + 4× frame length + label smoothing": Row(
+            "base", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 2× frame length + label smoothing": Row(
+            "light", RECIPES["joint-augment-smooth"], 2),
+        "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
+                                         eval_hop_s=1.0), 4),
     }
 
 
@@ -526,9 +544,10 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
-    from .train import NOISE_COPIES, RECIPES
+    from .train import NOISE_COPIES, RECIPES, Recipe
 
     smoothing = RECIPES["joint-augment-smooth"].label_smoothing
+    kd = Recipe()
     metrics = {"a": ["accuracy", "total_precision", "youden"],
                "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
     m = machine()
@@ -543,7 +562,15 @@ def ablation_markdown(runs: Path) -> str:
              f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); *4× frame length* rows "
              "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
              "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
-             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}. The last columns "
+             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}; *2× frame "
+             "length*: 256-sample frames, a 434×20 map; *whole recording*: random 7-s crops "
+             "in training, 7-s windows 1 s apart averaged at validation; *distilled* rows "
+             "first train the named teacher network(s) with the same recipe on each training "
+             f"fold, then the lightweight model on (1 − α)·cross-entropy + α·T²·KL at "
+             f"α = {kd.distill_alpha:g}, T = {kd.distill_temperature:g} (Hinton et al., "
+             "2015); the *base network* row is the paper's Base model itself (158K "
+             "parameters, not lightweight), there to show what a teacher gets. The last "
+             "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
              "normal recordings over the pooled validation folds (mean over the seeds whose "

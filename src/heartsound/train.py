@@ -60,6 +60,14 @@ class Recipe:
     # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
     noise_snr_db: float = 0.0
     label_smoothing: float = 0.0  # targets (1-ε)·one-hot + ε/classes (Szegedy et al., 2016)
+    # Knowledge distillation (Hinton et al., 2015): per fold, first train ``distill_teachers``
+    # models of network ``distill_from`` with this recipe on the same training part, then train
+    # on (1-α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T, the teachers' mean
+    # softened probabilities of each training map's clean first 7 s as the soft target.
+    distill_from: str | None = None
+    distill_teachers: int = 1
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
 
     @property
     def whole(self) -> bool:
@@ -84,7 +92,8 @@ def recipe_with(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
                              f"{', '.join(fields)}")
         default = getattr(Recipe(), key)
         try:
-            if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained", "joint"):
+            if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained", "joint",
+                                                            "distill_from"):
                 changes[key] = None
             elif isinstance(default, bool):
                 if value.lower() not in ("true", "false", "1", "0"):
@@ -342,18 +351,22 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         recipe: Recipe, seed: int, maps_val: Sequence[np.ndarray] | None = None,
         y_val: np.ndarray | None = None, epochs: int | None = None,
         progress: str | None = None, config: FrontEndConfig | None = None,
-        keep: Sequence[int] | None = None) -> tuple[Any, list[dict]]:
+        keep: Sequence[int] | None = None,
+        soft: np.ndarray | None = None) -> tuple[Any, list[dict]]:
     """Train one model on maps (fixed 7-s, or whole recordings for random crops).
 
     Returns (model at its best validation epoch with ``select="best"``, else at the last
     epoch; per-epoch curve). With ``keep`` (joint training on a wider label set), validation
-    and the returned model's output are restricted to those classes.
+    and the returned model's output are restricted to those classes. ``soft``: a teacher's
+    (maps, n_classes) probabilities at ``recipe.distill_temperature`` to distil from.
     """
     torch = _torch()
     from .models import build
 
     if recipe.average_last and recipe.select != "last":
         raise ValueError("average_last needs select='last' (a fixed budget)")
+    if soft is not None and recipe.mixup:
+        raise ValueError("distillation with mixup is not implemented")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = resolve(config)
@@ -379,6 +392,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
     yt = torch.from_numpy(y_tr)
+    soft_t = None if soft is None else torch.from_numpy(soft.astype(np.float32))
     epochs = epochs or recipe.epochs
     curve: list[dict] = []
     best_state, best_key = None, (-1.0, -np.inf)
@@ -401,6 +415,9 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
             else:
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
+            if soft_t is not None:
+                loss = (1 - recipe.distill_alpha) * loss + recipe.distill_alpha * distill_loss(
+                    logits, soft_t[idx], recipe.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -440,6 +457,32 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         keep_classes(model, keep)
     model.eval()
     return model, curve
+
+
+def distill_loss(logits: Any, target: Any, temperature: float) -> Any:
+    """T²·KL(target ‖ softmax(logits / T)), batch mean (Hinton et al., 2015: the T² keeps
+    the soft term's gradients on the hard term's scale as T changes)."""
+    torch = _torch()
+    log_p = torch.log_softmax(logits / temperature, dim=-1)
+    kl = (target * (torch.log(target.clamp_min(1e-8)) - log_p)).sum(dim=-1)
+    return kl.mean() * temperature ** 2
+
+
+def teacher_targets(maps: Sequence[np.ndarray], y: np.ndarray, n_classes: int,
+                    recipe: Recipe, seed: int, config: FrontEndConfig) -> np.ndarray:
+    """Soft targets for ``recipe.distill_from``: the mean over ``recipe.distill_teachers``
+    teachers (that network, this recipe without distillation, other seeds) trained on these
+    maps of their probabilities at temperature T, p^(1/T) renormalised = softmax(z/T), on
+    each map's clean first 7 s. Every class of the (joint) label set is kept."""
+    plain = dataclasses.replace(recipe, distill_from=None)
+    clean = [m[0] if m.ndim == 3 else m for m in maps]
+    total = np.zeros((len(maps), n_classes))
+    for j in range(recipe.distill_teachers):
+        teacher, _ = fit(recipe.distill_from or "", maps, y, n_classes, plain,
+                         seed + 1000 * (j + 1), config=config)
+        p = predict_proba(teacher, clean, config.n_frames) ** (1 / recipe.distill_temperature)
+        total += p / p.sum(axis=1, keepdims=True)
+    return total / recipe.distill_teachers
 
 
 def average_into(averaged: dict[str, Any] | None, model: Any, n: int) -> dict[str, Any]:
@@ -650,6 +693,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     if recipe.noise_snr_db and recipe.whole:
         raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
                          "eval_hop_s")
+    check_distill(recipe)
     joint = joint_data(recipe, dataset, classes, cfg, data_dir, seed)
     config_path = out / "config.json"
     if config_path.exists():
@@ -682,11 +726,14 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
-        model, curve = fit(arch, [train_maps[i] for i in train_idx] + joint.maps,
-                           np.concatenate([y[train_idx], joint.y]), joint.n_classes,
+        fold_maps = [train_maps[i] for i in train_idx] + joint.maps
+        fold_y = np.concatenate([y[train_idx], joint.y])
+        soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg) \
+            if recipe.distill_from else None
+        model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
                            progress=None if quiet else f"fold {f}/{folds}", config=cfg,
-                           keep=joint.keep)
+                           keep=joint.keep, soft=soft)
         probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
         pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
@@ -733,6 +780,24 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     return summary
 
 
+def check_distill(recipe: Recipe) -> None:
+    """Refuse a distillation recipe this code cannot train, before anything is written."""
+    from .models import ARCHITECTURES
+
+    if not recipe.distill_from:
+        return
+    if recipe.distill_from not in ARCHITECTURES:
+        raise ValueError(f"distill_from={recipe.distill_from!r}: expected one of "
+                         f"{', '.join(ARCHITECTURES)}")
+    if recipe.whole or recipe.mixup:
+        raise ValueError("distillation works on fixed 7-s maps without mixup: not with "
+                         "crop='random', eval_hop_s or mixup")
+    if recipe.distill_teachers < 1 or not 0 <= recipe.distill_alpha <= 1 \
+            or recipe.distill_temperature <= 0:
+        raise ValueError("distillation needs distill_teachers ≥ 1, 0 ≤ distill_alpha ≤ 1 and "
+                         "distill_temperature > 0")
+
+
 def save_state(model: Any, path: Path) -> None:
     write_with(path, lambda fh: _torch().save(model.state_dict(), fh), mode="wb")
 
@@ -751,9 +816,12 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
         statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
     joint = joint or JointData.none(len(classes))
-    model, curve = fit(arch, list(maps) + joint.maps, np.concatenate([y, joint.y]),
-                       joint.n_classes, recipe, seed, epochs=max(1, epochs),
-                       progress=None if quiet else "final", config=cfg, keep=joint.keep)
+    all_maps, all_y = list(maps) + joint.maps, np.concatenate([y, joint.y])
+    soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg) \
+        if recipe.distill_from else None
+    model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
+                       epochs=max(1, epochs), progress=None if quiet else "final", config=cfg,
+                       keep=joint.keep, soft=soft)
     save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
