@@ -24,11 +24,12 @@ def test_parameter_budgets(n_classes):
     assert count_parameters(build("light", n_classes)) <= 30_000
     assert count_parameters(build("light-context", n_classes)) <= 30_000
     assert count_madds(build("light-context", n_classes), 872) <= 35_000_000
+    assert count_parameters(build("light-temporal", n_classes)) <= 30_000
     assert 140_000 <= count_parameters(build("base", n_classes)) <= 175_000
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
-@pytest.mark.parametrize("arch", ["light", "light-context", "base"])
+@pytest.mark.parametrize("arch", ["light", "light-context", "light-temporal", "base"])
 def test_any_input_size(arch, scale):
     cfg = hs.DEFAULT.scaled(scale)
     model = build(arch, 4).eval()
@@ -71,6 +72,23 @@ def test_receptive_field_explains_rhythm_blindness():
     assert receptive_field(build("light", 3)) == 43
     # ...while the context variant spans several beats (≥ 4 s).
     assert receptive_field(build("light-context", 3)) * 0.008 >= 4.0
+
+
+def test_temporal_variant_convolves_along_time_only():
+    """The coefficients are the stem's channels: every kernel is k×1, only time is strided,
+    and the blocks are the lightweight network's rows."""
+    from heartsound.models import LIGHT_ROWS, TEMPORAL_KERNEL, InvertedResidual
+
+    model = build("light-temporal", 3).eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].in_channels == 20
+    assert all(m.kernel_size[1] == 1 for m in convs)
+    assert {m.kernel_size[0] for m in convs} == {1, TEMPORAL_KERNEL}
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    assert len(blocks) == sum(n for _, _, n, _ in LIGHT_ROWS)
+    with torch.no_grad():
+        features = model.net.features(torch.randn(2, 1, 215, 20))
+    assert features.shape[2:] == (27, 1)  # time strided 2·2·2 = 8 times, one "column"
 
 
 @pytest.fixture(scope="module")

@@ -283,10 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
     p.add_argument("--dataset", required=True,
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
-    p.add_argument("--model", choices=("light", "light-context", "base"), default=None,
+    p.add_argument("--model", choices=("light", "light-context", "light-temporal", "base"),
+                   default=None,
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
-                        "parameters); base: the paper's base CNN. Default: the improved "
+                        "parameters); light-temporal: the same rows as 1-D convolutions "
+                        "along time, the 20 coefficients as channels; base: the paper's base "
+                        "CNN. Default: the improved "
                         "recipe's network (train.IMPROVED: light), light with any other "
                         "recipe")
     p.add_argument("--folds", type=int, default=5)

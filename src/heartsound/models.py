@@ -35,6 +35,12 @@ CONTEXT_DILATIONS: tuple[int, ...] = (2, 8)
 CONTEXT_KERNEL = 9
 CONTEXT_HEAD = 52  # narrower head keeps the variant under 30K parameters
 
+# The "temporal" variant reads the 20 coefficients as input channels of convolutions along
+# time only (kernel TEMPORAL_KERNEL×1, strides on time): a coefficient index is not a place on
+# a frequency axis that a 3×3 kernel could slide over, and the map's time steps are kept
+# wider (the frequency axis no longer has to be downsampled). Same table of rows.
+TEMPORAL_KERNEL = 5
+
 # (output channels, stride of the conv, max-pool after) for the base model.
 BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
     (16, 2, False),
@@ -56,10 +62,13 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
-def conv_norm_act(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+def conv_norm_act(c_in: int, c_out: int, kernel: int | tuple[int, int] = 3,
+                  stride: int | tuple[int, int] = 1, groups: int = 1,
                   act: bool = True) -> nn.Sequential:
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     layers: list[nn.Module] = [
-        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.Conv2d(c_in, c_out, (kh, kw), stride, (kh // 2, kw // 2), groups=groups,
+                  bias=False),
         ChannelLayerNorm(c_out),
     ]
     if act:
@@ -70,14 +79,16 @@ def conv_norm_act(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, group
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: expand (1×1) → depthwise (3×3, stride) → linear project (1×1)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int,
+                 kernel: int | tuple[int, int] = 3, time_only: bool = False) -> None:
         super().__init__()
         hidden = c_in * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
             layers.append(conv_norm_act(c_in, hidden, kernel=1))
         layers += [
-            conv_norm_act(hidden, hidden, stride=stride, groups=hidden),
+            conv_norm_act(hidden, hidden, kernel, (stride, 1) if time_only else stride,
+                          groups=hidden),
             conv_norm_act(hidden, c_out, kernel=1, act=False),  # linear bottleneck
         ]
         self.block = nn.Sequential(*layers)
@@ -103,16 +114,31 @@ class TemporalContext(nn.Module):
         return x + self.block(x)
 
 
+class CoefficientsAsChannels(nn.Module):
+    """(batch, 1, frames, n_mfcc) → (batch, n_mfcc, frames, 1): coefficients as channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 2, 1)
+
+
 class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
-                 context: Sequence[int] = (), pool: str = "mean") -> None:
+                 context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
+                 n_mfcc: int = 20) -> None:
         super().__init__()
-        layers: list[nn.Module] = [conv_norm_act(1, stem, stride=2)]
+        if temporal:  # 1-D along time, the coefficients as the stem's input channels
+            kernel: int | tuple[int, int] = (TEMPORAL_KERNEL, 1)
+            layers: list[nn.Module] = [CoefficientsAsChannels(),
+                                       conv_norm_act(n_mfcc, stem, kernel, (2, 1))]
+        else:
+            kernel = 3
+            layers = [conv_norm_act(1, stem, stride=2)]
         c = stem
         for t, c_out, n, s in rows:
             for i in range(n):
-                layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t))
+                layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t, kernel,
+                                               temporal))
                 c = c_out
         layers.append(conv_norm_act(c, head, kernel=1))
         layers += [TemporalContext(head, d) for d in context]
@@ -131,15 +157,20 @@ class LightweightCNN(nn.Module):
         return self.classifier(pooled)
 
 
-def context_cnn(n_classes: int) -> LightweightCNN:
+def context_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
     """The lightweight network with temporal context and mean+max pooling (issue 6)."""
     return LightweightCNN(n_classes, head=CONTEXT_HEAD, context=CONTEXT_DILATIONS,
                           pool="meanmax")
 
 
+def temporal_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
+    """The lightweight network's rows as 1-D convolutions along time (issue 6's search)."""
+    return LightweightCNN(n_classes, temporal=True, n_mfcc=n_mfcc)
+
+
 class BaseCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, bool]] = BASE_ROWS,
-                 dropout: float = 0.3) -> None:
+                 dropout: float = 0.3, n_mfcc: int = 20) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = 1
@@ -157,7 +188,9 @@ class BaseCNN(nn.Module):
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
-ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn, "base": BaseCNN}
+# Every builder takes (n_classes, n_mfcc=...); only the temporal variant's stem needs n_mfcc.
+ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
+                 "light-temporal": temporal_cnn, "base": BaseCNN}
 
 
 class HeartSoundNet(nn.Module):
@@ -167,7 +200,7 @@ class HeartSoundNet(nn.Module):
     def __init__(self, arch: str, n_classes: int, n_mfcc: int = 20) -> None:
         super().__init__()
         self.arch = arch
-        self.net = ARCHITECTURES[arch](n_classes)
+        self.net = ARCHITECTURES[arch](n_classes, n_mfcc=n_mfcc)
         self.register_buffer("mean", torch.zeros(n_mfcc))
         self.register_buffer("std", torch.ones(n_mfcc))
 

@@ -400,6 +400,8 @@ def ablation_recipes() -> dict[str, Row]:
                                              distill_from="light", distill_teachers=3), 4),
         "base network, augmentation + joint + 4× frame length + label smoothing": Row(
             "base", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + temporal network": Row(
+            "light-temporal", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -484,6 +486,19 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     return found
 
 
+def temporal_summary(n_classes: int = 3, scale: int = 4) -> str:
+    """The temporal variant's size and cost at ``scale``, against the lightweight network."""
+    from .config import DEFAULT
+    from .models import build, count_madds, count_parameters
+
+    frames = DEFAULT.scaled(scale).n_frames
+    light, temporal = build("light", n_classes), build("light-temporal", n_classes)
+    return (f"{count_parameters(temporal):,} parameters and "
+            f"{count_madds(temporal, frames) / 1e6:.1f} M multiply-adds on {frames}×20 maps "
+            f"for 3 classes against {count_parameters(light):,} and "
+            f"{count_madds(light, frames) / 1e6:.1f} M")
+
+
 def context_summary(n_classes: int = 3) -> str:
     """What the context network changes, measured: receptive field, size, cost."""
     from .config import DEFAULT
@@ -564,7 +579,10 @@ def ablation_markdown(runs: Path) -> str:
              "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
              f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}; *2× frame "
              "length*: 256-sample frames, a 434×20 map; *whole recording*: random 7-s crops "
-             "in training, 7-s windows 1 s apart averaged at validation; *distilled* rows "
+             "in training, 7-s windows 1 s apart averaged at validation; *temporal network*: "
+             "the `light-temporal` variant (the same rows as 1-D convolutions along time, "
+             "kernel 5, the 20 coefficients as the stem's channels; "
+             f"{temporal_summary()}); *distilled* rows "
              "first train the named teacher network(s) with the same recipe on each training "
              f"fold, then the lightweight model on (1 − α)·cross-entropy + α·T²·KL at "
              f"α = {kd.distill_alpha:g}, T = {kd.distill_temperature:g} (Hinton et al., "
