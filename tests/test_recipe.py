@@ -419,3 +419,37 @@ def test_teacher_targets_and_distilled_run(tmp_path):
             run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "bad", folds=2, quiet=True,
                    recipe=recipe_with(recipe, bad))
         assert not (tmp_path / "bad").exists()
+
+
+def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
+    """own_repeat=3: every own training recording three times per epoch (and in the final
+    model), the recordings counted once; 0 is refused before anything is written."""
+    import soundfile as sf
+
+    from heartsound import train
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    lines = ["path,label"]
+    for label, bpm in (("slow", 50), ("fast", 120)):
+        for i in range(3):
+            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
+                                                                  seed=bpm + i), 4000)
+            lines.append(f"{label}{i}.wav,{label}")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    seen = []
+    real_fit = train.fit
+
+    def spy(arch, maps, y, *args, **kwargs):
+        seen.append(np.bincount(y).tolist())
+        return real_fit(arch, maps, y, *args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", spy)
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1", "own_repeat=3"])
+    summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
+                     recipe=recipe, quiet=True, export=False)
+    assert summary["folds"][0]["n_train"] == 3
+    assert [sum(c) for c in seen] == [9, 9, 18]  # two folds of 3 recordings, final of 6
+    with pytest.raises(ValueError, match="own_repeat"):
+        run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "bad", folds=2, quiet=True,
+               recipe=recipe_with(recipe, ["own_repeat=0"]))
+    assert not (tmp_path / "bad").exists()

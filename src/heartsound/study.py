@@ -237,6 +237,8 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     if recipe.get("label_smoothing"):
         extra.append(f"label smoothing ε = {recipe['label_smoothing']:g}")
+    if recipe.get("own_repeat", 1) > 1:
+        extra.append(f"the set's own recordings drawn {recipe['own_repeat']}× per epoch")
     if recipe.get("distill_from"):
         n = recipe["distill_teachers"]
         extra.append(f"distilled (α = {recipe['distill_alpha']:g}, T = "
@@ -402,6 +404,8 @@ def ablation_recipes() -> dict[str, Row]:
             "base", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 4× frame length + label smoothing + temporal network": Row(
             "light-temporal", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + own set 3×": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], own_repeat=3), 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -579,7 +583,9 @@ def ablation_markdown(runs: Path) -> str:
              "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
              f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}; *2× frame "
              "length*: 256-sample frames, a 434×20 map; *whole recording*: random 7-s crops "
-             "in training, 7-s windows 1 s apart averaged at validation; *temporal network*: "
+             "in training, 7-s windows 1 s apart averaged at validation; *own set 3×*: each "
+             "of the set's own training recordings drawn three times per epoch, the other "
+             "set's once; *temporal network*: "
              "the `light-temporal` variant (the same rows as 1-D convolutions along time, "
              "kernel 5, the 20 coefficients as the stem's channels; "
              f"{temporal_summary()}); *distilled* rows "

@@ -55,6 +55,9 @@ class Recipe:
     # Also train on this dataset's labelled files (never validated on); "pascal": the other
     # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
+    # Each of the dataset's own training recordings is drawn this many times per epoch, so in
+    # joint training the set itself weighs more against the other set's recordings.
+    own_repeat: int = 1
     # Audio-domain augmentation: 0 = off; else each training recording gets NOISE_COPIES
     # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
     # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
@@ -694,6 +697,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
                          "eval_hop_s")
     check_distill(recipe)
+    if recipe.own_repeat < 1:
+        raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
     joint = joint_data(recipe, dataset, classes, cfg, data_dir, seed)
     config_path = out / "config.json"
     if config_path.exists():
@@ -726,8 +731,9 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
-        fold_maps = [train_maps[i] for i in train_idx] + joint.maps
-        fold_y = np.concatenate([y[train_idx], joint.y])
+        own = np.tile(train_idx, recipe.own_repeat)
+        fold_maps = [train_maps[i] for i in own] + joint.maps
+        fold_y = np.concatenate([y[own], joint.y])
         soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg) \
             if recipe.distill_from else None
         model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
@@ -816,7 +822,9 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
         statistics.median(f["best_epoch"] for f in fold_results))
     t0 = time.perf_counter()
     joint = joint or JointData.none(len(classes))
-    all_maps, all_y = list(maps) + joint.maps, np.concatenate([y, joint.y])
+    own = np.tile(np.arange(len(y)), recipe.own_repeat)
+    all_maps = [maps[i] for i in own] + joint.maps
+    all_y = np.concatenate([y[own], joint.y])
     soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg) \
         if recipe.distill_from else None
     model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
