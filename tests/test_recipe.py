@@ -344,18 +344,23 @@ def test_audio_noise_copies(make_wav, monkeypatch):
     assert pink.std() == pytest.approx(1.0) and power[1:50].mean() > 10 * power[-500:].mean()
 
 
-def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
+def two_class_csv(folder):
+    """set.csv in ``folder``: 3 slow (50 bpm) and 3 fast (120 bpm) 5-s heart-like WAVs."""
     import soundfile as sf
-
-    from heartsound.train import RECIPES, recipe_with, run_cv
 
     lines = ["path,label"]
     for label, bpm in (("slow", 50), ("fast", 120)):
         for i in range(3):
-            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
-                                                                  seed=bpm + i), 4000)
+            sf.write(str(folder / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
+                                                                seed=bpm + i), 4000)
             lines.append(f"{label}{i}.wav,{label}")
-    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    (folder / "set.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    two_class_csv(tmp_path)
     recipe = recipe_with(RECIPES["augment"], ["epochs=1", "noise_snr_db=10"])
     summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
                      recipe=recipe, quiet=True, export=False)
@@ -383,8 +388,6 @@ def test_distill_loss_is_a_tempered_kl():
 def test_teacher_targets_and_distilled_run(tmp_path):
     """Teachers' soft targets are distributions over the whole (joint) label set, sharpened
     less as T rises; a distilled CV run trains, records its recipe, refuses what it cannot."""
-    import soundfile as sf
-
     from heartsound.config import DEFAULT
     from heartsound.train import RECIPES, Recipe, recipe_with, run_cv, teacher_targets
 
@@ -400,13 +403,7 @@ def test_teacher_targets_and_distilled_run(tmp_path):
     entropy = {t: -(p * np.log(p)).sum(axis=1).mean() for t, p in targets.items()}
     assert entropy[4.0] > entropy[1.0]
 
-    lines = ["path,label"]
-    for label, bpm in (("slow", 50), ("fast", 120)):
-        for i in range(3):
-            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
-                                                                  seed=bpm + i), 4000)
-            lines.append(f"{label}{i}.wav,{label}")
-    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    two_class_csv(tmp_path)
     recipe = recipe_with(RECIPES["augment"], ["epochs=1", "distill_from=base"])
     summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
                      recipe=recipe, quiet=True, final=False)
@@ -424,18 +421,10 @@ def test_teacher_targets_and_distilled_run(tmp_path):
 def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
     """own_repeat=3: every own training recording three times per epoch (and in the final
     model), the recordings counted once; 0 is refused before anything is written."""
-    import soundfile as sf
-
     from heartsound import train
     from heartsound.train import RECIPES, recipe_with, run_cv
 
-    lines = ["path,label"]
-    for label, bpm in (("slow", 50), ("fast", 120)):
-        for i in range(3):
-            sf.write(str(tmp_path / f"{label}{i}.wav"), heart_like(5.0, 4000, bpm=bpm,
-                                                                  seed=bpm + i), 4000)
-            lines.append(f"{label}{i}.wav,{label}")
-    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    two_class_csv(tmp_path)
     seen = []
     real_fit = train.fit
 
