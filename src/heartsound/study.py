@@ -490,33 +490,31 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     return found
 
 
-def temporal_summary(n_classes: int = 3, scale: int = 4) -> str:
-    """The temporal variant's size and cost at ``scale``, against the lightweight network."""
+def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1) -> str:
+    """A network's parameters and multiply-adds on ``scale``'s maps, against the paper's
+    lightweight network on the same maps."""
     from .config import DEFAULT
     from .models import build, count_madds, count_parameters
 
     frames = DEFAULT.scaled(scale).n_frames
-    light, temporal = build("light", n_classes), build("light-temporal", n_classes)
-    return (f"{count_parameters(temporal):,} parameters and "
-            f"{count_madds(temporal, frames) / 1e6:.1f} M multiply-adds on {frames}×20 maps "
-            f"for 3 classes against {count_parameters(light):,} and "
+    light, other = build("light", n_classes), build(arch, n_classes)
+    return (f"{count_parameters(other):,} parameters and "
+            f"{count_madds(other, frames) / 1e6:.1f} M multiply-adds on {frames}×20 maps for "
+            f"{n_classes} classes against {count_parameters(light):,} and "
             f"{count_madds(light, frames) / 1e6:.1f} M")
 
 
 def context_summary(n_classes: int = 3) -> str:
     """What the context network changes, measured: receptive field, size, cost."""
     from .config import DEFAULT
-    from .models import build, count_madds, count_parameters, receptive_field
+    from .models import build, receptive_field
 
     frame_s = DEFAULT.hop_length / DEFAULT.sample_rate
-    light, context = build("light", n_classes), build("light-context", n_classes)
-    rf_light, rf_context = receptive_field(light), receptive_field(context)
+    rf_light = receptive_field(build("light", n_classes))
+    rf_context = receptive_field(build("light-context", n_classes))
     return (f"receptive field {rf_context} frames = {rf_context * frame_s:.2f} s instead of "
             f"{rf_light} = {rf_light * frame_s:.2f} s, mean+max pooling, "
-            f"{count_parameters(context):,} parameters and "
-            f"{count_madds(context, DEFAULT.n_frames) / 1e6:.1f} M multiply-adds for "
-            f"{n_classes} classes against {count_parameters(light):,} and "
-            f"{count_madds(light, DEFAULT.n_frames) / 1e6:.1f} M")
+            f"{cost_against_light('light-context', n_classes)}")
 
 
 # The rarest class of each set: the one a plain model stops predicting.
@@ -588,12 +586,13 @@ def ablation_markdown(runs: Path) -> str:
              "set's once; *temporal network*: "
              "the `light-temporal` variant (the same rows as 1-D convolutions along time, "
              "kernel 5, the 20 coefficients as the stem's channels; "
-             f"{temporal_summary()}); *distilled* rows "
+             f"{cost_against_light('light-temporal', scale=4)}); *distilled* rows "
              "first train the named teacher network(s) with the same recipe on each training "
              f"fold, then the lightweight model on (1 − α)·cross-entropy + α·T²·KL at "
              f"α = {kd.distill_alpha:g}, T = {kd.distill_temperature:g} (Hinton et al., "
-             "2015); the *base network* row is the paper's Base model itself (158K "
-             "parameters, not lightweight), there to show what a teacher gets. The last "
+             "2015); the *base network* row is the paper's Base model itself "
+             f"({cost_against_light('base', scale=4)}: not lightweight), there to show "
+             "what a teacher gets. The last "
              "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
