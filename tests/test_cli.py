@@ -191,10 +191,15 @@ def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
         main(["predict", str(wav), "--model", "pascal-c-huge"])
 
 
-def test_train_offers_every_recipe():
+def test_train_offers_every_recipe_and_network():
+    """The parser's lists are written out (the CLI starts without importing torch); they
+    must name exactly what train.RECIPES and models.ARCHITECTURES hold."""
+    pytest.importorskip("torch")
     from heartsound.cli import build_parser
+    from heartsound.models import ARCHITECTURES
     from heartsound.train import RECIPES
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    recipe = next(a for a in sub.choices["train"]._actions if a.dest == "recipe")
-    assert set(recipe.choices) == {"improved", *RECIPES}
+    actions = {a.dest: a for a in sub.choices["train"]._actions}
+    assert set(actions["recipe"].choices) == {"improved", *RECIPES}
+    assert set(actions["model"].choices) == set(ARCHITECTURES)

@@ -693,12 +693,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         "threads": threads, "versions": versions(), "limit": limit,
     }
     # Before anything is written: a bad recipe must not leave a half-made run folder.
-    if recipe.noise_snr_db and recipe.whole:
-        raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
-                         "eval_hop_s")
-    check_distill(recipe)
-    if recipe.own_repeat < 1:
-        raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
+    check_recipe(recipe)
     joint = joint_data(recipe, dataset, classes, cfg, data_dir, seed)
     config_path = out / "config.json"
     if config_path.exists():
@@ -786,10 +781,16 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     return summary
 
 
-def check_distill(recipe: Recipe) -> None:
-    """Refuse a distillation recipe this code cannot train, before anything is written."""
+def check_recipe(recipe: Recipe) -> None:
+    """Refuse a combination of recipe fields this code cannot train, before anything is
+    written."""
     from .models import ARCHITECTURES
 
+    if recipe.noise_snr_db and recipe.whole:
+        raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
+                         "eval_hop_s")
+    if recipe.own_repeat < 1:
+        raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
     if not recipe.distill_from:
         return
     if recipe.distill_from not in ARCHITECTURES:
