@@ -472,16 +472,19 @@ def distill_loss(logits: Any, target: Any, temperature: float) -> Any:
 
 
 def teacher_targets(maps: Sequence[np.ndarray], y: np.ndarray, n_classes: int,
-                    recipe: Recipe, seed: int, config: FrontEndConfig) -> np.ndarray:
-    """Soft targets for ``recipe.distill_from``: the mean over ``recipe.distill_teachers``
-    teachers (that network, this recipe without distillation, other seeds) trained on these
-    maps of their probabilities at temperature T, p^(1/T) renormalised = softmax(z/T), on
-    each map's clean first 7 s. Every class of the (joint) label set is kept."""
+                    recipe: Recipe, seed: int, config: FrontEndConfig) -> np.ndarray | None:
+    """Soft targets for ``recipe.distill_from`` (None when the recipe does not distil): the
+    mean over ``recipe.distill_teachers`` teachers (that network, this recipe without
+    distillation, other seeds) trained on these maps of their probabilities at temperature T,
+    p^(1/T) renormalised = softmax(z/T), on each map's clean first 7 s. Every class of the
+    (joint) label set is kept."""
+    if not recipe.distill_from:
+        return None
     plain = dataclasses.replace(recipe, distill_from=None)
     clean = [m[0] if m.ndim == 3 else m for m in maps]
     total = np.zeros((len(maps), n_classes))
     for j in range(recipe.distill_teachers):
-        teacher, _ = fit(recipe.distill_from or "", maps, y, n_classes, plain,
+        teacher, _ = fit(recipe.distill_from, maps, y, n_classes, plain,
                          seed + 1000 * (j + 1), config=config)
         p = predict_proba(teacher, clean, config.n_frames) ** (1 / recipe.distill_temperature)
         total += p / p.sum(axis=1, keepdims=True)
@@ -729,8 +732,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         own = np.tile(train_idx, recipe.own_repeat)
         fold_maps = [train_maps[i] for i in own] + joint.maps
         fold_y = np.concatenate([y[own], joint.y])
-        soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg) \
-            if recipe.distill_from else None
+        soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg)
         model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
                            progress=None if quiet else f"fold {f}/{folds}", config=cfg,
@@ -826,8 +828,7 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     own = np.tile(np.arange(len(y)), recipe.own_repeat)
     all_maps = [maps[i] for i in own] + joint.maps
     all_y = np.concatenate([y[own], joint.y])
-    soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg) \
-        if recipe.distill_from else None
+    soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg)
     model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
                        epochs=max(1, epochs), progress=None if quiet else "final", config=cfg,
                        keep=joint.keep, soft=soft)
