@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 import heartsound as hs  # noqa: E402
 from heartsound.models import (  # noqa: E402
+    ARCHITECTURES,
     activation_peak_bytes,
     build,
     count_madds,
@@ -25,11 +26,13 @@ def test_parameter_budgets(n_classes):
     assert count_parameters(build("light-context", n_classes)) <= 30_000
     assert count_madds(build("light-context", n_classes), 872) <= 35_000_000
     assert count_parameters(build("light-temporal", n_classes)) <= 30_000
+    assert count_parameters(build("light-ensemble", n_classes)) <= 30_000
+    assert count_madds(build("light-ensemble", n_classes), 872) <= 35_000_000
     assert 140_000 <= count_parameters(build("base", n_classes)) <= 175_000
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
-@pytest.mark.parametrize("arch", ["light", "light-context", "light-temporal", "base"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_any_input_size(arch, scale):
     cfg = hs.DEFAULT.scaled(scale)
     model = build(arch, 4).eval()
@@ -89,6 +92,30 @@ def test_temporal_variant_convolves_along_time_only():
     with torch.no_grad():
         features = model.net.features(torch.randn(2, 1, 215, 20))
     assert features.shape[2:] == (27, 1)  # time strided 2·2·2 = 8 times, one "column"
+
+
+def test_ensemble_averages_its_members_probabilities():
+    """The output's softmax is the mean of the members' softmaxes; training sees each
+    member's logits; cutting the classes cuts every member's head alike."""
+    from heartsound.models import ENSEMBLE_MEMBERS, keep_classes
+
+    model = build("light-ensemble", 5).eval()
+    x = torch.randn(3, 215, 20)
+    with torch.no_grad():
+        members = model.member_logits(x)
+        assert members.shape == (ENSEMBLE_MEMBERS, 3, 5)
+        # Members start from different weights, so they disagree...
+        assert not torch.allclose(members[0], members[1])
+        expected = members.softmax(-1).mean(0)
+        assert torch.allclose(model(x).softmax(-1), expected, atol=1e-6)
+        keep_classes(model, [4, 0, 2])  # each member renormalised over 3 classes, averaged
+        cut = members[:, :, [4, 0, 2]].softmax(-1).mean(0)
+        assert model(x).shape == (3, 3)
+        assert torch.allclose(model(x).softmax(-1), cut, atol=1e-6)
+    # A single network is its own one member.
+    light = build("light", 3).eval()
+    with torch.no_grad():
+        assert torch.equal(light.member_logits(x)[0], light(x))
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +191,30 @@ def test_onnx_equals_torch(tiny_run, five_class_csv):
         expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
     got = Classifier(out / "final" / "model.onnx").predict_features(maps, hs.DEFAULT)
     np.testing.assert_allclose(got, expected, atol=1e-5)  # float32 rounding between runtimes
+
+
+def test_ensemble_trains_every_member_and_exports(five_class_csv, tmp_path):
+    """Every member of the ensemble learns (its own loss, mixup included) and the exported
+    ONNX model gives the torch ensemble's averaged probabilities."""
+    from heartsound.infer import Classifier
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1", "mixup=0.4"])
+    run_cv(str(five_class_csv), "light-ensemble", tmp_path, folds=2, seed=0, quiet=True,
+           recipe=recipe)
+    torch.manual_seed(0)  # fit seeds torch before building: these are the initial weights
+    start = build("light-ensemble", 5)
+    model = build("light-ensemble", 5)
+    model.load_state_dict(torch.load(tmp_path / "final" / "model.pt"))
+    model.eval()
+    for before, after in zip(start.net.members, model.net.members, strict=True):
+        assert not torch.equal(before.classifier[-1].weight, after.classifier[-1].weight)
+        assert not torch.equal(before.features[0][0].weight, after.features[0][0].weight)
+    maps = np.stack([hs.features(p) for p in sorted(five_class_csv.parent.glob("*.wav"))[:4]])
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
+    got = Classifier(tmp_path / "final" / "model.onnx").predict_features(maps, hs.DEFAULT)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_model_refuses_other_front_end(tiny_run, five_class_csv):

@@ -283,15 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
     p.add_argument("--dataset", required=True,
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
-    p.add_argument("--model", choices=("light", "light-context", "light-temporal", "base"),
-                   default=None,
+    p.add_argument("--model", default=None,
+                   choices=("light", "light-context", "light-temporal", "light-ensemble",
+                            "base"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); light-temporal: the same rows as 1-D convolutions "
-                        "along time, the 20 coefficients as channels; base: the paper's base "
-                        "CNN. Default: the improved "
-                        "recipe's network (train.IMPROVED: light), light with any other "
-                        "recipe")
+                        "along time, the 20 coefficients as channels; light-ensemble: four "
+                        "0.45-width light networks averaged (<30K parameters); base: the "
+                        "paper's base CNN. Default: the improved recipe's network "
+                        "(train.IMPROVED: light), light with any other recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",

@@ -13,6 +13,7 @@ standardisation, so an exported model takes raw MFCC maps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -40,6 +41,12 @@ CONTEXT_HEAD = 52  # narrower head keeps the variant under 30K parameters
 # a frequency axis that a 3×3 kernel could slide over, and the map's time steps are kept
 # wider (the frequency axis no longer has to be downsampled). Same table of rows.
 TEMPORAL_KERNEL = 5
+
+# The "ensemble" variant: ENSEMBLE_MEMBERS lightweight networks at ENSEMBLE_WIDTH of the
+# table's channels, each trained on its own loss, their probabilities averaged — the
+# variance of a seed ensemble inside one network's parameter budget.
+ENSEMBLE_MEMBERS = 4
+ENSEMBLE_WIDTH = 0.45  # 28,988 parameters for 3 classes
 
 # (output channels, stride of the conv, max-pool after) for the base model.
 BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
@@ -157,6 +164,41 @@ class LightweightCNN(nn.Module):
         return self.classifier(pooled)
 
 
+def scaled_rows(rows: Sequence[tuple[int, int, int, int]], width: float
+                ) -> tuple[tuple[int, int, int, int], ...]:
+    """The table with every row's channels multiplied by ``width`` (MobileNet's α)."""
+    return tuple((t, max(4, round(c * width)), n, s) for t, c, n, s in rows)
+
+
+class Ensemble(nn.Module):
+    """``n_members`` narrow lightweight networks side by side. ``member_logits`` gives each
+    member's logits for training (each its own loss: independent members, as in a seed
+    ensemble); ``forward`` returns log of the mean of their probabilities, so that a softmax
+    of the output is the ensemble's average."""
+
+    def __init__(self, n_classes: int, n_members: int = ENSEMBLE_MEMBERS,
+                 width: float = ENSEMBLE_WIDTH, n_mfcc: int = 20) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(
+            LightweightCNN(n_classes, scaled_rows(LIGHT_ROWS, width),
+                           stem=max(4, round(LIGHT_STEM * width)),
+                           head=max(4, round(LIGHT_HEAD * width)))
+            for _ in range(n_members))
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(members, batch, n_classes)."""
+        return torch.stack([m(x) for m in self.members])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_p = torch.log_softmax(self.member_logits(x), dim=-1)
+        return torch.logsumexp(log_p, dim=0) - math.log(len(self.members))
+
+
+def ensemble_cnn(n_classes: int, n_mfcc: int = 20) -> Ensemble:
+    """Four lightweight networks at 0.45 width, averaged (issue 6's search): ≤ 30K parameters."""
+    return Ensemble(n_classes, n_mfcc=n_mfcc)
+
+
 def context_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
     """The lightweight network with temporal context and mean+max pooling (issue 6)."""
     return LightweightCNN(n_classes, head=CONTEXT_HEAD, context=CONTEXT_DILATIONS,
@@ -190,7 +232,8 @@ class BaseCNN(nn.Module):
 
 # Every builder takes (n_classes, n_mfcc=...); only the temporal variant's stem needs n_mfcc.
 ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
-                 "light-temporal": temporal_cnn, "base": BaseCNN}
+                 "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
+                 "base": BaseCNN}
 
 
 class HeartSoundNet(nn.Module):
@@ -205,7 +248,16 @@ class HeartSoundNet(nn.Module):
         self.register_buffer("std", torch.ones(n_mfcc))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(((x - self.mean) / self.std).unsqueeze(1))
+        return self.net(self.standardise(x))
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / self.std).unsqueeze(1)
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(members, batch, n_classes): the logits each training loss is taken on — one
+        member for a single network, each member for an ensemble."""
+        z = self.standardise(x)
+        return self.net.member_logits(z) if isinstance(self.net, Ensemble) else self.net(z)[None]
 
 
 def build(arch: str, n_classes: int, n_mfcc: int = 20) -> HeartSoundNet:
@@ -217,14 +269,15 @@ def build(arch: str, n_classes: int, n_mfcc: int = 20) -> HeartSoundNet:
 def keep_classes(model: HeartSoundNet, keep: Sequence[int]) -> HeartSoundNet:
     """Cut the output layer down to the classes ``keep`` (in that order), in place: a model
     trained jointly on a wider label set then answers only its own dataset's classes (its
-    softmax is the wider one's renormalised over them)."""
-    old = model.net.classifier[-1]
-    new = nn.Linear(old.in_features, len(keep))
+    softmax is the wider one's renormalised over them; an ensemble's members each)."""
     index = torch.as_tensor(list(keep))
-    with torch.no_grad():
-        new.weight.copy_(old.weight[index])
-        new.bias.copy_(old.bias[index])
-    model.net.classifier[-1] = new
+    for net in model.net.members if isinstance(model.net, Ensemble) else [model.net]:
+        old = net.classifier[-1]
+        new = nn.Linear(old.in_features, len(keep))
+        with torch.no_grad():
+            new.weight.copy_(old.weight[index])
+            new.bias.copy_(old.bias[index])
+        net.classifier[-1] = new
     return model
 
 

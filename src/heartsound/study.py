@@ -406,6 +406,12 @@ def ablation_recipes() -> dict[str, Row]:
             "light-temporal", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 4× frame length + label smoothing + own set 3×": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], own_repeat=3), 4),
+        "augmentation + joint + 4× frame length + label smoothing + ensemble network": Row(
+            "light-ensemble", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + 50 epochs": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], epochs=50), 4),
+        "augmentation + joint + 4× frame length + label smoothing + windows averaged": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], eval_hop_s=1.0), 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(

@@ -413,14 +413,18 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
             if recipe.mixup:
                 lam = float(rng.beta(recipe.mixup, recipe.mixup))
                 other = torch.from_numpy(rng.permutation(len(idx)))
-                logits = model(lam * xb + (1 - lam) * xb[other])
-                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[other])
-            else:
-                logits = model(xb)
-                loss = loss_fn(logits, yb)
+                xb = lam * xb + (1 - lam) * xb[other]
+            # Each member of an ensemble takes its own loss (one member for a single network).
+            members = model.member_logits(xb)
+            k = len(members)
+            logits = members.flatten(0, 1)
+            loss = loss_fn(logits, yb.repeat(k))
+            if recipe.mixup:
+                loss = lam * loss + (1 - lam) * loss_fn(logits, yb[other].repeat(k))
             if soft_t is not None:
                 loss = (1 - recipe.distill_alpha) * loss + recipe.distill_alpha * distill_loss(
-                    logits, soft_t[idx], recipe.distill_temperature)
+                    logits, soft_t[idx].repeat(k, 1), recipe.distill_temperature)
+            logits = members.softmax(-1).mean(0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
