@@ -567,6 +567,7 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
+    from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
     from .train import NOISE_COPIES, RECIPES, Recipe
 
     smoothing = RECIPES["joint-augment-smooth"].label_smoothing
@@ -598,7 +599,12 @@ def ablation_markdown(runs: Path) -> str:
              f"α = {kd.distill_alpha:g}, T = {kd.distill_temperature:g} (Hinton et al., "
              "2015); the *base network* row is the paper's Base model itself "
              f"({cost_against_light('base', scale=4)}: not lightweight), there to show "
-             "what a teacher gets. The last "
+             "what a teacher gets; *ensemble network*: the `light-ensemble` variant, "
+             f"{ENSEMBLE_MEMBERS} lightweight networks at {ENSEMBLE_WIDTH:g}× the channels, "
+             "each trained on its own loss in the same loop, their probabilities averaged "
+             f"({cost_against_light('light-ensemble', scale=4)}); *50 epochs*: five "
+             "cosine cycles instead of three; *windows averaged*: trained on the first 7 s "
+             "as the default, validated on 7-s windows 1 s apart averaged. The last "
              "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
