@@ -56,7 +56,43 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{dataset:<4} {'all':<9} {'':<14} {sum(r[3] for r in rows):>6} {total_s:>9.1f}\n")
     patients = {r.patient for r in recordings if r.dataset == "b" and r.split == "labelled"}
     print(f"set B labelled recordings come from {len(patients)} patients")
+    if args.rhythm:
+        print_rhythm_aucs([r for r in recordings if r.label])
     return 0
+
+
+def print_rhythm_aucs(recordings: list) -> None:
+    """ROC AUC of each beat-regularity measure (heartsound.rhythm), each class against the
+    normal recordings of its set: does the rhythm alone tell the classes apart?"""
+    import math
+
+    from .audio import AudioError, load
+    from .metrics import roc_auc
+    from .rhythm import RHYTHM_MEASURES, rhythm_measures
+
+    measures, skipped = [], 0
+    for r in recordings:
+        try:
+            measures.append((r, rhythm_measures(*load(r.path), path=r.path)))
+        except AudioError:
+            skipped += 1
+    print("\nbeat regularity without learning: ROC AUC of each irregularity measure, class "
+          "against normal (0.5: chance)")
+    print(f"{'set':<4} {'class':<11} {'files':>5}  " + "  ".join(f"{m:>19}"
+                                                           for m in RHYTHM_MEASURES))
+    for dataset in ("a", "b"):
+        rows = [(r, m) for r, m in measures if r.dataset == dataset]
+        for label in sorted({r.label for r, _ in rows} - {"normal"}):
+            pair = [(r, m) for r, m in rows if r.label in (label, "normal")]
+            aucs = []
+            for name in RHYTHM_MEASURES:
+                kept = [(r.label == label, m[name]) for r, m in pair if math.isfinite(m[name])]
+                aucs.append(roc_auc([k for k, _ in kept], [v for _, v in kept]))
+            n = sum(r.label == label for r, _ in pair)
+            print(f"{dataset.upper():<4} {label:<11} {n:>5}  " + "  ".join(f"{a:>19.2f}"
+                                                                      for a in aucs))
+    if skipped:
+        print(f"({skipped} recordings not readable as audio were left out)")
 
 
 # ---------------------------------------------------------------------------- features
@@ -263,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="count the PASCAL recordings per set, split and class")
     p.add_argument("--data", help="PASCAL folder (default: $HEARTSOUND_DATA, data/pascal, "
                                   "../shared/data/pascal)")
+    p.add_argument("--rhythm", action="store_true",
+                   help="also: how well beat-to-beat regularity alone (no learning) tells each "
+                        "class from normal, as ROC AUCs (about a minute)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("features", help="write one MFCC map (.npy, frames x 20) per WAV")
