@@ -94,6 +94,17 @@ def test_temporal_variant_convolves_along_time_only():
     assert features.shape[2:] == (27, 1)  # time strided 2·2·2 = 8 times, one "column"
 
 
+def test_centred_variant_ignores_a_fixed_channel():
+    """A constant added to each coefficient over the whole map (a fixed frequency response,
+    a gain) does not change the centred network's output; it does change the plain one's."""
+    x = torch.randn(2, 215, 20)
+    channel = 3.0 * torch.randn(1, 1, 20)
+    for arch, same in (("light-centred", True), ("light", False)):
+        model = build(arch, 3).eval()
+        with torch.no_grad():
+            assert torch.allclose(model(x), model(x + channel), atol=1e-4) == same
+
+
 def test_ensemble_averages_its_members_probabilities():
     """The output's softmax is the mean of the members' softmaxes; training sees each
     member's logits; cutting the classes cuts every member's head alike."""

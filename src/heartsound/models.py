@@ -128,19 +128,29 @@ class CoefficientsAsChannels(nn.Module):
         return x.permute(0, 3, 2, 1)
 
 
+class CentreOverTime(nn.Module):
+    """Subtract each map's own mean over time from every coefficient: cepstral mean
+    normalisation (Atal, 1974), which removes a fixed channel — a stethoscope's or a phone's
+    frequency response — from the map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(dim=2, keepdim=True)
+
+
 class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
                  context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
-                 n_mfcc: int = 20) -> None:
+                 centre: bool = False, n_mfcc: int = 20) -> None:
         super().__init__()
+        centring: list[nn.Module] = [CentreOverTime()] if centre else []
         if temporal:  # 1-D along time, the coefficients as the stem's input channels
             kernel: int | tuple[int, int] = (TEMPORAL_KERNEL, 1)
-            layers: list[nn.Module] = [CoefficientsAsChannels(),
-                                       conv_norm_act(n_mfcc, stem, kernel, (2, 1))]
+            layers = [*centring, CoefficientsAsChannels(),
+                      conv_norm_act(n_mfcc, stem, kernel, (2, 1))]
         else:
             kernel = 3
-            layers = [conv_norm_act(1, stem, stride=2)]
+            layers = [*centring, conv_norm_act(1, stem, stride=2)]
         c = stem
         for t, c_out, n, s in rows:
             for i in range(n):
@@ -194,6 +204,11 @@ class Ensemble(nn.Module):
         return torch.logsumexp(log_p, dim=0) - math.log(len(self.members))
 
 
+def centred_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
+    """The lightweight network on maps centred over time (cepstral mean normalisation)."""
+    return LightweightCNN(n_classes, centre=True)
+
+
 def ensemble_cnn(n_classes: int, n_mfcc: int = 20) -> Ensemble:
     """Four lightweight networks at 0.45 width, averaged (issue 6's search): ≤ 30K parameters."""
     return Ensemble(n_classes, n_mfcc=n_mfcc)
@@ -233,6 +248,7 @@ class BaseCNN(nn.Module):
 # Every builder takes (n_classes, n_mfcc=...); only the temporal variant's stem needs n_mfcc.
 ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
+                 "light-centred": centred_cnn,
                  "base": BaseCNN}
 
 

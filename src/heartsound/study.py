@@ -412,6 +412,8 @@ def ablation_recipes() -> dict[str, Row]:
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], epochs=50), 4),
         "augmentation + joint + 4× frame length + label smoothing + windows averaged": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], eval_hop_s=1.0), 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps": Row(
+            "light-centred", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -604,7 +606,10 @@ def ablation_markdown(runs: Path) -> str:
              "each trained on its own loss in the same loop, their probabilities averaged "
              f"({cost_against_light('light-ensemble', scale=4)}); *50 epochs*: five "
              "cosine cycles instead of three; *windows averaged*: trained on the first 7 s "
-             "as the default, validated on 7-s windows 1 s apart averaged. The last "
+             "as the default, validated on 7-s windows 1 s apart averaged; *centred maps*: "
+             "the `light-centred` variant, each map's mean over time subtracted from every "
+             "coefficient inside the network (cepstral mean normalisation: a fixed channel, "
+             "such as a stethoscope's frequency response, removed). The last "
              "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
