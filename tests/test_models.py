@@ -96,13 +96,19 @@ def test_temporal_variant_convolves_along_time_only():
 
 def test_centred_variant_ignores_a_fixed_channel():
     """A constant added to each coefficient over the whole map (a fixed frequency response,
-    a gain) does not change the centred network's output; it does change the plain one's."""
+    a gain) does not change the centred network's output; it does change the plain one's,
+    and the one that feeds the means to its classifier."""
     x = torch.randn(2, 215, 20)
     channel = 3.0 * torch.randn(1, 1, 20)
-    for arch, same in (("light-centred", True), ("light", False)):
+    for arch, same in (("light-centred", True), ("light", False), ("light-centred-means", False)):
         model = build(arch, 3).eval()
         with torch.no_grad():
             assert torch.allclose(model(x), model(x + channel), atol=1e-4) == same
+    # With the means aside, the convolutions still see the centred map only.
+    model = build("light-centred-means", 3).eval()
+    with torch.no_grad():
+        features = [model.net.features(model.standardise(m)) for m in (x, x + channel)]
+    assert torch.allclose(*features, atol=1e-4)
 
 
 def test_ensemble_averages_its_members_probabilities():

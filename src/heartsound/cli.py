@@ -324,13 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
     p.add_argument("--model", default=None,
                    choices=("light", "light-context", "light-temporal", "light-ensemble",
-                            "light-centred", "base"),
+                            "light-centred", "light-centred-means", "base"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); light-temporal: the same rows as 1-D convolutions "
                         "along time, the 20 coefficients as channels; light-ensemble: four "
                         "0.45-width light networks averaged (<30K parameters); light-centred: "
-                        "light on maps centred over time (cepstral mean normalisation); base: the "
+                        "light on maps centred over time (cepstral mean normalisation); "
+                        "light-centred-means: the same, the means fed to the classifier; base: the "
                         "paper's base CNN. Default: the improved recipe's network "
                         "(train.IMPROVED: light), light with any other recipe")
     p.add_argument("--folds", type=int, default=5)

@@ -141,9 +141,12 @@ class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
                  context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
-                 centre: bool = False, n_mfcc: int = 20) -> None:
+                 centre: str = "off", n_mfcc: int = 20) -> None:
         super().__init__()
-        centring: list[nn.Module] = [CentreOverTime()] if centre else []
+        # centre="drop": the convolutions see maps centred over time, the means are dropped;
+        # "side": the means (the recording's channel and level) go to the classifier instead.
+        centring: list[nn.Module] = [] if centre == "off" else [CentreOverTime()]
+        self.side = n_mfcc if centre == "side" else 0
         if temporal:  # 1-D along time, the coefficients as the stem's input channels
             kernel: int | tuple[int, int] = (TEMPORAL_KERNEL, 1)
             layers = [*centring, CoefficientsAsChannels(),
@@ -161,16 +164,19 @@ class LightweightCNN(nn.Module):
         layers += [TemporalContext(head, d) for d in context]
         self.features = nn.Sequential(*layers)
         self.pool = pool
-        width = head * (2 if pool == "meanmax" else 1)
+        width = head * (2 if pool == "meanmax" else 1) + self.side
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = x.mean(dim=(1, 2)) if self.side else None  # (batch, n_mfcc), before centring
         # Channels-last memory makes the LayerNorm permutes free views instead of copies.
         x = self.features(x.contiguous(memory_format=torch.channels_last))
         if self.pool == "meanmax":  # max over time of the frequency mean: one odd beat shows
             pooled = torch.cat([x.mean(dim=(2, 3)), x.mean(dim=3).amax(dim=2)], dim=1)
         else:
             pooled = x.mean(dim=(2, 3))
+        if means is not None:
+            pooled = torch.cat([pooled, means], dim=1)
         return self.classifier(pooled)
 
 
@@ -206,7 +212,12 @@ class Ensemble(nn.Module):
 
 def centred_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
     """The lightweight network on maps centred over time (cepstral mean normalisation)."""
-    return LightweightCNN(n_classes, centre=True)
+    return LightweightCNN(n_classes, centre="drop", n_mfcc=n_mfcc)
+
+
+def centred_means_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
+    """Centred maps for the convolutions, each map's means beside the pooled features."""
+    return LightweightCNN(n_classes, centre="side", n_mfcc=n_mfcc)
 
 
 def ensemble_cnn(n_classes: int, n_mfcc: int = 20) -> Ensemble:
@@ -248,7 +259,7 @@ class BaseCNN(nn.Module):
 # Every builder takes (n_classes, n_mfcc=...); only the temporal variant's stem needs n_mfcc.
 ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
-                 "light-centred": centred_cnn,
+                 "light-centred": centred_cnn, "light-centred-means": centred_means_cnn,
                  "base": BaseCNN}
 
 

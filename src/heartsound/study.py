@@ -414,6 +414,8 @@ def ablation_recipes() -> dict[str, Row]:
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], eval_hop_s=1.0), 4),
         "augmentation + joint + 4× frame length + label smoothing + centred maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps, means aside":
+            Row("light-centred-means", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -609,7 +611,9 @@ def ablation_markdown(runs: Path) -> str:
              "as the default, validated on 7-s windows 1 s apart averaged; *centred maps*: "
              "the `light-centred` variant, each map's mean over time subtracted from every "
              "coefficient inside the network (cepstral mean normalisation: a fixed channel, "
-             "such as a stethoscope's frequency response, removed). The last "
+             "such as a stethoscope's frequency response, removed); *means aside*: the same, "
+             "with the map's 20 means (its channel and level) fed to the classifier beside "
+             "the pooled features. The last "
              "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
