@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "light on maps centred over time (cepstral mean normalisation); "
                         "light-centred-means: the same, the means fed to the classifier; base: the "
                         "paper's base CNN. Default: the improved recipe's network "
-                        "(train.IMPROVED: light), light with any other recipe")
+                        "(train.IMPROVED: light on set A, light-centred on set B), light with "
+                        "any other recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
