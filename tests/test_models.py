@@ -100,7 +100,8 @@ def test_centred_variant_ignores_a_fixed_channel():
     and the one that feeds the means to its classifier."""
     x = torch.randn(2, 215, 20)
     channel = 3.0 * torch.randn(1, 1, 20)
-    for arch, same in (("light-centred", True), ("light", False), ("light-centred-means", False)):
+    for arch, same in (("light-centred", True), ("light-cmvn", True), ("light", False),
+                       ("light-centred-means", False)):
         model = build(arch, 3).eval()
         with torch.no_grad():
             assert torch.allclose(model(x), model(x + channel), atol=1e-4) == same

@@ -131,10 +131,19 @@ class CoefficientsAsChannels(nn.Module):
 class CentreOverTime(nn.Module):
     """Subtract each map's own mean over time from every coefficient: cepstral mean
     normalisation (Atal, 1974), which removes a fixed channel — a stethoscope's or a phone's
-    frequency response — from the map."""
+    frequency response — from the map. ``scale``: also divide by the map's own standard
+    deviation (mean and variance normalisation, Viikki & Laurila, 1998), floored by ``eps``
+    in the units of the (already standardised) input."""
+
+    def __init__(self, scale: bool = False, eps: float = 0.1) -> None:
+        super().__init__()
+        self.scale, self.eps = scale, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x - x.mean(dim=2, keepdim=True)
+        x = x - x.mean(dim=2, keepdim=True)
+        if self.scale:
+            x = x / torch.sqrt(x.pow(2).mean(dim=2, keepdim=True) + self.eps ** 2)
+        return x
 
 
 class LightweightCNN(nn.Module):
@@ -144,8 +153,10 @@ class LightweightCNN(nn.Module):
                  centre: str = "off", n_mfcc: int = 20) -> None:
         super().__init__()
         # centre="drop": the convolutions see maps centred over time, the means are dropped;
-        # "side": the means (the recording's channel and level) go to the classifier instead.
-        centring: list[nn.Module] = [] if centre == "off" else [CentreOverTime()]
+        # "side": the means (the recording's channel and level) go to the classifier instead;
+        # "scale": centred and divided by their own spread over time.
+        centring: list[nn.Module] = ([] if centre == "off" else
+                                     [CentreOverTime(scale=centre == "scale")])
         self.side = n_mfcc if centre == "side" else 0
         if temporal:  # 1-D along time, the coefficients as the stem's input channels
             kernel: int | tuple[int, int] = (TEMPORAL_KERNEL, 1)
@@ -215,6 +226,11 @@ def centred_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
     return LightweightCNN(n_classes, centre="drop", n_mfcc=n_mfcc)
 
 
+def normalised_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
+    """The lightweight network on maps centred and scaled over time (CMVN)."""
+    return LightweightCNN(n_classes, centre="scale", n_mfcc=n_mfcc)
+
+
 def centred_means_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
     """Centred maps for the convolutions, each map's means beside the pooled features."""
     return LightweightCNN(n_classes, centre="side", n_mfcc=n_mfcc)
@@ -260,6 +276,7 @@ class BaseCNN(nn.Module):
 ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
                  "light-centred": centred_cnn, "light-centred-means": centred_means_cnn,
+                 "light-cmvn": normalised_cnn,
                  "base": BaseCNN}
 
 

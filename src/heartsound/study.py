@@ -418,6 +418,8 @@ def ablation_recipes() -> dict[str, Row]:
             Row("light-centred-means", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 2× frame length + label smoothing + centred maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 2),
+        "augmentation + joint + 4× frame length + label smoothing + centred and scaled maps":
+            Row("light-cmvn", RECIPES["joint-augment-smooth"], 4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -615,7 +617,9 @@ def ablation_markdown(runs: Path) -> str:
              "coefficient inside the network (cepstral mean normalisation: a fixed channel, "
              "such as a stethoscope's frequency response, removed); *means aside*: the same, "
              "with the map's 20 means (its channel and level) fed to the classifier beside "
-             "the pooled features. The last "
+             "the pooled features; *centred and scaled*: the `light-cmvn` variant, also "
+             "divided by each coefficient's own spread over time (mean and variance "
+             "normalisation). The last "
              "columns "
              "count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
