@@ -420,6 +420,12 @@ def ablation_recipes() -> dict[str, Row]:
             "light-centred", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + centred and scaled maps":
             Row("light-cmvn", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps + own set 3×":
+            Row("light-centred", dataclasses.replace(RECIPES["joint-augment-smooth"],
+                                                     own_repeat=3), 4),
+        "augmentation + 4× frame length + label smoothing + centred maps (no joint)": Row(
+            "light-centred", dataclasses.replace(RECIPES["joint-augment-smooth"], joint=None),
+            4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
