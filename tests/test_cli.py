@@ -176,6 +176,27 @@ def test_demo_runs_and_classifies_test_sets(data_dir, tmp_path):
         assert len(lines) == 1 + 195
 
 
+def test_shipped_models_centre_as_documented(data_dir):
+    """Set B's shipped model centres its maps over time (README: a fixed channel added to
+    every frame changes nothing); set A's, the plain network, does see it."""
+    import numpy as np
+
+    import heartsound as hs
+    from heartsound.infer import Classifier, models_dir
+
+    wav = sorted((data_dir / "set_b").glob("normal__*.wav"))[0]
+    offset = np.random.default_rng(0).normal(0, 5, 20).astype(np.float32)
+    for name, invariant in (("pascal-b-light", True), ("pascal-a-light", False)):
+        path = models_dir() / f"{name}.onnx"
+        if not path.exists():
+            continue
+        clf = Classifier(path)
+        maps = hs.features(wav, clf.config)[None]
+        moved = clf.predict_features(maps + offset, clf.config)
+        same = np.allclose(clf.predict_features(maps, clf.config), moved, atol=1e-3)
+        assert same == invariant, name
+
+
 def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
     from heartsound.cli import main
     from heartsound.infer import ModelError
