@@ -364,6 +364,7 @@ def ablation_recipes() -> dict[str, Row]:
         "+ learning rate 3e-3": Row("light", dataclasses.replace(fixed, lr=3e-3)),
         "+ context network": Row("light-context", fixed),
         "+ joint A+B training": Row("light", RECIPES["joint"]),
+        "+ centred maps": Row("light-centred", fixed),
         "all four (candidate)": Row("light", RECIPES["candidate"]),
         "augmentation + mixup": Row("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
         "augmentation + weight averaging": Row("light", dataclasses.replace(
