@@ -427,13 +427,12 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
             if soft_t is not None:
                 loss = (1 - recipe.distill_alpha) * loss + recipe.distill_alpha * distill_loss(
                     logits, soft_t[idx].repeat(k, 1), recipe.distill_temperature)
-            logits = members.softmax(-1).mean(0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
+            correct += int((members.detach().softmax(-1).mean(0).argmax(1) == yb).sum())
         if epoch > epochs - recipe.average_last:
             averaged = average_into(averaged, model, epoch - (epochs - recipe.average_last))
         row = {"epoch": epoch, "train_loss": total / len(maps_tr),
