@@ -51,8 +51,9 @@ def test_data_rhythm_prints_one_auc_per_class_and_measure(tmp_path, make_wav, ca
     recordings.append(Recording(make_wav("silent.wav", np.zeros(RATE)), "b", "normal",
                                 "labelled", "p9", 1.0, RATE))
     print_rhythm_aucs(recordings)
-    out = capsys.readouterr().out
+    out, errors = capsys.readouterr()
     row = next(line for line in out.splitlines() if line.startswith("B    extrastole"))
     aucs = [float(v) for v in row.split()[3:]]
     assert len(aucs) == len(RHYTHM_MEASURES) and aucs[0] == 1.0  # every odd one ranked first
     assert "1 recordings not readable" in out
+    assert errors.count("\n") == 1 and "silent.wav" in errors and "silence" in errors

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .audio import AudioError
-from .data import CLASSES, DataError
+from .data import CLASSES, DataError, Recording
 from .infer import ModelError
 
 
@@ -61,12 +61,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_rhythm_aucs(recordings: list) -> None:
+def print_rhythm_aucs(recordings: Sequence[Recording]) -> None:
     """ROC AUC of each beat-regularity measure (heartsound.rhythm), each class against the
-    normal recordings of its set: does the rhythm alone tell the classes apart?"""
+    normal recordings of its set: does the rhythm alone tell the classes apart? A file that
+    is not usable audio is named on stderr, left out, and counted."""
     import math
 
-    from .audio import AudioError, load
+    from .audio import load
     from .metrics import roc_auc
     from .rhythm import RHYTHM_MEASURES, rhythm_measures
 
@@ -74,7 +75,8 @@ def print_rhythm_aucs(recordings: list) -> None:
     for r in recordings:
         try:
             measures.append((r, rhythm_measures(*load(r.path), path=r.path)))
-        except AudioError:
+        except AudioError as exc:
+            err(str(exc))
             skipped += 1
     print("\nbeat regularity without learning: ROC AUC of each irregularity measure, class "
           "against normal (0.5: chance)")

@@ -49,10 +49,11 @@ def cycle_similarities(env: np.ndarray, rate: int = 100, min_period_s: float = 0
     for start in range(0, n - 2 * period - slack + 1, period // 2):
         a = env[start:start + period]
         best = -1.0
-        for shift in range(-slack, slack + 1):
-            b = env[start + period + shift:start + 2 * period + shift]
-            if b.size == period and a.std() > 0 and b.std() > 0:
-                best = max(best, float(np.corrcoef(a, b)[0, 1]))
+        if a.std() > 0:
+            for shift in range(-slack, slack + 1):
+                b = env[start + period + shift:start + 2 * period + shift]
+                if b.size == period and b.std() > 0:
+                    best = max(best, float(np.corrcoef(a, b)[0, 1]))
         sims.append(best)
     return np.asarray(sims), float(ac[period])
 
