@@ -191,10 +191,9 @@ class LightweightCNN(nn.Module):
         return self.classifier(pooled)
 
 
-def scaled_rows(rows: Sequence[tuple[int, int, int, int]], width: float
-                ) -> tuple[tuple[int, int, int, int], ...]:
-    """The table with every row's channels multiplied by ``width`` (MobileNet's α)."""
-    return tuple((t, max(4, round(c * width)), n, s) for t, c, n, s in rows)
+def scaled(channels: int, width: float) -> int:
+    """A channel count multiplied by ``width`` (MobileNet's α), at least 4."""
+    return max(4, round(channels * width))
 
 
 class Ensemble(nn.Module):
@@ -206,10 +205,10 @@ class Ensemble(nn.Module):
     def __init__(self, n_classes: int, n_members: int = ENSEMBLE_MEMBERS,
                  width: float = ENSEMBLE_WIDTH, n_mfcc: int = 20) -> None:
         super().__init__()
+        rows = tuple((t, scaled(c, width), n, s) for t, c, n, s in LIGHT_ROWS)
         self.members = nn.ModuleList(
-            LightweightCNN(n_classes, scaled_rows(LIGHT_ROWS, width),
-                           stem=max(4, round(LIGHT_STEM * width)),
-                           head=max(4, round(LIGHT_HEAD * width)))
+            LightweightCNN(n_classes, rows, stem=scaled(LIGHT_STEM, width),
+                           head=scaled(LIGHT_HEAD, width), n_mfcc=n_mfcc)
             for _ in range(n_members))
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
