@@ -197,6 +197,18 @@ def test_shipped_models_centre_as_documented(data_dir):
         assert same == invariant, name
 
 
+def test_shipped_models_keep_their_fingerprints():
+    """Each shipped model's stored fingerprint is its own stored config's, as read today: a
+    front-end field added since (config.LATER_FIELDS) must not change an older config."""
+    from heartsound.infer import Classifier, models_dir
+
+    paths = sorted(models_dir().glob("*.onnx"))
+    assert paths
+    for path in paths:
+        clf = Classifier(path)
+        assert clf.config.fingerprint() == clf.metadata["heartsound.fingerprint"], path.name
+
+
 def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
     from heartsound.cli import main
     from heartsound.infer import ModelError

@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.fft
 import soundfile as sf
 from conftest import heart_like
 
@@ -168,6 +169,27 @@ def test_config_roundtrip_and_fingerprint():
         cfg.n_mfcc = 13  # type: ignore[misc]
     with pytest.raises(ValueError):
         FrontEndConfig.from_dict({"bogus": 1})
+
+
+def test_log_mel_maps_skip_the_dct():
+    cfg = dataclasses.replace(hs.DEFAULT.scaled(4), cepstrum=False)
+    x = hs.preprocess(heart_like(7.0, 4000), 4000, cfg)
+    lm = hs.feature_map(x, cfg)
+    assert lm.shape == cfg.shape == (215, 48) and lm.dtype == np.float32
+    np.testing.assert_allclose(lm, hs.log_mel(x, cfg), rtol=1e-6)
+    # The MFCC map is the same energies through the DCT: the two front ends differ only there.
+    dct = scipy.fft.dct(lm.astype(np.float64), type=2, norm="ortho", axis=-1)[:, :20]
+    np.testing.assert_allclose(hs.feature_map(x, hs.DEFAULT.scaled(4)), dct, atol=1e-3)
+    assert FrontEndConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.fingerprint() != hs.DEFAULT.scaled(4).fingerprint()
+
+
+def test_later_fields_leave_older_configs_alone():
+    # A front-end field added after models shipped is not written while at its default, so
+    # the configs (and fingerprints) stored in older models and run folders stay their own.
+    for cfg in (hs.DEFAULT, hs.DEFAULT.scaled(4)):
+        assert "cepstrum" not in cfg.to_dict()
+        assert FrontEndConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_cache_keyed_by_content_and_config(make_wav, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ Pipeline: ``audio`` (load/resample/filter/fit length) â†’ ``features`` (MFCC) â†
 
 from .audio import AudioError, load, preprocess
 from .config import DEFAULT, FrontEndConfig
-from .features import cached_features, features, mfcc
+from .features import cached_features, feature_map, features, log_mel, mfcc
 
 __version__ = "0.1.0"
 
@@ -15,8 +15,10 @@ __all__ = [
     "AudioError",
     "FrontEndConfig",
     "cached_features",
+    "feature_map",
     "features",
     "load",
+    "log_mel",
     "mfcc",
     "preprocess",
     "__version__",

@@ -153,7 +153,7 @@ def model_files(name: str, arch: str, scale: int, study: str | None, shipped_nam
 def stage_timings(paths: list[Path], repeats: int, config: Any) -> dict[str, float]:
     """Median ms per front-end stage, averaged over ``paths``."""
     from . import audio
-    from .features import features, mfcc
+    from .features import feature_map, features
 
     stages: dict[str, list[float]] = {"load": [], "resample": [], "filter+fit": [], "mfcc": [],
                                       "features": []}
@@ -166,7 +166,7 @@ def stage_timings(paths: list[Path], repeats: int, config: Any) -> dict[str, flo
             lambda x=x, rate=rate: audio.resample(x, rate, config.sample_rate), repeats))
         stages["filter+fit"].append(median_ms(
             lambda y=y: audio.fit_length(audio.bandpass(y, config), config.n_samples), repeats))
-        stages["mfcc"].append(median_ms(lambda z=z: mfcc(z, config), repeats))
+        stages["mfcc"].append(median_ms(lambda z=z: feature_map(z, config), repeats))
         stages["features"].append(median_ms(lambda p=p: features(p, config), repeats))
     return {k: statistics.fmean(v) for k, v in stages.items()}
 

@@ -44,6 +44,7 @@ class FrontEndConfig:
     amin: float = 1e-10  # power floor before the log, so silence stays finite
     top_db: float | None = 80.0  # clip the map to (max - top_db) dB, as librosa.feature.mfcc
     n_mfcc: int = 20
+    cepstrum: bool = True  # False: the log-mel map itself (frames × n_mels), no DCT
     # Input checks (see audio.validate): reject what would only produce garbage features.
     min_duration_s: float = 0.5
     silence_dbfs: float = -90.0  # peak below this (re. full scale 1.0) is digital silence
@@ -76,8 +77,13 @@ class FrontEndConfig:
         return 1 + (self.n_samples - self.n_fft) // self.hop_length
 
     @property
+    def n_coefficients(self) -> int:
+        """Width of a map: MFCCs, or mel bands when ``cepstrum`` is off."""
+        return self.n_mfcc if self.cepstrum else self.n_mels
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return (self.n_frames, self.n_mfcc)
+        return (self.n_frames, self.n_coefficients)
 
     def scaled(self, factor: int) -> FrontEndConfig:
         """The paper's lightness variants: frame length, FFT and hop multiplied by ``factor``."""
@@ -89,7 +95,13 @@ class FrontEndConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, except those added after models shipped (LATER_FIELDS) while they
+        hold their default: an older model's stored config and fingerprint stay its own."""
+        data = dataclasses.asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if data[name] == default:
+                del data[name]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -111,6 +123,8 @@ class FrontEndConfig:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
+# Fields added after the first models shipped, with the default that older models used.
+LATER_FIELDS: dict[str, Any] = {"cepstrum": True}
 DEFAULT = FrontEndConfig()
 
 

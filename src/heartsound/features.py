@@ -132,6 +132,14 @@ def mfcc(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     return (log_mel(x, cfg) @ _dct_matrix(cfg.n_mels, cfg.n_mfcc)).astype(np.float32)
 
 
+def feature_map(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
+    """The map a model reads: :func:`mfcc`, or with ``config.cepstrum`` off the
+    :func:`log_mel` energies themselves, whose neighbouring columns are neighbouring bands
+    (a 3×3 kernel slides along frequency, which it cannot do along MFCC indices)."""
+    cfg = resolve(config)
+    return mfcc(x, cfg) if cfg.cepstrum else log_mel(x, cfg).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=8)
 def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
     """The first ``n_out`` columns of the orthonormal DCT-II of length ``n_in``: one small
@@ -150,7 +158,7 @@ def features(path: str | os.PathLike[str], config: FrontEndConfig | None = None,
     """
     cfg = resolve(config)
     x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else cfg.read_seconds)
-    return mfcc(preprocess(x, rate, cfg, path=path, whole=whole), cfg)
+    return feature_map(preprocess(x, rate, cfg, path=path, whole=whole), cfg)
 
 
 def hop_frames(seconds: float | None, config: FrontEndConfig | None = None) -> int | None:

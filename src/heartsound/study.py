@@ -334,12 +334,21 @@ ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
 
 
 class Row(NamedTuple):
-    """One ablation row: the network, the recipe, and the front end's frame-length factor
-    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map)."""
+    """One ablation row: the network, the recipe, the front end's frame-length factor
+    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map), and any other
+    front-end fields changed from the paper's."""
 
     network: str
     recipe: Any
     scale: int = 1
+    frontend: tuple[tuple[str, Any], ...] = ()
+
+    def config(self) -> Any:
+        import dataclasses
+
+        from .config import DEFAULT
+
+        return dataclasses.replace(DEFAULT.scaled(self.scale), **dict(self.frontend))
 
 
 def ablation_recipes() -> dict[str, Row]:
@@ -429,6 +438,10 @@ def ablation_recipes() -> dict[str, Row]:
             4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
+        "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
+            "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
+            "light-centred", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
                                          eval_hop_s=1.0), 4),
@@ -459,7 +472,6 @@ def claim(out: Path) -> Path | None:
 
 def ablation(args: argparse.Namespace) -> int:
     """CV of every ablation recipe × set × seed (light model, grouped folds)."""
-    from .config import DEFAULT
     from .train import run_cv
 
     runs = Path(args.runs)
@@ -480,7 +492,7 @@ def ablation(args: argparse.Namespace) -> int:
                 try:
                     row = recipes[name]
                     run_cv(f"pascal-{dataset}", row.network, out, seed=seed, recipe=row.recipe,
-                           config=DEFAULT.scaled(row.scale), data_dir=args.data, quiet=True,
+                           config=row.config(), data_dir=args.data, quiet=True,
                            final=False, threads=args.threads)
                 finally:
                     lock.unlink(missing_ok=True)

@@ -249,7 +249,7 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
     an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the usual band-pass, repeat
     rule, MFCC."""
     from .audio import bandpass, fit_length, load, resample
-    from .features import mfcc
+    from .features import feature_map
 
     x, rate = load(path, max_seconds=config.read_seconds + MAX_SHIFT_S)
     y = resample(x, rate, config.sample_rate)
@@ -259,7 +259,7 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
         z = y[shift:]
         snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
         noise = pink_noise(z.size, rng) * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
-        out.append(mfcc(fit_length(bandpass(z + noise, config), config.n_samples), config))
+        out.append(feature_map(fit_length(bandpass(z + noise, config), config.n_samples), config))
     return np.stack(out).astype(np.float32)
 
 
@@ -621,7 +621,7 @@ class FinishedRun:
         for fold_dir in sorted(self.path.glob("fold*")):
             result = json.loads((fold_dir / "metrics.json").read_text())
             val = np.array([index[v["path"]] for v in result["validation"]])
-            model = build(self.config["model"], len(self.classes), self.frontend.n_mfcc)
+            model = build(self.config["model"], len(self.classes), self.frontend.n_coefficients)
             model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
             yield result, val, model.eval()
 
@@ -707,8 +707,9 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     config_path = out / "config.json"
     if config_path.exists():
         previous = json.loads(config_path.read_text())
-        # Runs written before a Recipe field existed used its default.
+        # Runs written before a Recipe or front-end field existed used its default.
         previous["recipe"] = dataclasses.asdict(recipe_from_dict(previous["recipe"]))
+        previous["frontend"] = FrontEndConfig.from_dict(previous["frontend"]).to_dict()
         ignore = {"versions", "threads"}
         if {k: v for k, v in previous.items() if k not in ignore} != {
                 k: v for k, v in run_config.items() if k not in ignore}:
