@@ -33,9 +33,9 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
         if row["model"] != "base":
             assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
             assert row["params"] <= 30_000
-    frames = {1: 872, 2: 434, 4: 215}
-    shipped = [frames[STUDIES[SHIPPED_FROM[f"pascal-{s}-light"]][3]] for s in "ab"]
-    assert [r["frames"] for r in result["rows"]] == [872, 872, 434, 215, *shipped]
+    shipped = [STUDIES[SHIPPED_FROM[f"pascal-{s}-light"]].config().shape for s in "ab"]
+    assert [(r["frames"], r["width"]) for r in result["rows"]] == [
+        (872, 20), (872, 20), (434, 20), (215, 20), *shipped]
     assert [r["source"] for r in result["rows"][-2:]] == ["models/pascal-a-light.onnx",
                                                           "models/pascal-b-light.onnx"]
     assert set(result["int8_formats"]) == {"qdq", "qoperator"}

@@ -235,6 +235,33 @@ def test_ensemble_trains_every_member_and_exports(five_class_csv, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_log_mel_run_exports_and_predicts_from_audio(five_class_csv, tmp_path):
+    """A model trained on log-mel maps stores that front end: its ONNX file classifies a WAV
+    through the same maps and refuses MFCC maps of the same length."""
+    import dataclasses
+
+    from heartsound.infer import Classifier, FrontEndMismatch
+    from heartsound.train import RECIPES, recipe_with, run_cv
+
+    cfg = dataclasses.replace(hs.DEFAULT.scaled(4), cepstrum=False)
+    run_cv(str(five_class_csv), "light-centred", tmp_path, folds=2, seed=0, quiet=True,
+           recipe=recipe_with(RECIPES["augment"], ["epochs=1"]), config=cfg)
+    assert json.loads((tmp_path / "config.json").read_text())["frontend"]["cepstrum"] is False
+    model = build("light-centred", 5, cfg.n_coefficients)
+    model.load_state_dict(torch.load(tmp_path / "final" / "model.pt"))
+    model.eval()
+    clf = Classifier(tmp_path / "final" / "model.onnx")
+    assert clf.config == cfg
+    wav = sorted(five_class_csv.parent.glob("*.wav"))[0]
+    maps = hs.features(wav, cfg)[None]
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
+    np.testing.assert_allclose(clf.predict_features(maps, cfg), expected, atol=1e-5)
+    mfcc = hs.DEFAULT.scaled(4)
+    with pytest.raises(FrontEndMismatch):
+        clf.predict_features(hs.features(wav, mfcc), mfcc)
+
+
 def test_model_refuses_other_front_end(tiny_run, five_class_csv):
     from heartsound.infer import Classifier, FrontEndMismatch
 

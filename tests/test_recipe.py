@@ -285,6 +285,7 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
 
 
 def test_improved_recipe_per_set(tmp_path, monkeypatch):
+    from heartsound.config import front_end
     from heartsound.train import RECIPES, resolve_model, resolve_recipe
 
     assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth"]
@@ -299,25 +300,29 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     # recipes (the choice is swapped here so that it differs from those defaults).
     import heartsound.train as train
 
-    monkeypatch.setitem(train.IMPROVED, "a", ("light-context", "joint", 2))
+    monkeypatch.setitem(train.IMPROVED, "a", train.Choice("light-context", "joint", 2, True))
     assert resolve_model(None, "improved", "pascal-a") == "light-context"
     assert resolve_recipe("improved", "pascal-a") == RECIPES["joint"]
-    assert train.resolve_scale(None, "improved", "pascal-a") == 2
+    assert train.resolve_frontend(None, None, "improved", "pascal-a") == front_end(2, True)
+    assert train.resolve_frontend(None, "mfcc", "improved", "pascal-a") == front_end(2)
+    assert train.resolve_frontend(4, None, "improved", "pascal-a") == front_end(4, True)
     assert resolve_model(None, "paper", "pascal-a") == "light"
     assert resolve_model("base", "improved", "pascal-a") == "base"
     monkeypatch.undo()
     assert resolve_model(None, "improved", str(csv)) == "light"
-    # The same for the front end's scale; the studies that train the shipped models agree.
-    from heartsound.study import STUDIES
-    from heartsound.train import IMPROVED, resolve_scale
+    # The same for the front end; the studies that train the shipped models agree.
+    from heartsound.study import STUDIES, Study
+    from heartsound.train import IMPROVED, resolve_frontend
 
     for key in "ab":
-        network, recipe, scale = IMPROVED[key]
-        assert resolve_scale(None, "improved", f"pascal-{key}") == scale
-        assert STUDIES[f"{key}-light-improved"] == (f"pascal-{key}", network, "grouped", scale,
-                                                    "improved")
-    assert resolve_scale(None, "paper", "pascal-a") == 1
-    assert resolve_scale(2, "improved", "pascal-a") == 2
+        choice = IMPROVED[key]
+        assert resolve_frontend(None, None, "improved", f"pascal-{key}") == front_end(
+            choice.scale, choice.log_mel)
+        assert STUDIES[f"{key}-light-improved"] == Study(
+            f"pascal-{key}", choice.model, "grouped", choice.scale, "improved", choice.log_mel)
+    assert resolve_frontend(None, None, "paper", "pascal-a") == front_end()
+    assert resolve_frontend(None, "log-mel", "paper", "pascal-a").shape == (872, 48)
+    assert resolve_frontend(2, None, "improved", "pascal-a") == front_end(2)
 
 
 def test_audio_noise_copies(make_wav, monkeypatch):

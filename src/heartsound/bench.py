@@ -13,6 +13,7 @@ A benchmark is a command, not a test: nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -30,24 +31,25 @@ from typing import Any
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]
 
-def variants() -> tuple[tuple[str, str, int, dict[str, str], str | None], ...]:
-    """(name, architecture, front-end scale, {set: run folder for the CV columns}, shipped
+def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
+    """(name, architecture, front-end config, {set: run folder for the CV columns}, shipped
     model it times or None). The paper's lightness study — the base model and the
     lightweight network at each input size, CV from the paper's recipe — then one row per
     shipped lightweight model, CV from the study that trains it (study.SHIPPED_FROM)."""
+    from .config import front_end
     from .study import SHIPPED_FROM, STUDIES
 
-    rows: list[tuple[str, str, int, dict[str, str], str | None]] = [
-        ("base-872", "base", 1, {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
+    rows: list[tuple[str, str, Any, dict[str, str], str | None]] = [
+        ("base-872", "base", front_end(), {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
          "pascal-b-base")]
     for scale, frames in ((1, 872), (2, 434), (4, 215)):
         suffix = "" if scale == 1 else f"-x{scale}"
-        rows.append((f"light-{frames}", "light", scale, {s: f"{s}-light{suffix}" for s in "ab"},
-                     None))
+        rows.append((f"light-{frames}", "light", front_end(scale),
+                     {s: f"{s}-light{suffix}" for s in "ab"}, None))
     for s in "ab":
         study = SHIPPED_FROM[f"pascal-{s}-light"]
-        _, arch, _, scale, _ = STUDIES[study]
-        rows.append((f"pascal-{s}-light", arch, scale, {s: study}, f"pascal-{s}-light"))
+        rows.append((f"pascal-{s}-light", STUDIES[study].model, STUDIES[study].config(),
+                     {s: study}, f"pascal-{s}-light"))
     return tuple(rows)
 
 
@@ -115,7 +117,7 @@ def cv_scores(runs: Path, studies: dict[str, str]
     return acc, tp
 
 
-def model_files(name: str, arch: str, scale: int, study: str | None, shipped_name: str | None,
+def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name: str | None,
                 runs: Path, tmp: Path, calibration: Any) -> tuple[Path, Path | None, str]:
     """(float32 ONNX, int8 ONNX or None, where they came from) for one variant.
 
@@ -131,12 +133,11 @@ def model_files(name: str, arch: str, scale: int, study: str | None, shipped_nam
     elif run_model is not None and run_model.exists():
         fp32, source = run_model, str(run_model)
     else:
-        from .config import DEFAULT
         from .export import export_onnx
         from .models import build
 
-        cfg = DEFAULT.scaled(scale) if scale != 1 else DEFAULT
-        fp32 = export_onnx(build(arch, 3).eval(), cfg, ["normal", "murmur", "extrastole"],
+        fp32 = export_onnx(build(arch, 3, cfg.n_coefficients).eval(), cfg,
+                           ["normal", "murmur", "extrastole"],
                            tmp / f"{name}.onnx")
         source = "untrained export"
     int8 = None
@@ -145,7 +146,7 @@ def model_files(name: str, arch: str, scale: int, study: str | None, shipped_nam
         if fp32 == shipped and shipped8 is not None and shipped8.exists():
             int8 = shipped8
         else:
-            int8 = quantize_onnx(fp32, tmp / f"{name}-int8.onnx", calibration[scale])
+            int8 = quantize_onnx(fp32, tmp / f"{name}-int8.onnx", calibration(cfg))
     return fp32, int8, source
 
 
@@ -248,6 +249,13 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
 
 
 # ---------------------------------------------------------------------------- the command
+def map_text(row: dict[str, Any]) -> str:
+    """A row's input: "215×20", or "215×48 log-mel" (rows saved before maps were recorded
+    are the paper's 20 MFCCs)."""
+    kind = row.get("maps", "MFCC")
+    return f"{row['frames']}×{row.get('width', 20)}" + ("" if kind == "MFCC" else f" {kind}")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     ensure_one_thread()
     from .config import DEFAULT
@@ -261,29 +269,35 @@ def run_bench(args: argparse.Namespace) -> int:
     from .data import pascal
 
     labelled = [r for r in pascal("b", args.data) if r.split == "labelled"]
-    calibration = {s: load_matrix(labelled[:: max(1, len(labelled) // (8 if args.quick else 64))],
-                                  DEFAULT.scaled(s) if s != 1 else DEFAULT)[0] for s in (1, 2, 4)}
+    calibration_recordings = labelled[:: max(1, len(labelled) // (8 if args.quick else 64))]
+
+    @functools.cache
+    def calibration(cfg: Any) -> Any:  # int8 calibration maps for one front end
+        return load_matrix(calibration_recordings, cfg)[0]
+
     result: dict[str, Any] = {"machine": machine(), "threads": 1, "recordings": len(recordings),
                               "repeats": repeats, "rows": []}
     result["frontend_ms"] = stage_timings(recordings, repeats, DEFAULT)
     files: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, arch, scale, studies, shipped in variants():
-            cfg = DEFAULT.scaled(scale) if scale != 1 else DEFAULT
+        for name, arch, cfg, studies, shipped in variants():
             study = studies.get("b", studies.get("a"))
-            fp32, int8, source = model_files(name, arch, scale, study, shipped, runs,
+            fp32, int8, source = model_files(name, arch, cfg, study, shipped, runs,
                                              Path(tmp), calibration)
-            model = build(arch, len(Classifier(fp32).classes))  # the timed file's own head
+            # The timed file's own head and maps.
+            model = build(arch, len(Classifier(fp32).classes), cfg.n_coefficients)
             acc, tp = cv_scores(runs, studies)
-            feats = stage_timings(recordings, repeats, cfg)["features"] if scale != 1 \
+            feats = stage_timings(recordings, repeats, cfg)["features"] if cfg != DEFAULT \
                 else result["frontend_ms"]["features"]
             m32 = model_ms(fp32, repeats)
             m8 = model_ms(int8, repeats) if int8 else None
             e2e, windows_per = end_to_end_ms(int8 or fp32, recordings, repeats)
             row = {
-                "name": name, "model": arch, "frames": cfg.n_frames, "source": source,
-                "params": count_parameters(model), "madds": count_madds(model, cfg.n_frames),
-                "activation_kb": activation_peak_bytes(model, cfg.n_frames) / 1024,
+                "name": name, "model": arch, "frames": cfg.n_frames,
+                "width": cfg.n_coefficients, "maps": cfg.kind, "source": source,
+                "params": count_parameters(model),
+                "madds": count_madds(model, *cfg.shape),
+                "activation_kb": activation_peak_bytes(model, *cfg.shape) / 1024,
                 "onnx_kb": fp32.stat().st_size / 1024,
                 "onnx_int8_kb": int8.stat().st_size / 1024 if int8 else None,
                 "cv_accuracy": acc, "cv_total_precision": tp,
@@ -350,7 +364,7 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lat = r["latency_ms"]
         lines.append(
-            f"| {r['name']} ({r['model']}) | {r['frames']}×20 | {r['params']:,} | "
+            f"| {r['name']} ({r['model']}) | {map_text(r)} | {r['params']:,} | "
             f"{r['madds'] / 1e6:.1f} | "
             f"{r['activation_kb']:.0f} | {r['onnx_kb']:.0f} | {_f(r['onnx_int8_kb'], '{:.0f}')} | "
             f"{lat['frontend']:.2f} | {lat['model_fp32']:.2f} | {_f(lat['model_int8'])} | "
@@ -385,7 +399,7 @@ def markdown(result: dict[str, Any]) -> str:
                    and r["frames"] != paper["frames"]]
         if shipped:
             lines += ["", "The shipped lightweight models read smaller maps: " + "; ".join(
-                f"{r['name']} ({r['frames']}×20, {r['madds'] / 1e6:.1f} M multiply-adds "
+                f"{r['name']} ({map_text(r)}, {r['madds'] / 1e6:.1f} M multiply-adds "
                 f"against {paper['madds'] / 1e6:.1f} M) {r['latency_ms']['end_to_end']:.2f} "
                 f"ms end to end, {ref['end_to_end_ms'] / r['latency_ms']['end_to_end']:.1f}× "
                 "under the reference" for r in shipped) + " — less work as well as faster "

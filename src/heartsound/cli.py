@@ -112,10 +112,10 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from .atomic import save_npy
-    from .config import DEFAULT
+    from .config import front_end
     from .features import features
 
-    config = DEFAULT.scaled(args.scale) if args.scale != 1 else DEFAULT
+    config = front_end(args.scale, args.maps == "log-mel")
     out_dir = Path(args.out)
     failed: list[str] = []
     written: dict[Path, Path] = {}
@@ -205,10 +205,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .config import DEFAULT
-    from .train import recipe_with, resolve_model, resolve_recipe, resolve_scale, run_cv
+    from .train import recipe_with, resolve_frontend, resolve_model, resolve_recipe, run_cv
 
-    config = DEFAULT.scaled(resolve_scale(args.scale, args.recipe, args.dataset))
+    config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset)
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
@@ -306,11 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "class from normal, as ROC AUCs (about a minute)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("features", help="write one MFCC map (.npy, frames x 20) per WAV")
+    p = sub.add_parser("features", help="write one MFCC (or log-mel) map (.npy, frames x 20 "
+                                        "or 48) per WAV")
     p.add_argument("inputs", nargs="+", metavar="WAV", help="WAV files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1,
                    help="frame length/FFT/hop multiplier: 1 → 872x20, 2 → 434x20, 4 → 215x20")
+    p.add_argument("--maps", choices=("mfcc", "log-mel"), default="mfcc",
+                   help="mfcc: 20 coefficients per frame; log-mel: the 48 log mel-band "
+                        "energies before the DCT")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=cmd_features)
 
@@ -362,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, choices=(1, 2, 4), default=None,
                    help="front-end frame length multiplier (872/434/215 frames). Default: the "
                         "improved recipe's (train.IMPROVED), 1 with any other recipe")
+    p.add_argument("--maps", choices=("mfcc", "log-mel"), default=None,
+                   help="mfcc: the paper's 20 MFCCs per frame; log-mel: the 48 log mel-band "
+                        "energies before the DCT. Default: the improved recipe's "
+                        "(train.IMPROVED), mfcc with any other recipe")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")

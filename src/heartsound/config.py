@@ -82,6 +82,11 @@ class FrontEndConfig:
         return self.n_mfcc if self.cepstrum else self.n_mels
 
     @property
+    def kind(self) -> str:
+        """What the map's columns are: "MFCC" or "log-mel"."""
+        return "MFCC" if self.cepstrum else "log-mel"
+
+    @property
     def shape(self) -> tuple[int, int]:
         return (self.n_frames, self.n_coefficients)
 
@@ -126,6 +131,13 @@ class FrontEndConfig:
 # Fields added after the first models shipped, with the default that older models used.
 LATER_FIELDS: dict[str, Any] = {"cepstrum": True}
 DEFAULT = FrontEndConfig()
+
+
+def front_end(scale: int = 1, log_mel: bool = False) -> FrontEndConfig:
+    """The paper's front end with frame length, FFT and hop × ``scale`` (its lightness
+    variants), making log-mel maps instead of MFCCs with ``log_mel``."""
+    cfg = DEFAULT.scaled(scale)
+    return dataclasses.replace(cfg, cepstrum=False) if log_mel else cfg
 
 
 def resolve(config: FrontEndConfig | None) -> FrontEndConfig:

@@ -15,25 +15,40 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .atomic import write_text, write_with
+from .config import FrontEndConfig, front_end
 
-# name: (dataset, model, split, front-end scale, recipe)
-STUDIES: dict[str, tuple[str, str, str, int, str]] = {
-    "a-light": ("pascal-a", "light", "grouped", 1, "paper"),
-    "a-base": ("pascal-a", "base", "grouped", 1, "paper"),
-    "b-light": ("pascal-b", "light", "grouped", 1, "paper"),
-    "b-base": ("pascal-b", "base", "grouped", 1, "paper"),
-    "b-light-random": ("pascal-b", "light", "random", 1, "paper"),
-    "b-base-random": ("pascal-b", "base", "random", 1, "paper"),
-    "a-light-x2": ("pascal-a", "light", "grouped", 2, "paper"),
-    "a-light-x4": ("pascal-a", "light", "grouped", 4, "paper"),
-    "b-light-x2": ("pascal-b", "light", "grouped", 2, "paper"),
-    "b-light-x4": ("pascal-b", "light", "grouped", 4, "paper"),
-    "a-light-candidate": ("pascal-a", "light", "grouped", 1, "candidate"),
-    "b-light-candidate": ("pascal-b", "light", "grouped", 1, "candidate"),
-    "b-light-augment": ("pascal-b", "light", "grouped", 1, "augment"),
-    "a-light-joint": ("pascal-a", "light", "grouped", 1, "joint"),
-    "a-light-improved": ("pascal-a", "light", "grouped", 4, "improved"),
-    "b-light-improved": ("pascal-b", "light-centred", "grouped", 4, "improved"),
+
+class Study(NamedTuple):
+    """One cross-validation study: a ``heartsound train`` run folder under runs/."""
+
+    dataset: str
+    model: str
+    split: str
+    scale: int  # front-end frame-length factor (1: 872 frames; 4: 215)
+    recipe: str
+    log_mel: bool = False  # log-mel maps instead of MFCCs
+
+    def config(self) -> FrontEndConfig:
+        return front_end(self.scale, self.log_mel)
+
+
+STUDIES: dict[str, Study] = {
+    "a-light": Study("pascal-a", "light", "grouped", 1, "paper"),
+    "a-base": Study("pascal-a", "base", "grouped", 1, "paper"),
+    "b-light": Study("pascal-b", "light", "grouped", 1, "paper"),
+    "b-base": Study("pascal-b", "base", "grouped", 1, "paper"),
+    "b-light-random": Study("pascal-b", "light", "random", 1, "paper"),
+    "b-base-random": Study("pascal-b", "base", "random", 1, "paper"),
+    "a-light-x2": Study("pascal-a", "light", "grouped", 2, "paper"),
+    "a-light-x4": Study("pascal-a", "light", "grouped", 4, "paper"),
+    "b-light-x2": Study("pascal-b", "light", "grouped", 2, "paper"),
+    "b-light-x4": Study("pascal-b", "light", "grouped", 4, "paper"),
+    "a-light-candidate": Study("pascal-a", "light", "grouped", 1, "candidate"),
+    "b-light-candidate": Study("pascal-b", "light", "grouped", 1, "candidate"),
+    "b-light-augment": Study("pascal-b", "light", "grouped", 1, "augment"),
+    "a-light-joint": Study("pascal-a", "light", "grouped", 1, "joint"),
+    "a-light-improved": Study("pascal-a", "light", "grouped", 4, "improved"),
+    "b-light-improved": Study("pascal-b", "light-centred", "grouped", 4, "improved"),
 }
 # Shipped: the lightweight models with the improved recipe, network and front end
 # (train.IMPROVED, chosen on docs/ablation.md over 3-5 seeds), the base models with the paper's.
@@ -47,13 +62,12 @@ PAPER_CV = {("a", "base"): (0.722, 2.84), ("a", "light"): (0.706, 2.734),
 
 def run_study(name: str, runs: Path, data: str | None, epochs: int | None,
               threads: int | None = None) -> dict[str, Any]:
-    from .config import DEFAULT
     from .train import resolve_recipe, run_cv
 
-    dataset, arch, split, scale, recipe = STUDIES[name]
-    return run_cv(dataset, arch, runs / name, split=split, epochs=epochs, data_dir=data,
-                  config=DEFAULT.scaled(scale) if scale != 1 else DEFAULT, quiet=True,
-                  recipe=resolve_recipe(recipe, dataset), threads=threads)
+    study = STUDIES[name]
+    return run_cv(study.dataset, study.model, runs / name, split=study.split, epochs=epochs,
+                  data_dir=data, config=study.config(), quiet=True,
+                  recipe=resolve_recipe(study.recipe, study.dataset), threads=threads)
 
 
 def load_summaries(runs: Path) -> dict[str, dict[str, Any]]:
@@ -86,7 +100,7 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
         "Set-B *grouped* folds keep every patient in one fold; *random* is the paper's "
         "ungrouped protocol (recordings of one patient on both sides of a split, so it "
         "flatters). Set A has no patient ids, so its folds are per recording.", "",
-        "| study | recipe | frames | accuracy | total precision | Youden | paper CV accuracy | "
+        "| study | recipe | map | accuracy | total precision | Youden | paper CV accuracy | "
         "paper CV total precision | training time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -96,15 +110,16 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
         # The paper's lightweight CV beside either lightweight network.
         family = "base" if cfg["model"] == "base" else "light"
         key = (cfg["dataset"].removeprefix("pascal-"), family)
-        scale = STUDIES[name][3]  # paper columns only beside the 872-frame rows
-        paper = PAPER_CV.get(key) if scale == 1 else None
-        frames = {1: 872, 2: 434, 4: 215}[scale]
+        study = STUDIES[name]  # paper columns only beside the paper's 872×20 maps
+        frontend = study.config()
+        paper = PAPER_CV.get(key) if study.scale == 1 and not study.log_mel else None
+        frames = "×".join(map(str, frontend.shape)) + (" log-mel" if study.log_mel else "")
 
         def fmt(k: str, mean=mean) -> str:
             return f"{mean[k]['mean']:.3f} ± {mean[k]['std']:.3f}" if k in mean else "–"
 
         lines.append(
-            f"| {name} ({cfg['split']}) | {STUDIES[name][4]} | {frames} | {fmt('accuracy')} | "
+            f"| {name} ({cfg['split']}) | {study.recipe} | {frames} | {fmt('accuracy')} | "
             f"{fmt('total_precision')} | {fmt('youden')} | "
             f"{f'{paper[0]:.3f}' if paper else '–'} | {f'{paper[1]:.3f}' if paper else '–'} | "
             f"{training_seconds(s) / 60:.1f} min |")
@@ -273,7 +288,8 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
             f"recordings; classes {', '.join(cfg['classes'])}.",
             f"- **Model**: {cfg['model']} CNN, {path.stat().st_size / 1024:.0f} KB float32.",
-            f"- **Input**: {frontend.n_frames}×{frontend.n_mfcc} MFCC map of the first "
+            f"- **Input**: {frontend.n_frames}×{frontend.n_coefficients} {frontend.kind} map "
+            "of the first "
             f"{frontend.duration_s:g} s ({frontend.frame_length}-sample frames every "
             f"{frontend.hop_length} samples at {frontend.sample_rate} Hz).",
             f"- **Recipe**: {recipe_text(cfg['recipe'])}; {final.get('epochs', '?')} epochs "
@@ -285,8 +301,10 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             f"{mean['total_precision']['mean']:.3f} ± {mean['total_precision']['std']:.3f}, "
             f"Youden {mean['youden']['mean']:.3f} ± {mean['youden']['std']:.3f}.",
             f"- **Regenerate**: `heartsound train --dataset {cfg['dataset']} --model "
-            f"{cfg['model']} --recipe {STUDIES[study][4]} --split {cfg['split']} "
-            f"--scale {STUDIES[study][3]} --out runs/{study}` (or `make reproduce`, "
+            f"{cfg['model']} --recipe {STUDIES[study].recipe} --split {cfg['split']} "
+            f"--scale {STUDIES[study].scale}"
+            + (" --maps log-mel" if STUDIES[study].log_mel else "")
+            + f" --out runs/{study}` (or `make reproduce`, "
             "which also copies it here).", ""]
         int8 = models / f"{target}-int8.onnx"
         if int8.exists():
@@ -343,12 +361,10 @@ class Row(NamedTuple):
     scale: int = 1
     frontend: tuple[tuple[str, Any], ...] = ()
 
-    def config(self) -> Any:
+    def config(self) -> FrontEndConfig:
         import dataclasses
 
-        from .config import DEFAULT
-
-        return dataclasses.replace(DEFAULT.scaled(self.scale), **dict(self.frontend))
+        return dataclasses.replace(front_end(self.scale), **dict(self.frontend))
 
 
 def ablation_recipes() -> dict[str, Row]:
@@ -442,6 +458,11 @@ def ablation_recipes() -> dict[str, Row]:
             "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
+        "64 bands": Row("light-centred", RECIPES["joint-augment-smooth"], 4,
+                        (("cepstrum", False), ("n_mels", 64))),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
+            "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
                                          eval_hop_s=1.0), 4),
@@ -523,18 +544,21 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     return found
 
 
-def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1) -> str:
-    """A network's parameters and multiply-adds on ``scale``'s maps, against the paper's
-    lightweight network on the same maps."""
+def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
+                       light_width: int = 20, width: int = 20) -> str:
+    """A network's parameters and multiply-adds on ``scale``'s maps ``width`` wide, against
+    the paper's lightweight network on ``light_width``-wide maps of the same length."""
     from .config import DEFAULT
     from .models import build, count_madds, count_parameters
 
     frames = DEFAULT.scaled(scale).n_frames
-    light, other = build("light", n_classes), build(arch, n_classes)
+    light, other = build("light", n_classes, light_width), build(arch, n_classes, width)
     return (f"{count_parameters(other):,} parameters and "
-            f"{count_madds(other, frames) / 1e6:.1f} M multiply-adds on {frames}×20 maps for "
-            f"{n_classes} classes against {count_parameters(light):,} and "
-            f"{count_madds(light, frames) / 1e6:.1f} M")
+            f"{count_madds(other, frames, width) / 1e6:.1f} M multiply-adds on "
+            f"{frames}×{width} maps for {n_classes} classes against "
+            f"{count_parameters(light):,} and "
+            f"{count_madds(light, frames, light_width) / 1e6:.1f} M"
+            + (f" on {frames}×{light_width}" if width != light_width else ""))
 
 
 def context_summary(n_classes: int = 3) -> str:
@@ -594,6 +618,7 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
+    from .config import DEFAULT
     from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
     from .train import NOISE_COPIES, RECIPES, Recipe
 
@@ -638,9 +663,13 @@ def ablation_markdown(runs: Path) -> str:
              "with the map's 20 means (its channel and level) fed to the classifier beside "
              "the pooled features; *centred and scaled*: the `light-cmvn` variant, also "
              "divided by each coefficient's own spread over time (mean and variance "
-             "normalisation). The last "
-             "columns "
-             "count, per seed, the recordings of the rarest class found over the five "
+             "normalisation); *log-mel maps*: the front end without its DCT "
+             "(`cepstrum=False`), the 48 log mel-band energies themselves, so that "
+             "neighbouring columns are neighbouring bands for the 3×3 kernels "
+             f"({cost_against_light('light-centred', scale=4, width=DEFAULT.n_mels)}; at 2× "
+             "frame length "
+             f"{cost_against_light('light-centred', scale=2, width=DEFAULT.n_mels)}). The "
+             "last columns count, per seed, the recordings of the rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
              "normal recordings over the pooled validation folds (mean over the seeds whose "
              "runs stored probabilities; 0.5 is chance).", ""]

@@ -19,12 +19,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .atomic import write_json, write_text, write_with
-from .config import FrontEndConfig, resolve
+from .config import FrontEndConfig, front_end, resolve
 from .data import CLASSES, Recording, classes_of, load_dataset
 from .features import cached_features, hop_frames
 from .metrics import classification_scores, pascal_scores, scalar_keys
@@ -128,22 +128,33 @@ RECIPES = {
     "joint-augment-smooth": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                    joint="pascal", label_smoothing=0.1),
 }
-# The default (--recipe improved): per set, the (network, recipe, front-end scale) that
-# docs/ablation.md found best over 3-7 seeds. Both PASCAL sets: the paper's 4× frame-length
-# maps (215×20, a quarter of the multiply-adds), trained with the other set's recordings
-# added, augmentation and label smoothing — on set A the paper's lightweight network (it beat
-# the context network on 872×20 maps, the previous default); on set B the same network on
-# maps centred over time (light-centred: better than light on each of 5 seeds), which on set
-# A loses the level that tells artifacts and extra sounds apart. A CSV dataset gets
+class Choice(NamedTuple):
+    """The improved default for one kind of dataset: network, recipe, and front end (frame
+    length × ``scale``; log-mel maps instead of MFCCs with ``log_mel``)."""
+
+    model: str
+    recipe: str
+    scale: int
+    log_mel: bool = False
+
+
+# The default (--recipe improved): per set, the choice that docs/ablation.md found best over
+# 3-7 seeds. Both PASCAL sets: the paper's 4× frame-length maps (a quarter of the
+# multiply-adds), trained with the other set's recordings added, augmentation and label
+# smoothing — on set A the paper's lightweight network on its 215×20 MFCC maps (it beat the
+# context network on 872×20 maps, the previous default); on set B the same network on maps
+# centred over time (light-centred: better than light on each of 5 seeds), which on set A
+# loses the level that tells artifacts and extra sounds apart. A CSV dataset gets
 # augmentation on the paper's maps (joint="pascal" adds nothing; unmeasured).
-IMPROVED = {"a": ("light", "joint-augment-smooth", 4),
-            "b": ("light-centred", "joint-augment-smooth", 4),
-            "csv": ("light", "augment", 1)}
+IMPROVED = {"a": Choice("light", "joint-augment-smooth", 4),
+            "b": Choice("light-centred", "joint-augment-smooth", 4),
+            "csv": Choice("light", "augment", 1)}
+
 
 def resolve_recipe(name: str, dataset: str) -> Recipe:
     """A named recipe; "improved" is the best one measured for ``dataset`` (IMPROVED)."""
     if name == "improved":
-        name = IMPROVED[dataset_key(dataset)][1]
+        name = IMPROVED[dataset_key(dataset)].recipe
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r} (expected improved or "
                          f"{', '.join(RECIPES)})")
@@ -155,15 +166,19 @@ def resolve_model(model: str | None, recipe: str, dataset: str) -> str:
     ``--recipe improved`` and the paper's lightweight network for any other recipe."""
     if model:
         return model
-    return IMPROVED[dataset_key(dataset)][0] if recipe == "improved" else "light"
+    return IMPROVED[dataset_key(dataset)].model if recipe == "improved" else "light"
 
 
-def resolve_scale(scale: int | None, recipe: str, dataset: str) -> int:
-    """The front end's frame-length factor: ``scale`` if given, else the improved choice's
-    for ``--recipe improved`` and the paper's 1 (872×20 maps) for any other recipe."""
-    if scale is not None:
-        return scale
-    return IMPROVED[dataset_key(dataset)][2] if recipe == "improved" else 1
+def resolve_frontend(scale: int | None, maps: str | None, recipe: str,
+                     dataset: str) -> FrontEndConfig:
+    """The front end: frame-length factor ``scale`` and ``maps`` ("mfcc" or "log-mel") where
+    given, else the improved choice's for ``--recipe improved`` and the paper's (872×20
+    MFCC maps) for any other recipe."""
+    improved = IMPROVED[dataset_key(dataset)] if recipe == "improved" else None
+    if scale is None:
+        scale = improved.scale if improved else 1
+    log_mel = (improved is not None and improved.log_mel) if maps is None else maps == "log-mel"
+    return front_end(scale, log_mel)
 
 
 # ------------------------------------------------------------------------------------ folds
