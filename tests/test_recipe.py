@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.fft
 from conftest import heart_like
 
 import heartsound as hs
@@ -53,6 +54,33 @@ def test_class_weights_and_batches():
     aug = make_batch(maps, np.array([0]), 872, Recipe(spec_augment=True, gain_db=6.0),
                      np.random.default_rng(3), fill)
     assert aug.shape == (1, 872, 20) and not np.array_equal(aug[0], maps[0][:872])
+
+
+def test_gain_moves_mfcc_c0_but_every_log_mel_band():
+    """A gain of g dB is g on every log-mel band, g·√n_mels on c0 of an orthonormal DCT:
+    each kind of map gets the gain as its own front end would compute it."""
+    import dataclasses
+
+    from heartsound.train import Recipe, make_batch
+
+    recipe = Recipe(gain_db=6.0)
+    mfcc = hs.DEFAULT
+    log_mel = dataclasses.replace(mfcc, cepstrum=False)
+    for cfg in (mfcc, log_mel):
+        maps = [np.zeros((872, cfg.n_coefficients), dtype=np.float32)]
+        fill = np.zeros(cfg.n_coefficients, dtype=np.float32)
+        out = make_batch(maps, np.array([0]), 872, recipe, np.random.default_rng(0), fill, cfg)
+        gain = np.random.default_rng(0).uniform(-6.0, 6.0)
+        if cfg.cepstrum:
+            np.testing.assert_allclose(out[0, :, 0], gain * np.sqrt(cfg.n_mels), rtol=1e-6)
+            assert not out[0, :, 1:].any()
+        else:
+            np.testing.assert_allclose(out[0], gain, rtol=1e-6)
+    # The same shift through the front end: c0 of the DCT of a log-mel map moved by g dB.
+    x = np.random.default_rng(1).standard_normal(28_000)
+    moved = hs.log_mel(x, log_mel) + 6.0
+    dct = scipy.fft.dct(moved, type=2, norm="ortho", axis=-1)[:, :20]
+    np.testing.assert_allclose(dct[:, 0] - hs.mfcc(x)[:, 0], 6.0 * np.sqrt(48), atol=1e-3)
 
 
 @pytest.fixture(scope="module")

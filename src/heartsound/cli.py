@@ -347,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
                             "joint-augment-smooth", "candidate"),
                    help="improved (default): the best measured (docs/ablation.md) — "
-                        "joint-augment-smooth on 215x20 maps (--scale 4) for sets A and B, "
+                        "joint-augment-smooth with the 4x frame length (--scale 4) for sets A "
+                        "and B, on MFCC maps for A and log-mel maps for B (--maps), "
                         "augment for a CSV; paper: the paper's (best validation epoch); "
                         "augment: SpecAugment-style masks and random gain, fixed budget; "
                         "joint: the other PASCAL set added to training; joint-augment: both; "
