@@ -181,7 +181,7 @@ def test_paper_tables_and_caveat(report):
     # Ours beside them: the set-A runs in Table 3's layout, the set-B run in Table 4's.
     assert "ours: a-grouped (grouped, CV) | ours: a-random (random, CV) |" in md
     assert "ours: b-partial (grouped, CV) |" in md
-    assert "| a-grouped | A | light | grouped | 872 | 0.432 ± 0.012 | 0.706 |" in md
+    assert "| a-grouped | A | light | grouped | 872×20 | 0.432 ± 0.012 | 0.706 |" in md
 
 
 def test_lightness_from_bench_and_table6(report):

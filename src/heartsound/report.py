@@ -273,6 +273,14 @@ class Run:
         return cfg.n_frames if cfg else None
 
     @property
+    def input(self) -> str:
+        """The map the run was trained on: "215×20", "215×48 log-mel" ("?" if unknown)."""
+        cfg = self.frontend
+        if cfg is None:
+            return "?"
+        return f"{cfg.n_frames}×{cfg.n_coefficients}" + ("" if cfg.cepstrum else " log-mel")
+
+    @property
     def classes(self) -> list[str]:
         return list(self.config.get("classes") or self.folds[0]["scores"].get("classes", []))
 
@@ -496,7 +504,7 @@ def run_description(run: Run) -> str:
     wall = run.summary.get("wall_seconds")
     return (f"`{run.path}`: {run.dataset}, {run.model} model, {cfg.get('folds', '?')}-fold "
             f"{run.split} CV, seed {cfg.get('seed', '?')}, {recipe.get('epochs', '?')} epochs "
-            f"per fold, {run.frames or '?'} frames; "
+            f"per fold, {run.input} maps; "
             + (recipe_text(recipe) + ("; best validation epoch kept"
                                       if recipe.get("select", "best") == "best"
                                       else "; a fixed budget, last epoch kept")
@@ -527,11 +535,11 @@ def summed_confusion(run: Run) -> np.ndarray:
     return np.sum([np.asarray(f["scores"]["confusion_matrix"]) for f in run.folds], axis=0)
 
 
-def group_runs(runs: list[Run]) -> dict[tuple[str, str, int | None], list[Run]]:
-    """Runs of one dataset, model and input size together (grouped vs random side by side)."""
-    groups: dict[tuple[str, str, int | None], list[Run]] = {}
+def group_runs(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
+    """Runs of one dataset, model and input together (grouped vs random side by side)."""
+    groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.dataset, run.model, run.frames), []).append(run)
+        groups.setdefault((run.dataset, run.model, run.input), []).append(run)
     return groups
 
 
@@ -546,8 +554,8 @@ def section_cv(runs: list[Run], images: Images, not_started: Sequence[Path] = ()
     if not_started:
         frags.append(para("Left out, no fold finished yet: "
                           + ", ".join(f"`{p}`" for p in not_started) + "."))
-    for (dataset, model, frames), group in group_runs(runs).items():
-        frags.append(heading(3, f"{dataset} · {model} · {frames or '?'} frames"))
+    for (dataset, model, maps), group in group_runs(runs).items():
+        frags.append(heading(3, f"{dataset} · {model} · {maps}"))
         if len(group) > 1:
             keys = list(dict.fromkeys(k for r in group for k in scalar_keys(r.folds[0]["scores"])))
             frags.append(table(["metric (mean ± std)", *(f"{r.label} ({r.split})" for r in group)],
@@ -587,14 +595,14 @@ def section_paper(runs: list[Run], images: Images) -> Frag:
         if run.pascal_set is None:
             continue
         paper = (PAPER_PUBLISHED["table2_cv"].get((run.pascal_set, run.model))
-                 if run.frames == DEFAULT.n_frames else None) or {}
-        rows.append([run.label, run.pascal_set.upper(), run.model, run.split, fmt(run.frames),
+                 if run.input == "×".join(map(str, DEFAULT.shape)) else None) or {}
+        rows.append([run.label, run.pascal_set.upper(), run.model, run.split, run.input,
                      mean_std(run.mean.get("accuracy")), fmt(paper.get("accuracy")),
                      mean_std(run.mean.get("total_precision")),
                      fmt(paper.get("total_precision"))])
     frags.append(heading(3, "Cross-validation means (the paper's Table 2)"))
     if rows:
-        frags.append(table(["run", "set", "model", "split", "frames", "our accuracy",
+        frags.append(table(["run", "set", "model", "split", "input", "our accuracy",
                             "paper accuracy", "our total precision", "paper total precision"],
                            rows))
     else:
