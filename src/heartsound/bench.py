@@ -314,7 +314,7 @@ def run_bench(args: argparse.Namespace) -> int:
         result["int8_formats"] = {}
         for fmt in FORMATS:  # which static-int8 graph format runs faster here
             q = quantize_onnx(files["light-872"], Path(tmp) / f"light-{fmt}.onnx",
-                              calibration[1], fmt)
+                              calibration(DEFAULT), fmt)
             result["int8_formats"][fmt] = {"model_ms": model_ms(q, repeats),
                                            "kb": q.stat().st_size / 1024}
         light = next(r for r in result["rows"] if r["name"] == "light-872")
