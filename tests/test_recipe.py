@@ -310,6 +310,18 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
         run_cv(str(primary), "light", tmp_path / "again", folds=2, quiet=True,
                recipe=recipe_with(recipe, [f"joint={primary}"]))
     assert not (tmp_path / "again").exists()  # refused before anything was written
+    # A head per set: the other set's labels, "slow" included, get outputs of their own.
+    from heartsound.train import joint_data
+
+    merged = joint_data(recipe, str(primary), ["fast", "slow"], hs.DEFAULT)
+    separate = joint_data(recipe_with(recipe, ["joint_labels=separate"]), str(primary),
+                          ["fast", "slow"], hs.DEFAULT)
+    assert merged.n_classes == 3 and sorted(merged.y) == [1, 1, 1, 2, 2, 2]
+    assert separate.n_classes == 4 and sorted(separate.y) == [2, 2, 2, 3, 3, 3]
+    assert merged.keep == separate.keep == [0, 1]
+    with pytest.raises(ValueError, match="joint_labels"):
+        run_cv(str(primary), "light", tmp_path / "bad", folds=2, quiet=True,
+               recipe=recipe_with(recipe, ["joint_labels=both"]))
 
 
 def test_improved_recipe_per_set(tmp_path, monkeypatch):

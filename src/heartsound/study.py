@@ -247,6 +247,8 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append("the other PASCAL set's labelled recordings added to training")
     elif recipe.get("joint"):
         extra.append(f"{recipe['joint']}'s labelled recordings added to training")
+    if recipe.get("joint") and recipe.get("joint_labels", "merged") == "separate":
+        extra.append("the other set's labels on outputs of their own")
     if recipe.get("noise_snr_db"):
         extra.append(noise_text(recipe["noise_snr_db"]))
     if recipe.get("average_last"):
@@ -455,6 +457,13 @@ def ablation_recipes() -> dict[str, Row]:
             4),
         "augmentation + joint + 2× frame length + label smoothing": Row(
             "light", RECIPES["joint-augment-smooth"], 2),
+        "augmentation + joint (a head per set) + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"],
+                                         joint_labels="separate"), 4),
+        "augmentation + joint (a head per set) + 4× frame length + label smoothing + centred "
+        "log-mel maps": Row("light-centred", dataclasses.replace(
+            RECIPES["joint-augment-smooth"], joint_labels="separate"), 4,
+            (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
             "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(

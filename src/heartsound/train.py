@@ -55,6 +55,10 @@ class Recipe:
     # Also train on this dataset's labelled files (never validated on); "pascal": the other
     # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
+    # "merged": one output per label name across the sets (set A's normal and set B's normal
+    # are one class); "separate": the other set's labels get outputs of their own, a head per
+    # set on the shared backbone (both cut away from the final model).
+    joint_labels: str = "merged"
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
     own_repeat: int = 1
@@ -693,10 +697,11 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     if same:
         raise ValueError(f"joint training on {other!r}: that is the dataset itself")
     extra = [r for r in load_dataset(other, data_dir) if r.split == "labelled"]
-    union = list(classes) + [c for c in classes_of(extra, dataset_key(other))
-                             if c not in classes]
+    theirs = list(classes_of(extra, dataset_key(other)))
+    label = (lambda c: c) if recipe.joint_labels == "merged" else (lambda c: f"{other}:{c}")
+    union = list(classes) + [label(c) for c in theirs if label(c) not in classes]
     maps, extra = load_maps(extra, cfg, whole=recipe.whole)
-    y = np.array([union.index(r.label) for r in extra], dtype=np.int64)
+    y = np.array([union.index(label(r.label)) for r in extra], dtype=np.int64)
     maps = with_noise(maps, extra, cfg, recipe, seed + 1)  # training only, never validated
     return JointData(maps, y, len(union), list(range(len(classes))))
 
@@ -824,6 +829,8 @@ def check_recipe(recipe: Recipe) -> None:
                          "eval_hop_s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
+    if recipe.joint_labels not in ("merged", "separate"):
+        raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged or separate")
     if not recipe.distill_from:
         return
     if recipe.distill_from not in ARCHITECTURES:
