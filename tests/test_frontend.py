@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.fft
+import scipy.signal
 import soundfile as sf
 from conftest import heart_like
 
@@ -182,6 +183,26 @@ def test_log_mel_maps_skip_the_dct():
     np.testing.assert_allclose(hs.feature_map(x, hs.DEFAULT.scaled(4)), dct, atol=1e-3)
     assert FrontEndConfig.from_json(cfg.to_json()) == cfg
     assert cfg.fingerprint() != hs.DEFAULT.scaled(4).fingerprint()
+
+
+def test_pcen_is_librosas_with_a_settled_smoother():
+    librosa = pytest.importorskip("librosa")
+    from heartsound.features import pcen
+
+    energies = np.abs(np.random.default_rng(0).standard_normal((215, 48))) * 1e5
+    t = 0.4 * 4000 / 128  # the time constant in frames
+    b = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+    zi = scipy.signal.lfilter_zi([b], [1, b - 1])[0] * energies[0][:, None]
+    expected = librosa.pcen(energies.T, sr=4000, hop_length=128, zi=zi).T
+    np.testing.assert_allclose(pcen(energies, frames_per_second=4000 / 128), expected,
+                               atol=1e-9)
+    cfg = dataclasses.replace(hs.DEFAULT.scaled(4), cepstrum=False, log="pcen")
+    x = hs.preprocess(heart_like(7.0, 4000), 4000, cfg)
+    m = hs.feature_map(x, cfg)
+    assert m.shape == (215, 48) and np.all(np.isfinite(m)) and m.min() >= 0
+    # A 20-dB gain changes the level the smoother follows and the map by a few per cent (a
+    # log-mel map would move by 20 dB everywhere).
+    np.testing.assert_allclose(hs.feature_map(10 * x, cfg), m, rtol=0.05, atol=0.01)
 
 
 def test_later_fields_leave_older_configs_alone():

@@ -40,7 +40,9 @@ class FrontEndConfig:
     fmax_hz: float = 2000.0
     mel_scale: str = "htk"  # "htk": 2595·log10(1 + f/700), the paper's eq. (3); or "slaney"
     mel_norm: str | None = None  # None: unit-peak triangles, eq. (5); "slaney": unit area
-    log: str = "db"  # "db": 10·log10(max(S, amin)), librosa's power_to_db; "ln": natural log
+    # "db": 10·log10(max(S, amin)), librosa's power_to_db; "ln": natural log; "pcen":
+    # per-channel energy normalisation of the mel magnitudes (features.pcen) instead of a log
+    log: str = "db"
     amin: float = 1e-10  # power floor before the log, so silence stays finite
     top_db: float | None = 80.0  # clip the map to (max - top_db) dB, as librosa.feature.mfcc
     n_mfcc: int = 20
@@ -56,8 +58,8 @@ class FrontEndConfig:
             raise ValueError("n_fft must be >= frame_length")
         if self.n_mfcc > self.n_mels:
             raise ValueError("n_mfcc must be <= n_mels")
-        if self.mel_scale not in ("htk", "slaney") or self.log not in ("db", "ln"):
-            raise ValueError("mel_scale must be htk|slaney and log db|ln")
+        if self.mel_scale not in ("htk", "slaney") or self.log not in ("db", "ln", "pcen"):
+            raise ValueError("mel_scale must be htk|slaney and log db|ln|pcen")
 
     @property
     def n_samples(self) -> int:

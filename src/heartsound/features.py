@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 from scipy.signal import get_window
 
 from .atomic import save_npy
@@ -108,6 +109,9 @@ def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
         sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin_hz=cfg.fmin_hz,
         fmax_hz=cfg.fmax_hz, htk=cfg.mel_scale == "htk", norm=cfg.mel_norm,
     )
+    if cfg.log == "pcen":  # on mel magnitudes at int32 scale, as librosa.pcen expects
+        return pcen(np.sqrt(spectrum) @ bank.T * 2.0**31,
+                    frames_per_second=cfg.sample_rate / cfg.hop_length)
     energies = np.maximum(spectrum @ bank.T, cfg.amin)
     if cfg.log == "ln":
         return np.log(energies)
@@ -115,6 +119,22 @@ def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     if cfg.top_db is not None:
         db = np.maximum(db, db.max() - cfg.top_db)
     return db
+
+
+def pcen(energies: np.ndarray, frames_per_second: float, time_constant_s: float = 0.4,
+         gain: float = 0.98, bias: float = 2.0, power: float = 0.5,
+         eps: float = 1e-6) -> np.ndarray:
+    """Per-channel energy normalisation of ``(frames, bands)`` energies (Wang et al., 2017,
+    "Trainable frontend for robust and far-field keyword spotting"; librosa.pcen's defaults
+    and smoother): each band divided by its own slowly smoothed level, an automatic gain
+    control over time, then root compression instead of a log. The smoother starts at the
+    first frame's level (librosa's starts from zero, which inflates the first second)."""
+    t = time_constant_s * frames_per_second
+    b = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+    zi = scipy.signal.lfilter_zi([b], [1, b - 1])[:, None] * energies[:1]
+    smooth, _ = scipy.signal.lfilter([b], [1, b - 1], energies, axis=0, zi=zi)
+    agc = np.exp(-gain * (np.log(eps) + np.log1p(smooth / eps)))
+    return (energies * agc + bias) ** power - bias**power
 
 
 def mfcc(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:

@@ -464,6 +464,11 @@ def ablation_recipes() -> dict[str, Row]:
         "log-mel maps": Row("light-centred", dataclasses.replace(
             RECIPES["joint-augment-smooth"], joint_labels="separate"), 4,
             (("cepstrum", False),)),
+        "augmentation + joint + 4× frame length + label smoothing + PCEN maps": Row(
+            "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False), ("log", "pcen"))),
+        "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps": Row(
+            "light-centred", RECIPES["joint-augment-smooth"], 4,
+            (("cepstrum", False), ("log", "pcen"))),
         "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
             "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
@@ -678,8 +683,15 @@ def ablation_markdown(runs: Path) -> str:
              "neighbouring columns are neighbouring bands for the 3×3 kernels "
              f"({cost_against_light('light-centred', scale=4, width=DEFAULT.n_mels)}; at 2× "
              "frame length "
-             f"{cost_against_light('light-centred', scale=2, width=DEFAULT.n_mels)}). The "
-             "last columns count, per seed, the recordings of the rarest class found over the five "
+             f"{cost_against_light('light-centred', scale=2, width=DEFAULT.n_mels)}; with 64 "
+             f"bands {cost_against_light('light-centred', scale=4, width=64)}); *a head per "
+             "set*: joint training with the other set's labels on outputs of their own "
+             "(`--set joint_labels=separate`) instead of one output per label name across "
+             "the two sets; *PCEN maps*: the 48 mel bands through per-channel energy "
+             "normalisation (front-end field `log=\"pcen\"`: each band divided by its own "
+             "level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
+             "instead of a log. The last columns count, per seed, the recordings of the "
+             "rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
              "normal recordings over the pooled validation folds (mean over the seeds whose "
              "runs stored probabilities; 0.5 is chance).", ""]
