@@ -76,6 +76,13 @@ def test_gain_moves_mfcc_c0_but_every_log_mel_band():
             assert not out[0, :, 1:].any()
         else:
             np.testing.assert_allclose(out[0], gain, rtol=1e-6)
+    # Natural-log maps move by g·ln 10/10; PCEN maps, which divide a gain out, not at all.
+    for log, expected in (("ln", gain * np.log(10) / 10), ("pcen", 0.0)):
+        cfg = dataclasses.replace(log_mel, log=log)
+        maps = [np.zeros((872, 48), dtype=np.float32)]
+        out = make_batch(maps, np.array([0]), 872, recipe, np.random.default_rng(0),
+                         np.zeros(48, dtype=np.float32), cfg)
+        np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-12)
     # The same shift through the front end: c0 of the DCT of a log-mel map moved by g dB.
     x = np.random.default_rng(1).standard_normal(28_000)
     moved = hs.log_mel(x, log_mel) + 6.0

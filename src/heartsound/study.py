@@ -464,6 +464,8 @@ def ablation_recipes() -> dict[str, Row]:
         "log-mel maps": Row("light-centred", dataclasses.replace(
             RECIPES["joint-augment-smooth"], joint_labels="separate"), 4,
             (("cepstrum", False),)),
+        "augmentation without gain + joint + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], gain_db=0.0), 4),
         "augmentation + joint + 4× frame length + label smoothing + PCEN maps": Row(
             "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False), ("log", "pcen"))),
         "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps": Row(

@@ -363,12 +363,14 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
         start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
         out[j] = m[start:start + n_frames]
     if recipe.gain_db:
-        # A gain of g dB adds g to every log-mel band, i.e. g·√n_mels to c0 (orthonormal DCT).
+        # A gain of g dB adds g to every log-mel band in dB (g·ln 10/10 in natural-log units),
+        # i.e. √n_mels times that to c0 (orthonormal DCT); PCEN divides it out (no shift).
         gain = rng.uniform(-recipe.gain_db, recipe.gain_db, (len(idx), 1))
+        shift = {"db": gain, "ln": gain * np.log(10) / 10, "pcen": 0 * gain}[cfg.log]
         if cfg.cepstrum:
-            out[:, :, 0] += gain * np.sqrt(cfg.n_mels)
+            out[:, :, 0] += shift * np.sqrt(cfg.n_mels)
         else:
-            out += gain[:, :, None]
+            out += shift[:, :, None]
     if recipe.spec_augment:
         first = 1 if cfg.cepstrum else 0  # MFCC masks leave c0, the frame's level
         for j in range(len(idx)):
