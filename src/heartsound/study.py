@@ -478,8 +478,6 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
         "64 bands": Row("light-centred", RECIPES["joint-augment-smooth"], 4,
                         (("cepstrum", False), ("n_mels", 64))),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
                                          eval_hop_s=1.0), 4),
@@ -683,9 +681,7 @@ def ablation_markdown(runs: Path) -> str:
              "normalisation); *log-mel maps*: the front end without its DCT "
              "(`cepstrum=False`), the 48 log mel-band energies themselves, so that "
              "neighbouring columns are neighbouring bands for the 3×3 kernels "
-             f"({cost_against_light('light-centred', scale=4, width=DEFAULT.n_mels)}; at 2× "
-             "frame length "
-             f"{cost_against_light('light-centred', scale=2, width=DEFAULT.n_mels)}; with 64 "
+             f"({cost_against_light('light-centred', scale=4, width=DEFAULT.n_mels)}; with 64 "
              f"bands {cost_against_light('light-centred', scale=4, width=64)}); *a head per "
              "set*: joint training with the other set's labels on outputs of their own "
              "(`--set joint_labels=separate`) instead of one output per label name across "
