@@ -85,8 +85,10 @@ class FrontEndConfig:
 
     @property
     def kind(self) -> str:
-        """What the map's columns are: "MFCC" or "log-mel"."""
-        return "MFCC" if self.cepstrum else "log-mel"
+        """What the map's columns are: "MFCC", "log-mel" or "PCEN" (mel bands)."""
+        if self.cepstrum:
+            return "MFCC"
+        return "PCEN" if self.log == "pcen" else "log-mel"
 
     @property
     def shape(self) -> tuple[int, int]:

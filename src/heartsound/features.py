@@ -1,4 +1,4 @@
-"""MFCC maps (the paper's section 3.3, eqs. 1-6), plus an on-disk cache keyed by content.
+"""MFCC maps (the paper's section 3.3, eqs. 1-6) or log-mel maps, plus an on-disk cache.
 
 Pure numpy/scipy: frames → Hann window → FFT → power spectrum → mel filter bank → log → DCT-II.
 With the paper's defaults a 7-s, 4-kHz signal becomes an 872×20 map (frames × coefficients).
@@ -96,7 +96,8 @@ def frame(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
 
 
 def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
-    """Log mel energies, shape ``(frames, n_mels)``: eqs. (1)-(5) then the log."""
+    """Log mel energies, shape ``(frames, n_mels)``: eqs. (1)-(5) then the log (or, with
+    ``config.log="pcen"``, :func:`pcen` of the mel magnitudes)."""
     cfg = resolve(config)
     x = np.asarray(x, dtype=np.float64)
     if cfg.center:

@@ -278,7 +278,7 @@ class Run:
         cfg = self.frontend
         if cfg is None:
             return "?"
-        return f"{cfg.n_frames}×{cfg.n_coefficients}" + ("" if cfg.cepstrum else " log-mel")
+        return f"{cfg.n_frames}×{cfg.n_coefficients}" + ("" if cfg.cepstrum else f" {cfg.kind}")
 
     @property
     def classes(self) -> list[str]:
