@@ -475,6 +475,8 @@ def ablation_recipes() -> dict[str, Row]:
             "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+        "augmentation + joint + 4× frame length + label smoothing + centred and scaled log-mel "
+        "maps": Row("light-cmvn", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
         "64 bands": Row("light-centred", RECIPES["joint-augment-smooth"], 4,
                         (("cepstrum", False), ("n_mels", 64))),
