@@ -177,6 +177,7 @@ def test_log_mel_maps_skip_the_dct():
     x = hs.preprocess(heart_like(7.0, 4000), 4000, cfg)
     lm = hs.feature_map(x, cfg)
     assert lm.shape == cfg.shape == (215, 48) and lm.dtype == np.float32
+    assert cfg.label == "215×48 log-mel" and hs.DEFAULT.label == "872×20"
     np.testing.assert_allclose(lm, hs.log_mel(x, cfg), rtol=1e-6)
     # The MFCC map is the same energies through the DCT: the two front ends differ only there.
     dct = scipy.fft.dct(lm.astype(np.float64), type=2, norm="ortho", axis=-1)[:, :20]

@@ -249,13 +249,6 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
 
 
 # ---------------------------------------------------------------------------- the command
-def map_text(row: dict[str, Any]) -> str:
-    """A row's input: "215×20", or "215×48 log-mel" (rows saved before maps were recorded
-    are the paper's 20 MFCCs)."""
-    kind = row.get("maps", "MFCC")
-    return f"{row['frames']}×{row.get('width', 20)}" + ("" if kind == "MFCC" else f" {kind}")
-
-
 def run_bench(args: argparse.Namespace) -> int:
     ensure_one_thread()
     from .config import DEFAULT
@@ -294,7 +287,7 @@ def run_bench(args: argparse.Namespace) -> int:
             e2e, windows_per = end_to_end_ms(int8 or fp32, recordings, repeats)
             row = {
                 "name": name, "model": arch, "frames": cfg.n_frames,
-                "width": cfg.n_coefficients, "maps": cfg.kind, "source": source,
+                "width": cfg.n_coefficients, "input": cfg.label, "source": source,
                 "params": count_parameters(model),
                 "madds": count_madds(model, *cfg.shape),
                 "activation_kb": activation_peak_bytes(model, *cfg.shape) / 1024,
@@ -364,7 +357,7 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lat = r["latency_ms"]
         lines.append(
-            f"| {r['name']} ({r['model']}) | {map_text(r)} | {r['params']:,} | "
+            f"| {r['name']} ({r['model']}) | {r['input']} | {r['params']:,} | "
             f"{r['madds'] / 1e6:.1f} | "
             f"{r['activation_kb']:.0f} | {r['onnx_kb']:.0f} | {_f(r['onnx_int8_kb'], '{:.0f}')} | "
             f"{lat['frontend']:.2f} | {lat['model_fp32']:.2f} | {_f(lat['model_int8'])} | "
@@ -399,7 +392,7 @@ def markdown(result: dict[str, Any]) -> str:
                    and r["frames"] != paper["frames"]]
         if shipped:
             lines += ["", "The shipped lightweight models read smaller maps: " + "; ".join(
-                f"{r['name']} ({map_text(r)}, {r['madds'] / 1e6:.1f} M multiply-adds "
+                f"{r['name']} ({r['input']}, {r['madds'] / 1e6:.1f} M multiply-adds "
                 f"against {paper['madds'] / 1e6:.1f} M) {r['latency_ms']['end_to_end']:.2f} "
                 f"ms end to end, {ref['end_to_end_ms'] / r['latency_ms']['end_to_end']:.1f}× "
                 "under the reference" for r in shipped) + " — less work as well as faster "

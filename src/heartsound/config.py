@@ -91,6 +91,12 @@ class FrontEndConfig:
         return "PCEN" if self.log == "pcen" else "log-mel"
 
     @property
+    def label(self) -> str:
+        """The map in words: "872×20" for MFCCs, "215×48 log-mel" for mel bands."""
+        return f"{self.n_frames}×{self.n_coefficients}" + ("" if self.cepstrum
+                                                            else f" {self.kind}")
+
+    @property
     def shape(self) -> tuple[int, int]:
         return (self.n_frames, self.n_coefficients)
 

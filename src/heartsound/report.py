@@ -276,9 +276,7 @@ class Run:
     def input(self) -> str:
         """The map the run was trained on: "215×20", "215×48 log-mel" ("?" if unknown)."""
         cfg = self.frontend
-        if cfg is None:
-            return "?"
-        return f"{cfg.n_frames}×{cfg.n_coefficients}" + ("" if cfg.cepstrum else f" {cfg.kind}")
+        return cfg.label if cfg else "?"
 
     @property
     def classes(self) -> list[str]:
@@ -595,7 +593,7 @@ def section_paper(runs: list[Run], images: Images) -> Frag:
         if run.pascal_set is None:
             continue
         paper = (PAPER_PUBLISHED["table2_cv"].get((run.pascal_set, run.model))
-                 if run.input == "×".join(map(str, DEFAULT.shape)) else None) or {}
+                 if run.input == DEFAULT.label else None) or {}
         rows.append([run.label, run.pascal_set.upper(), run.model, run.split, run.input,
                      mean_std(run.mean.get("accuracy")), fmt(paper.get("accuracy")),
                      mean_std(run.mean.get("total_precision")),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .atomic import write_text, write_with
-from .config import FrontEndConfig, front_end
+from .config import DEFAULT, FrontEndConfig, front_end
 
 
 class Study(NamedTuple):
@@ -112,15 +112,14 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
         family = "base" if cfg["model"] == "base" else "light"
         key = (cfg["dataset"].removeprefix("pascal-"), family)
         study = STUDIES[name]  # paper columns only beside the paper's 872×20 maps
-        frontend = study.config()
-        paper = PAPER_CV.get(key) if study.scale == 1 and not study.log_mel else None
-        frames = "×".join(map(str, frontend.shape)) + (" log-mel" if study.log_mel else "")
+        paper = PAPER_CV.get(key) if study.config() == DEFAULT else None
 
         def fmt(k: str, mean=mean) -> str:
             return f"{mean[k]['mean']:.3f} ± {mean[k]['std']:.3f}" if k in mean else "–"
 
         lines.append(
-            f"| {name} ({cfg['split']}) | {study.recipe} | {frames} | {fmt('accuracy')} | "
+            f"| {name} ({cfg['split']}) | {study.recipe} | {study.config().label} | "
+            f"{fmt('accuracy')} | "
             f"{fmt('total_precision')} | {fmt('youden')} | "
             f"{f'{paper[0]:.3f}' if paper else '–'} | {f'{paper[1]:.3f}' if paper else '–'} | "
             f"{training_seconds(s) / 60:.1f} min |")
@@ -562,13 +561,13 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
 
 
 def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
-                       light_width: int = 20, width: int = 20) -> str:
+                       width: int = 20) -> str:
     """A network's parameters and multiply-adds on ``scale``'s maps ``width`` wide, against
-    the paper's lightweight network on ``light_width``-wide maps of the same length."""
-    from .config import DEFAULT
+    the paper's lightweight network on its 20 MFCCs of the same length."""
     from .models import build, count_madds, count_parameters
 
     frames = DEFAULT.scaled(scale).n_frames
+    light_width = DEFAULT.n_mfcc
     light, other = build("light", n_classes, light_width), build(arch, n_classes, width)
     return (f"{count_parameters(other):,} parameters and "
             f"{count_madds(other, frames, width) / 1e6:.1f} M multiply-adds on "
@@ -580,7 +579,6 @@ def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
 
 def context_summary(n_classes: int = 3) -> str:
     """What the context network changes, measured: receptive field, size, cost."""
-    from .config import DEFAULT
     from .models import build, receptive_field
 
     frame_s = DEFAULT.hop_length / DEFAULT.sample_rate
@@ -635,7 +633,6 @@ def ablation_markdown(runs: Path) -> str:
     import statistics
 
     from .bench import machine
-    from .config import DEFAULT
     from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
     from .train import NOISE_COPIES, RECIPES, Recipe
 
