@@ -355,3 +355,26 @@ def test_parallel_predict_matches_serial(tiny_run, five_class_csv, tmp_path):
     serial = predict_parallel(model, paths, workers=1)
     parallel = predict_parallel(model, paths, workers=2)
     assert parallel == serial and len(serial[0]) == 5 and len(serial[1]) == 1
+
+
+def test_stride_variants_move_strides_not_parameters():
+    """The architecture search's variants keep the light network's parameters and change
+    only where the map is downsampled: the last feature map of a 215×48 log-mel map keeps
+    twice the frames, twice the bands, or twice both, and stays inside the MAdds budget."""
+    from heartsound.models import STRIDE_VARIANTS
+
+    def last_map(arch):
+        model = build(arch, 3, 48).eval()
+        with torch.no_grad():
+            return model.net.features(torch.zeros(1, 1, 215, 48)).shape[2:]
+
+    base = last_map("light-centred")
+    expect = {"keep-time": (2, 1), "keep-freq": (1, 2), "late": (2, 2)}
+    assert set(STRIDE_VARIANTS) == set(expect)
+    for name, (ft, ff) in expect.items():
+        arch = f"light-centred-{name}"
+        t, f = last_map(arch)
+        assert (t, f) == (pytest.approx(base[0] * ft, abs=1), pytest.approx(base[1] * ff, abs=1))
+        assert count_parameters(build(arch, 3, 48)) == count_parameters(build("light-centred",
+                                                                              3, 48))
+        assert count_madds(build(arch, 3, 48), 215, 48) <= 35_000_000

@@ -13,6 +13,7 @@ standardisation, so an exported model takes raw MFCC maps.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -47,6 +48,16 @@ TEMPORAL_KERNEL = 5
 # variance of a seed ensemble inside one network's parameter budget.
 ENSEMBLE_MEMBERS = 4
 ENSEMBLE_WIDTH = 0.45  # 28,988 parameters for 3 classes
+
+# Where to stride (issue 6's architecture search, for log-mel maps whose columns are a
+# frequency axis): the same blocks and parameters, but the stem strides along frequency
+# only ("keep-time": every frame kept), or along time only ("keep-freq": every band kept),
+# or the last row does not stride ("late"). Strides are (time, frequency).
+STRIDE_VARIANTS: dict[str, dict] = {
+    "keep-time": {"stem_stride": (1, 2)},
+    "keep-freq": {"stem_stride": (2, 1)},
+    "late": {"rows": (*LIGHT_ROWS[:-1], (*LIGHT_ROWS[-1][:3], 1))},
+}
 
 # (output channels, stride of the conv, max-pool after) for the base model.
 BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
@@ -150,7 +161,8 @@ class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
                  context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
-                 centre: str = "off", n_mfcc: int = 20) -> None:
+                 centre: str = "off", n_mfcc: int = 20,
+                 stem_stride: int | tuple[int, int] = 2) -> None:
         super().__init__()
         # centre="drop": the convolutions see maps centred over time, the means are dropped;
         # "side": the means (the recording's channel and level) go to the classifier instead;
@@ -164,7 +176,7 @@ class LightweightCNN(nn.Module):
                       conv_norm_act(n_mfcc, stem, kernel, (2, 1))]
         else:
             kernel = 3
-            layers = [*centring, conv_norm_act(1, stem, stride=2)]
+            layers = [*centring, conv_norm_act(1, stem, stride=stem_stride)]
         c = stem
         for t, c_out, n, s in rows:
             for i in range(n):
@@ -276,6 +288,9 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
                  "light-centred": centred_cnn, "light-centred-means": centred_means_cnn,
                  "light-cmvn": normalised_cnn,
+                 **{f"light-centred-{name}": functools.partial(LightweightCNN, centre="drop",
+                                                               **kwargs)
+                    for name, kwargs in STRIDE_VARIANTS.items()},
                  "base": BaseCNN}
 
 

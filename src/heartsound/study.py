@@ -369,6 +369,11 @@ class Row(NamedTuple):
         return dataclasses.replace(front_end(self.scale), **dict(self.frontend))
 
 
+# The architecture search's stride variants (models.STRIDE_VARIANTS) as the table names them.
+STRIDE_WORDS = {"keep-time": "stem keeps every frame", "keep-freq": "stem keeps every band",
+                "late": "last row unstrided"}
+
+
 def ablation_recipes() -> dict[str, Row]:
     """Rows of the ablation by name. Each change alone on top of an honest baseline (a fixed
     budget), then combinations."""
@@ -479,6 +484,12 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
         "64 bands": Row("light-centred", RECIPES["joint-augment-smooth"], 4,
                         (("cepstrum", False), ("n_mels", 64))),
+        **{f"augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
+           f"{words}": Row(f"light-centred-{variant}", RECIPES["joint-augment-smooth"], 4,
+                           (("cepstrum", False),))
+           for variant, words in STRIDE_WORDS.items()},
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
+            "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
                                          eval_hop_s=1.0), 4),
@@ -575,6 +586,25 @@ def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
             f"{count_parameters(light):,} and "
             f"{count_madds(light, frames, light_width) / 1e6:.1f} M"
             + (f" on {frames}×{light_width}" if width != light_width else ""))
+
+
+def stride_summary(n_classes: int = 3) -> str:
+    """The architecture search's stride variants in words, with their measured cost."""
+    from .models import build, count_madds, count_parameters
+
+    frames, width = DEFAULT.scaled(4).n_frames, DEFAULT.n_mels
+    madds = {name: count_madds(build(f"light-centred-{name}".rstrip("-"), n_classes, width),
+                               frames, width)
+             for name in ("", *STRIDE_WORDS)}
+    params = count_parameters(build("light-centred", n_classes, width))
+    cost = " / ".join(f"{madds[name] / 1e6:.1f}" for name in STRIDE_WORDS)
+    return ("*" + ", ".join(STRIDE_WORDS.values()) + "*: the architecture search's "
+            + ", ".join(f"`light-centred-{name}`" for name in STRIDE_WORDS)
+            + " variants (the same blocks and "
+            f"{params:,} parameters, the map downsampled elsewhere: the stem striding along "
+            "frequency only, along time only, or the last row not striding; "
+            f"{cost} M multiply-adds on {frames}×{width} log-mel maps against "
+            f"{madds[''] / 1e6:.1f} M)")
 
 
 def context_summary(n_classes: int = 3) -> str:
@@ -687,7 +717,8 @@ def ablation_markdown(runs: Path) -> str:
              "the two sets; *PCEN maps*: the 48 mel bands through per-channel energy "
              "normalisation (front-end field `log=\"pcen\"`: each band divided by its own "
              "level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
-             "instead of a log. The last columns count, per seed, the recordings of the "
+             f"instead of a log; {stride_summary()}. The last columns count, per seed, the "
+             "recordings of the "
              "rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
              "normal recordings over the pooled validation folds (mean over the seeds whose "
