@@ -326,6 +326,10 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
     assert merged.n_classes == 3 and sorted(merged.y) == [1, 1, 1, 2, 2, 2]
     assert separate.n_classes == 4 and sorted(separate.y) == [2, 2, 2, 3, 3, 3]
     assert merged.keep == separate.keep == [0, 1]
+    # Shared labels only: the other set's "odd" recordings are left out.
+    shared = joint_data(recipe_with(recipe, ["joint_labels=shared"]), str(primary),
+                        ["fast", "slow"], hs.DEFAULT)
+    assert shared.n_classes == 2 and sorted(shared.y) == [1, 1, 1] and shared.keep == [0, 1]
     with pytest.raises(ValueError, match="joint_labels"):
         run_cv(str(primary), "light", tmp_path / "bad", folds=2, quiet=True,
                recipe=recipe_with(recipe, ["joint_labels=both"]))

@@ -288,9 +288,9 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
                  "light-centred": centred_cnn, "light-centred-means": centred_means_cnn,
                  "light-cmvn": normalised_cnn,
-                 **{f"light-centred-{name}": functools.partial(LightweightCNN, centre="drop",
-                                                               **kwargs)
-                    for name, kwargs in STRIDE_VARIANTS.items()},
+                 **{f"light-{centre}{name}": functools.partial(
+                     LightweightCNN, centre="drop" if centre else "off", **kwargs)
+                    for name, kwargs in STRIDE_VARIANTS.items() for centre in ("", "centred-")},
                  "base": BaseCNN}
 
 

@@ -488,6 +488,18 @@ def ablation_recipes() -> dict[str, Row]:
            f"{words}": Row(f"light-centred-{variant}", RECIPES["joint-augment-smooth"], 4,
                            (("cepstrum", False),))
            for variant, words in STRIDE_WORDS.items()},
+        "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame": Row(
+            "light-keep-time", RECIPES["joint-augment-smooth"], 4),
+        "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"],
+                                         joint_labels="shared"), 4),
+        "augmentation + joint (shared labels only) + 4× frame length + label smoothing + "
+        "centred log-mel maps": Row("light-centred", dataclasses.replace(
+            RECIPES["joint-augment-smooth"], joint_labels="shared"), 4, (("cepstrum", False),)),
+        "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3": Row(
+            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], weight_decay=1e-3), 4),
+        "augmentation + joint + 4× frame length + label smoothing, 30 coefficients": Row(
+            "light", RECIPES["joint-augment-smooth"], 4, (("n_mfcc", 30),)),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
@@ -600,7 +612,7 @@ def stride_summary(n_classes: int = 3) -> str:
     cost = " / ".join(f"{madds[name] / 1e6:.1f}" for name in STRIDE_WORDS)
     return ("*" + ", ".join(STRIDE_WORDS.values()) + "*: the architecture search's "
             + ", ".join(f"`light-centred-{name}`" for name in STRIDE_WORDS)
-            + " variants (the same blocks and "
+            + " variants (`light-keep-time` etc. without centring; the same blocks and "
             f"{params:,} parameters, the map downsampled elsewhere: the stem striding along "
             "frequency only, along time only, or the last row not striding; "
             f"{cost} M multiply-adds on {frames}×{width} log-mel maps against "
@@ -714,10 +726,14 @@ def ablation_markdown(runs: Path) -> str:
              f"bands {cost_against_light('light-centred', scale=4, width=64)}); *a head per "
              "set*: joint training with the other set's labels on outputs of their own "
              "(`--set joint_labels=separate`) instead of one output per label name across "
-             "the two sets; *PCEN maps*: the 48 mel bands through per-channel energy "
-             "normalisation (front-end field `log=\"pcen\"`: each band divided by its own "
-             "level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
-             f"instead of a log; {stride_summary()}. The last columns count, per seed, the "
+             "the two sets; *shared labels only*: joint training on the other set's "
+             "normal and murmur recordings only (`--set joint_labels=shared`), without the "
+             "classes this set does not have; *PCEN maps*: the 48 mel bands through "
+             "per-channel energy normalisation (front-end field `log=\"pcen\"`: each band "
+             "divided by its own level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
+             f"instead of a log; {stride_summary()}; *weight decay 1e-3*: Adam's L2 penalty "
+             "(`--set weight_decay=1e-3`); *30 coefficients*: 30 MFCCs instead of 20 "
+             "(front-end field `n_mfcc`). The last columns count, per seed, the "
              "recordings of the "
              "rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "

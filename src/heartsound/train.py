@@ -57,7 +57,8 @@ class Recipe:
     joint: str | None = None
     # "merged": one output per label name across the sets (set A's normal and set B's normal
     # are one class); "separate": the other set's labels get outputs of their own, a head per
-    # set on the shared backbone (both cut away from the final model).
+    # set on the shared backbone (both cut away from the final model); "shared": only the
+    # other set's recordings of labels this set has (normal and murmur), merged.
     joint_labels: str = "merged"
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
@@ -699,8 +700,10 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     if same:
         raise ValueError(f"joint training on {other!r}: that is the dataset itself")
     extra = [r for r in load_dataset(other, data_dir) if r.split == "labelled"]
+    if recipe.joint_labels == "shared":  # only the other set's recordings of our own labels
+        extra = [r for r in extra if r.label in classes]
     theirs = list(classes_of(extra, dataset_key(other)))
-    label = (lambda c: c) if recipe.joint_labels == "merged" else (lambda c: f"{other}:{c}")
+    label = (lambda c: f"{other}:{c}") if recipe.joint_labels == "separate" else (lambda c: c)
     union = list(classes) + [label(c) for c in theirs if label(c) not in classes]
     maps, extra = load_maps(extra, cfg, whole=recipe.whole)
     y = np.array([union.index(label(r.label)) for r in extra], dtype=np.int64)
@@ -831,8 +834,9 @@ def check_recipe(recipe: Recipe) -> None:
                          "eval_hop_s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
-    if recipe.joint_labels not in ("merged", "separate"):
-        raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged or separate")
+    if recipe.joint_labels not in ("merged", "separate", "shared"):
+        raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged, separate "
+                         "or shared")
     if not recipe.distill_from:
         return
     if recipe.distill_from not in ARCHITECTURES:
