@@ -502,6 +502,9 @@ def ablation_recipes() -> dict[str, Row]:
             "light", RECIPES["joint-augment-smooth"], 4, (("n_mfcc", 30),)),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
             "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
+        "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
+        "every 64 samples": Row("light-centred", RECIPES["joint-augment-smooth"], 1, (
+            ("cepstrum", False), ("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
                                          eval_hop_s=1.0), 4),
@@ -695,7 +698,9 @@ def ablation_markdown(runs: Path) -> str:
              "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
              "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
              f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}; *2× frame "
-             "length*: 256-sample frames, a 434×20 map; *whole recording*: random 7-s crops "
+             "length*: 256-sample frames, a 434×20 map (434×48 as log-mel); *512-sample "
+             "frames every 64 samples*: the 4× frame length's frames at the 2× hop, a 430×48 "
+             "log-mel map; *whole recording*: random 7-s crops "
              "in training, 7-s windows 1 s apart averaged at validation; *own set 3×*: each "
              "of the set's own training recordings drawn three times per epoch, the other "
              "set's once; *temporal network*: "
