@@ -498,3 +498,17 @@ def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
         run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "bad", folds=2, quiet=True,
                recipe=recipe_with(recipe, ["own_repeat=0"]))
     assert not (tmp_path / "bad").exists()
+
+
+def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
+    """A row's seed runs are "<row>-s<seed>" exactly: a longer row whose name continues with
+    "s…" ("…-maps-stem-keeps-every-frame-s0") is not one of its seeds; seeds sort by number."""
+    from heartsound.study import ablation_runs, slug
+
+    name = "augmentation + centred log-mel maps"
+    for folder in ("s0", "s2", "s10", "stem-keeps-every-frame-s0", "s1x"):
+        run = tmp_path / "ablation" / f"b-{slug(name)}-{folder}"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text("{}")
+    found = [p.parent.name.rsplit("-", 1)[1] for p in ablation_runs(tmp_path, "b", name)]
+    assert found == ["s0", "s2", "s10"]

@@ -579,7 +579,13 @@ def ablation_folder(runs: Path, dataset: str, name: str, seed: int) -> Path:
 
 def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     """Summaries of one ablation row: its own seed runs plus the main study it reuses."""
-    found = sorted((runs / "ablation").glob(f"{dataset}-{slug(name)}-s*/summary.json"))
+    import re
+
+    # "-s<seed>" exactly: a longer row's folder ("…-maps-stem-keeps-…-s0") is not a seed.
+    prefix = f"{dataset}-{slug(name)}-s"
+    found = sorted((p for p in (runs / "ablation").glob(f"{prefix}*/summary.json")
+                    if re.fullmatch(r"\d+", p.parent.name.removeprefix(prefix))),
+                   key=lambda p: int(p.parent.name.removeprefix(prefix)))
     study = ablation_folder(runs, dataset, name, 0) / "summary.json"
     if name in ABLATION_STUDIES and study.exists():
         found.insert(0, study)
