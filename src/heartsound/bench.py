@@ -391,12 +391,12 @@ def markdown(result: dict[str, Any]) -> str:
         shipped = [r for r in result["rows"] if r["name"].startswith("pascal-")
                    and r["frames"] != paper["frames"]]
         if shipped:
-            lines += ["", "The shipped lightweight models read smaller maps: " + "; ".join(
+            lines += ["", "The shipped lightweight models read other maps: " + "; ".join(
                 f"{r['name']} ({r['input']}, {r['madds'] / 1e6:.1f} M multiply-adds "
                 f"against {paper['madds'] / 1e6:.1f} M) {r['latency_ms']['end_to_end']:.2f} "
                 f"ms end to end, {ref['end_to_end_ms'] / r['latency_ms']['end_to_end']:.1f}× "
-                "under the reference" for r in shipped) + " — less work as well as faster "
-                "code, so not the same comparison."]
+                "under the reference" for r in shipped) + " — a different amount of work as "
+                "well as different code, so not the same comparison."]
     tp = result.get("throughput")
     if tp:
         lines += ["", f"`heartsound predict` throughput over {tp['recordings']} recordings: "

@@ -329,7 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
     p.add_argument("--model", default=None,
                    choices=("light", "light-context", "light-temporal", "light-ensemble",
-                            "light-centred", "light-centred-means", "light-cmvn", "base"),
+                            "light-centred", "light-centred-means", "light-cmvn",
+                            *(f"light-{c}{s}" for s in ("keep-time", "keep-freq", "late")
+                              for c in ("", "centred-")),
+                            "base"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); light-temporal: the same rows as 1-D convolutions "
@@ -337,7 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.45-width light networks averaged (<30K parameters); light-centred: "
                         "light on maps centred over time (cepstral mean normalisation); "
                         "light-centred-means: the same, the means fed to the classifier; "
-                        "light-cmvn: centred and scaled by their spread over time; base: the "
+                        "light-cmvn: centred and scaled by their spread over time; "
+                        "light[-centred]-keep-time|keep-freq|late: the stem strides along "
+                        "frequency only, along time only, or the last row does not stride "
+                        "(same parameters, more multiply-adds); base: the "
                         "paper's base CNN. Default: the improved recipe's network "
                         "(train.IMPROVED: light on set A, light-centred on set B), light with "
                         "any other recipe")

@@ -48,7 +48,7 @@ STUDIES: dict[str, Study] = {
     "b-light-augment": Study("pascal-b", "light", "grouped", 1, "augment"),
     "a-light-joint": Study("pascal-a", "light", "grouped", 1, "joint"),
     "a-light-improved": Study("pascal-a", "light", "grouped", 4, "improved"),
-    "b-light-improved": Study("pascal-b", "light-centred", "grouped", 4, "improved",
+    "b-light-improved": Study("pascal-b", "light-centred", "grouped", 2, "improved",
                               log_mel=True),
 }
 # Shipped: the lightweight models with the improved recipe, network and front end
