@@ -493,9 +493,9 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"],
                                          joint_labels="shared"), 4),
-        "augmentation + joint (shared labels only) + 4× frame length + label smoothing + "
+        "augmentation + joint (shared labels only) + 2× frame length + label smoothing + "
         "centred log-mel maps": Row("light-centred", dataclasses.replace(
-            RECIPES["joint-augment-smooth"], joint_labels="shared"), 4, (("cepstrum", False),)),
+            RECIPES["joint-augment-smooth"], joint_labels="shared"), 2, (("cepstrum", False),)),
         "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3": Row(
             "light", dataclasses.replace(RECIPES["joint-augment-smooth"], weight_decay=1e-3), 4),
         "augmentation + joint + 4× frame length + label smoothing, 30 coefficients": Row(
