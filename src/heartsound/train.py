@@ -58,7 +58,8 @@ class Recipe:
     # "merged": one output per label name across the sets (set A's normal and set B's normal
     # are one class); "separate": the other set's labels get outputs of their own, a head per
     # set on the shared backbone (both cut away from the final model); "shared": only the
-    # other set's recordings of labels this set has (normal and murmur), merged.
+    # other set's recordings of labels this set has (normal and murmur), merged (a PASCAL
+    # set's other class names still get outputs, never a target, cut away the same way).
     joint_labels: str = "merged"
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
