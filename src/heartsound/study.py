@@ -384,6 +384,8 @@ def ablation_recipes() -> dict[str, Row]:
     paper = RECIPES["paper"]
     fixed = dataclasses.replace(paper, select="last")
     noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=ABLATION_SNR_DB)
+    smooth = RECIPES["joint-augment-smooth"]  # the base of the later rows (set A's default)
+    log_mel = (("cepstrum", False),)  # front-end change: log-mel maps instead of MFCCs
     return {
         "paper (best val. epoch)": Row("light", paper),
         "fixed budget": Row("light", fixed),
@@ -416,98 +418,84 @@ def ablation_recipes() -> dict[str, Row]:
         "+ 4× frame length": Row("light", fixed, 4),
         "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
         "+ label smoothing": Row("light", dataclasses.replace(
-            fixed, label_smoothing=RECIPES["joint-augment-smooth"].label_smoothing)),
-        "augmentation + joint + label smoothing": Row("light", RECIPES["joint-augment-smooth"]),
-        "augmentation + joint + context network + label smoothing": Row(
-            "light-context", RECIPES["joint-augment-smooth"]),
-        "augmentation + joint + 4× frame length + label smoothing": Row(
-            "light", RECIPES["joint-augment-smooth"], 4),
+            fixed, label_smoothing=smooth.label_smoothing)),
+        "augmentation + joint + label smoothing": Row("light", smooth),
+        "augmentation + joint + context network + label smoothing": Row("light-context", smooth),
+        "augmentation + joint + 4× frame length + label smoothing": Row("light", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + class weights": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], class_weight="sqrt"),
-            4),
+            "light", dataclasses.replace(smooth, class_weight="sqrt"), 4),
         "augmentation + joint + 4× frame length + label smoothing + context network": Row(
-            "light-context", RECIPES["joint-augment-smooth"], 4),
+            "light-context", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + distilled from base": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], distill_from="base"),
-            4),
+            "light", dataclasses.replace(smooth, distill_from="base"), 4),
         "augmentation + joint + 4× frame length + label smoothing + distilled from 3 light":
-            Row("light", dataclasses.replace(RECIPES["joint-augment-smooth"],
-                                             distill_from="light", distill_teachers=3), 4),
+            Row("light", dataclasses.replace(smooth, distill_from="light", distill_teachers=3),
+                4),
         "base network, augmentation + joint + 4× frame length + label smoothing": Row(
-            "base", RECIPES["joint-augment-smooth"], 4),
+            "base", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + temporal network": Row(
-            "light-temporal", RECIPES["joint-augment-smooth"], 4),
+            "light-temporal", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + own set 3×": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], own_repeat=3), 4),
+            "light", dataclasses.replace(smooth, own_repeat=3), 4),
         "augmentation + joint + 4× frame length + label smoothing + ensemble network": Row(
-            "light-ensemble", RECIPES["joint-augment-smooth"], 4),
+            "light-ensemble", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + 50 epochs": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], epochs=50), 4),
+            "light", dataclasses.replace(smooth, epochs=50), 4),
         "augmentation + joint + 4× frame length + label smoothing + windows averaged": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], eval_hop_s=1.0), 4),
+            "light", dataclasses.replace(smooth, eval_hop_s=1.0), 4),
         "augmentation + joint + 4× frame length + label smoothing + centred maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 4),
+            "light-centred", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + centred maps, means aside":
-            Row("light-centred-means", RECIPES["joint-augment-smooth"], 4),
+            Row("light-centred-means", smooth, 4),
         "augmentation + joint + 2× frame length + label smoothing + centred maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 2),
+            "light-centred", smooth, 2),
         "augmentation + joint + 4× frame length + label smoothing + centred and scaled maps":
-            Row("light-cmvn", RECIPES["joint-augment-smooth"], 4),
+            Row("light-cmvn", smooth, 4),
         "augmentation + joint + 4× frame length + label smoothing + centred maps + own set 3×":
-            Row("light-centred", dataclasses.replace(RECIPES["joint-augment-smooth"],
-                                                     own_repeat=3), 4),
+            Row("light-centred", dataclasses.replace(smooth, own_repeat=3), 4),
         "augmentation + 4× frame length + label smoothing + centred maps (no joint)": Row(
-            "light-centred", dataclasses.replace(RECIPES["joint-augment-smooth"], joint=None),
-            4),
-        "augmentation + joint + 2× frame length + label smoothing": Row(
-            "light", RECIPES["joint-augment-smooth"], 2),
+            "light-centred", dataclasses.replace(smooth, joint=None), 4),
+        "augmentation + joint + 2× frame length + label smoothing": Row("light", smooth, 2),
         "augmentation + joint (a head per set) + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"],
-                                         joint_labels="separate"), 4),
+            "light", dataclasses.replace(smooth, joint_labels="separate"), 4),
         "augmentation + joint (a head per set) + 4× frame length + label smoothing + centred "
-        "log-mel maps": Row("light-centred", dataclasses.replace(
-            RECIPES["joint-augment-smooth"], joint_labels="separate"), 4,
-            (("cepstrum", False),)),
+        "log-mel maps": Row(
+            "light-centred", dataclasses.replace(smooth, joint_labels="separate"), 4, log_mel),
         "augmentation without gain + joint + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], gain_db=0.0), 4),
+            "light", dataclasses.replace(smooth, gain_db=0.0), 4),
         "augmentation + joint + 4× frame length + label smoothing + PCEN maps": Row(
-            "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False), ("log", "pcen"))),
+            "light", smooth, 4, (*log_mel, ("log", "pcen"))),
         "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 4,
-            (("cepstrum", False), ("log", "pcen"))),
+            "light-centred", smooth, 4, (*log_mel, ("log", "pcen"))),
         "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
-            "light", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+            "light", smooth, 4, log_mel),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+            "light-centred", smooth, 4, log_mel),
         "augmentation + joint + 4× frame length + label smoothing + centred and scaled log-mel "
-        "maps": Row("light-cmvn", RECIPES["joint-augment-smooth"], 4, (("cepstrum", False),)),
+        "maps": Row("light-cmvn", smooth, 4, log_mel),
         "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
-        "64 bands": Row("light-centred", RECIPES["joint-augment-smooth"], 4,
-                        (("cepstrum", False), ("n_mels", 64))),
+        "64 bands": Row("light-centred", smooth, 4, (*log_mel, ("n_mels", 64))),
         **{f"augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
-           f"{words}": Row(f"light-centred-{variant}", RECIPES["joint-augment-smooth"], 4,
-                           (("cepstrum", False),))
+           f"{words}": Row(f"light-centred-{variant}", smooth, 4, log_mel)
            for variant, words in STRIDE_WORDS.items()},
         "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame": Row(
-            "light-keep-time", RECIPES["joint-augment-smooth"], 4),
+            "light-keep-time", smooth, 4),
         "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"],
-                                         joint_labels="shared"), 4),
+            "light", dataclasses.replace(smooth, joint_labels="shared"), 4),
         "augmentation + joint (shared labels only) + 2× frame length + label smoothing + "
-        "centred log-mel maps": Row("light-centred", dataclasses.replace(
-            RECIPES["joint-augment-smooth"], joint_labels="shared"), 2, (("cepstrum", False),)),
+        "centred log-mel maps": Row(
+            "light-centred", dataclasses.replace(smooth, joint_labels="shared"), 2, log_mel),
         "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], weight_decay=1e-3), 4),
+            "light", dataclasses.replace(smooth, weight_decay=1e-3), 4),
         "augmentation + joint + 4× frame length + label smoothing, 30 coefficients": Row(
-            "light", RECIPES["joint-augment-smooth"], 4, (("n_mfcc", 30),)),
+            "light", smooth, 4, (("n_mfcc", 30),)),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
-            "light-centred", RECIPES["joint-augment-smooth"], 2, (("cepstrum", False),)),
+            "light-centred", smooth, 2, log_mel),
         "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
-        "every 64 samples": Row("light-centred", RECIPES["joint-augment-smooth"], 1, (
-            ("cepstrum", False), ("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
+        "every 64 samples": Row("light-centred", smooth, 1, (
+            *log_mel, ("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
         "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
-            "light", dataclasses.replace(RECIPES["joint-augment-smooth"], crop="random",
-                                         eval_hop_s=1.0), 4),
+            "light", dataclasses.replace(smooth, crop="random", eval_hop_s=1.0), 4),
     }
 
 
@@ -614,18 +602,17 @@ def stride_summary(n_classes: int = 3) -> str:
     from .models import build, count_madds, count_parameters
 
     frames, width = DEFAULT.scaled(4).n_frames, DEFAULT.n_mels
-    madds = {name: count_madds(build(f"light-centred-{name}".rstrip("-"), n_classes, width),
-                               frames, width)
-             for name in ("", *STRIDE_WORDS)}
-    params = count_parameters(build("light-centred", n_classes, width))
-    cost = " / ".join(f"{madds[name] / 1e6:.1f}" for name in STRIDE_WORDS)
+    centred = build("light-centred", n_classes, width)
+    cost = " / ".join(
+        f"{count_madds(build(f'light-centred-{name}', n_classes, width), frames, width) / 1e6:.1f}"
+        for name in STRIDE_WORDS)
     return ("*" + ", ".join(STRIDE_WORDS.values()) + "*: the architecture search's "
             + ", ".join(f"`light-centred-{name}`" for name in STRIDE_WORDS)
             + " variants (`light-keep-time` etc. without centring; the same blocks and "
-            f"{params:,} parameters, the map downsampled elsewhere: the stem striding along "
-            "frequency only, along time only, or the last row not striding; "
-            f"{cost} M multiply-adds on {frames}×{width} log-mel maps against "
-            f"{madds[''] / 1e6:.1f} M)")
+            f"{count_parameters(centred):,} parameters, the map downsampled elsewhere: the "
+            "stem striding along frequency only, along time only, or the last row not "
+            f"striding; {cost} M multiply-adds on {frames}×{width} log-mel maps against "
+            f"{count_madds(centred, frames, width) / 1e6:.1f} M)")
 
 
 def context_summary(n_classes: int = 3) -> str:
