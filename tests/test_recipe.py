@@ -512,3 +512,72 @@ def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
         (run / "summary.json").write_text("{}")
     found = [p.parent.name.rsplit("-", 1)[1] for p in ablation_runs(tmp_path, "b", name)]
     assert found == ["s0", "s2", "s10"]
+
+
+def test_time_stretch_reads_the_map_faster_or_slower():
+    """stretch_map at rate 1 is the map itself; at rate 2 every other frame; past the end it
+    wraps round (the repeat rule); a stretch recipe keeps the batch shape and changes it."""
+    from heartsound.train import Recipe, make_batch, stretch_map
+
+    m = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
+    np.testing.assert_array_equal(stretch_map(m, 0, 100, 0.0), m)
+    np.testing.assert_allclose(stretch_map(m, 0, 50, np.log(2.0)), m[::2])
+    slow = stretch_map(m, 0, 100, -np.log(2.0))  # half speed: midpoints between frames
+    np.testing.assert_allclose(slow[1], (m[0] + m[1]) / 2)
+    np.testing.assert_allclose(stretch_map(m, 0, 60, np.log(2.0))[50], m[0])  # wrapped
+    fill = np.zeros(3, dtype=np.float32)
+    batch = make_batch([m], np.array([0, 0]), 100, Recipe(stretch=0.2),
+                       np.random.default_rng(1), fill)
+    assert batch.shape == (2, 100, 3) and not np.array_equal(batch[0], m)
+
+
+def test_joint_align_moves_the_other_set_to_this_sets_statistics():
+    from heartsound.train import align_maps
+
+    rng = np.random.default_rng(0)
+    own = [rng.normal(5.0, 2.0, (50, 4)).astype(np.float32) for _ in range(6)]
+    other = [rng.normal(-3.0, 0.5, (40, 4)).astype(np.float32) for _ in range(5)]
+    moved = np.concatenate(align_maps(other, own))
+    target = np.concatenate(own)
+    np.testing.assert_allclose(moved.mean(axis=0), target.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(moved.std(axis=0), target.std(axis=0), rtol=1e-3)
+
+
+def test_device_option_refuses_an_unusable_device(tmp_path):
+    """--device names where to train; one torch cannot use is one clear error before anything
+    is written, and the CPU default writes no device into the run's config."""
+    from heartsound.bench import cpu_name
+    from heartsound.train import RECIPES, recipe_with, run_cv, set_device
+
+    two_class_csv(tmp_path)
+    assert set_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="not usable"):
+        set_device("nosuchdevice")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' is not usable"):
+            run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "gpu", folds=2, quiet=True,
+                   recipe=recipe_with(RECIPES["augment"], ["epochs=1"]), device="cuda")
+        assert not (tmp_path / "gpu").exists()
+    set_device("cpu")
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1", "stretch=0.1"])
+    run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2, quiet=True,
+           recipe=recipe, final=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "device" not in config and config["machine"] == cpu_name()
+    assert config["recipe"]["stretch"] == 0.1
+
+
+def test_ablation_table_marks_runs_trained_elsewhere():
+    """A run trained on a GPU, or on another processor or torch build, is named; one from
+    this machine's CPU is not."""
+    from heartsound.study import trained_where
+
+    here, torch_here = "Xeon", "2.13.0+cpu"
+    local = {"config": {"versions": {"torch": torch_here}, "machine": here}}
+    old_local = {"config": {"versions": {"torch": torch_here}}}
+    gpu = {"config": {"versions": {"torch": "2.11.0+cu130"}, "device": "cuda (H100)"}}
+    other = {"config": {"versions": {"torch": "2.11.0+cu130"}}}
+    assert trained_where(local, here, torch_here) is None
+    assert trained_where(old_local, here, torch_here) is None
+    assert trained_where(gpu, here, torch_here) == "cuda (H100), torch 2.11.0+cu130"
+    assert "another machine" in trained_where(other, here, torch_here)

@@ -215,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_cv(args.dataset, model, args.out, folds=args.folds, epochs=args.epochs,
            seed=args.seed, split=args.split, config=config, data_dir=args.data,
            quiet=args.quiet, final=not args.no_final, limit=args.limit, recipe=recipe,
-           threads=args.threads)
+           threads=args.threads, device=args.device)
     return 0
 
 
@@ -365,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
                         "(fields: see heartsound.train.Recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--device", default="cpu",
+                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
+                        "device such as cuda (faster; not bit-identical to the CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",
                    help="grouped: folds split by patient (set B) / group column; random: the "
@@ -424,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    p.add_argument("--device", default="cpu",
+                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
+                        "device such as cuda (faster; not bit-identical to the CPU)")
     p.add_argument("--markdown-only", action="store_true",
                    help="train nothing; rewrite docs/ablation.md from the finished runs")
     p.set_defaults(func=cmd_ablation)

@@ -77,6 +77,14 @@ class Recipe:
     distill_teachers: int = 1
     distill_alpha: float = 0.5
     distill_temperature: float = 2.0
+    # Domain alignment for joint training: the other set's maps moved, coefficient by
+    # coefficient, to the mean and spread of this set's training maps (an affine map per
+    # column), so a different stethoscope's level and colouring are not a label cue.
+    joint_align: bool = False
+    # Heart-rate augmentation: each training map resampled along time by a factor drawn
+    # log-uniformly from [1/(1+stretch), 1+stretch] (linear interpolation; past the map's
+    # end it wraps round, the paper's repeat rule), so the same sounds come faster or slower.
+    stretch: float = 0.0
 
     @property
     def whole(self) -> bool:
@@ -322,6 +330,33 @@ def set_threads(n: int | None = None) -> int:
     return n or 1
 
 
+# Where fit() trains: "cpu" (the default, bit-reproducible) or a torch device such as
+# "cuda" (a GPU: much faster for the larger maps, numerically not identical to the CPU).
+# Set once per process, like the thread count; models come back on the CPU either way.
+_DEVICE = "cpu"
+
+
+def set_device(device: str = "cpu") -> str:
+    """Train on ``device`` from now on in this process; refuses one torch cannot use."""
+    global _DEVICE
+    torch = _torch()
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device {device!r} is not usable here: "
+                         f"{str(exc).splitlines()[0]}") from None
+    _DEVICE = device
+    return device
+
+
+def device_label(device: str) -> str:
+    """``device`` in words for a run's config: "cuda (NVIDIA H100 80GB HBM3)"."""
+    torch = _torch()
+    if torch.device(device).type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
+
+
 def predict_proba(model, maps: Sequence[np.ndarray], n_frames: int,
                   hop: int | None = None, batch: int = 64) -> np.ndarray:
     """Class probabilities per recording: its first window, or the mean over its windows."""
@@ -333,9 +368,11 @@ def predict_proba(model, maps: Sequence[np.ndarray], n_frames: int,
               for m in maps]
     flat = np.concatenate(chunks)
     out = []
+    dev = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(flat), batch):
-            out.append(torch.softmax(model(torch.from_numpy(flat[i:i + batch])), -1).numpy())
+            xb = torch.from_numpy(flat[i:i + batch]).to(dev)
+            out.append(torch.softmax(model(xb), -1).cpu().numpy())
     probs = np.concatenate(out)
     bounds = np.cumsum([0] + [len(c) for c in chunks])
     return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
@@ -364,7 +401,11 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
         if m.ndim == 3:  # the map and its noisy copies (Recipe.noise_snr_db): one of them
             m = m[rng.integers(len(m))]
         start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
-        out[j] = m[start:start + n_frames]
+        if recipe.stretch:
+            out[j] = stretch_map(m, start, n_frames, rng.uniform(-1, 1) * np.log1p(
+                recipe.stretch))
+        else:
+            out[j] = m[start:start + n_frames]
     if recipe.gain_db:
         # A gain of g dB adds g to every log-mel band in dB (g·ln 10/10 in natural-log units),
         # i.e. √n_mels times that to c0 (orthonormal DCT); PCEN divides it out (no shift).
@@ -384,6 +425,26 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
             f0 = rng.integers(first, out.shape[2] - f + 1)
             out[j, :, f0:f0 + f] = fill[f0:f0 + f]
     return out
+
+
+def stretch_map(m: np.ndarray, start: int, n_frames: int, log_rate: float) -> np.ndarray:
+    """``n_frames`` frames of ``m`` from ``start`` read at ``exp(log_rate)`` frames per
+    frame (> 1: faster, a higher heart rate), linearly interpolated, wrapping round."""
+    pos = start + np.arange(n_frames) * np.exp(log_rate)
+    lo = np.floor(pos).astype(np.int64)
+    w = (pos - lo)[:, None].astype(m.dtype)
+    return (1 - w) * m[lo % len(m)] + w * m[(lo + 1) % len(m)]
+
+
+def align_maps(maps: Sequence[np.ndarray], like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``maps`` moved column by column to the mean and standard deviation of ``like``'s
+    frames (``Recipe.joint_align``)."""
+    def stats(ms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        frames = np.concatenate([m[0] if m.ndim == 3 else m for m in ms])
+        return frames.mean(axis=0), frames.std(axis=0) + 1e-6
+
+    (mu, sd), (to_mu, to_sd) = stats(maps), stats(like)
+    return [((m - mu) / sd * to_sd + to_mu).astype(np.float32) for m in maps]
 
 
 def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: int,
@@ -421,17 +482,19 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
     fill = frames.mean(axis=0).astype(np.float32)
     del frames
+    dev = torch.device(_DEVICE)
+    model.to(dev)
     hop = hop_frames(recipe.eval_hop_s, cfg)
     weights = class_weights(y_tr, n_classes, recipe.class_weight)
     loss_fn = torch.nn.CrossEntropyLoss(
-        weight=None if weights is None else torch.from_numpy(weights),
+        weight=None if weights is None else torch.from_numpy(weights).to(dev),
         label_smoothing=recipe.label_smoothing)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = -(-len(maps_tr) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
-    yt = torch.from_numpy(y_tr)
-    soft_t = None if soft is None else torch.from_numpy(soft.astype(np.float32))
+    yt = torch.from_numpy(y_tr).to(dev)
+    soft_t = None if soft is None else torch.from_numpy(soft.astype(np.float32)).to(dev)
     epochs = epochs or recipe.epochs
     curve: list[dict] = []
     best_state, best_key = None, (-1.0, -np.inf)
@@ -443,11 +506,13 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         total, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill, cfg))
-            yb = yt[idx]
+            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill,
+                                             cfg)).to(dev)
+            at = torch.from_numpy(idx).to(dev)
+            yb = yt[at]
             if recipe.mixup:
                 lam = float(rng.beta(recipe.mixup, recipe.mixup))
-                other = torch.from_numpy(rng.permutation(len(idx)))
+                other = torch.from_numpy(rng.permutation(len(idx))).to(dev)
                 xb = lam * xb + (1 - lam) * xb[other]
             # Each member of an ensemble takes its own loss (one member for a single network).
             members = model.member_logits(xb)
@@ -458,7 +523,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
                 loss = lam * loss + (1 - lam) * loss_fn(logits, yb[other].repeat(k))
             if soft_t is not None:
                 loss = (1 - recipe.distill_alpha) * loss + recipe.distill_alpha * distill_loss(
-                    logits, soft_t[idx].repeat(k, 1), recipe.distill_temperature)
+                    logits, soft_t[at].repeat(k, 1), recipe.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -486,6 +551,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
             _progress(progress, epoch, epochs, row)
     if progress is not None:
         print(file=sys.stderr)
+    model.to("cpu")
     if best_state is not None:
         model.load_state_dict(best_state)
     if averaged is not None:
@@ -582,6 +648,12 @@ def write_curve(path: Path, curve: list[dict]) -> None:
     lines += [",".join(f"{row[k]:.6g}" if isinstance(row.get(k), float) else str(row.get(k, ""))
                        for k in keys) for row in curve]
     write_text(path, "\n".join(lines) + "\n")
+
+
+def cpu_name() -> str:
+    from .bench import cpu_name as name
+
+    return name()
 
 
 def versions() -> dict[str, str]:
@@ -718,7 +790,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
            config: FrontEndConfig | None = None, recipe: Recipe | None = None,
            data_dir: str | None = None, quiet: bool = False, final: bool = True,
            export: bool = True, limit: int | None = None,
-           threads: int | None = None) -> dict[str, Any]:
+           threads: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README)."""
     cfg = resolve(config)
     recipe = recipe or Recipe()
@@ -732,10 +804,12 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     ds_key = dataset_key(dataset)
     classes = list(classes_of(recordings, ds_key))
     threads = set_threads(threads)
+    set_device(device)
     run_config = {
         "dataset": dataset, "model": arch, "folds": folds, "seed": seed, "split": split,
         "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
-        "threads": threads, "versions": versions(), "limit": limit,
+        "threads": threads, "versions": versions(), "machine": cpu_name(), "limit": limit,
+        **({"device": device_label(device)} if device != "cpu" else {}),
     }
     # Before anything is written: a bad recipe must not leave a half-made run folder.
     check_recipe(recipe)
@@ -746,7 +820,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         # Runs written before a Recipe or front-end field existed used its default.
         previous["recipe"] = dataclasses.asdict(recipe_from_dict(previous["recipe"]))
         previous["frontend"] = FrontEndConfig.from_dict(previous["frontend"]).to_dict()
-        ignore = {"versions", "threads"}
+        ignore = {"versions", "threads", "device", "machine"}
         if {k: v for k, v in previous.items() if k not in ignore} != {
                 k: v for k, v in run_config.items() if k not in ignore}:
             raise ValueError(f"{out}: holds a run with other settings; use another --out")
@@ -773,7 +847,9 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
         own = np.tile(train_idx, recipe.own_repeat)
-        fold_maps = [train_maps[i] for i in own] + joint.maps
+        fold_maps = [train_maps[i] for i in own]
+        fold_maps += align_maps(joint.maps, fold_maps) if recipe.joint_align and joint.maps \
+            else joint.maps
         fold_y = np.concatenate([y[own], joint.y])
         soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg)
         model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
@@ -872,7 +948,9 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     t0 = time.perf_counter()
     joint = joint or JointData.none(len(classes))
     own = np.tile(np.arange(len(y)), recipe.own_repeat)
-    all_maps = [maps[i] for i in own] + joint.maps
+    all_maps = [maps[i] for i in own]
+    all_maps += align_maps(joint.maps, all_maps) if recipe.joint_align and joint.maps \
+        else joint.maps
     all_y = np.concatenate([y[own], joint.y])
     soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg)
     model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
