@@ -512,6 +512,9 @@ def ablation_recipes() -> dict[str, Row]:
         "64 bands": Row("light-centred", smooth, 2, (*log_mel, ("n_mels", 64))),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
         "50 epochs": Row("light-centred", dataclasses.replace(smooth, epochs=50), 2, log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "balanced class weights": Row("light-centred", dataclasses.replace(
+            smooth, class_weight="balanced"), 2, log_mel),
         "augmentation + joint + 4× frame length + label smoothing + one cosine cycle": Row(
             "light", dataclasses.replace(smooth, restart_epochs=30), 4),
         "augmentation + joint + 4× frame length + label smoothing + 60 epochs, cycles of 20":
@@ -765,7 +768,9 @@ def ablation_markdown(runs: Path) -> str:
              "divided by its own level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
              f"instead of a log; {stride_summary()}; *weight decay 1e-3*: Adam's L2 penalty "
              "(`--set weight_decay=1e-3`); *30 coefficients*: 30 MFCCs instead of 20 "
-             "(front-end field `n_mfcc`); *one cosine cycle*: the learning rate annealed once over "
+             "(front-end field `n_mfcc`); *balanced class weights*: the loss weighted by inverse "
+             "class frequency (`--set class_weight=balanced`; *class weights* alone are its "
+             "square root); *one cosine cycle*: the learning rate annealed once over "
              "the 30 epochs instead of restarting every 10; *60 epochs, cycles of 20*: three "
              "restarts 20 epochs apart; *joint (aligned)*: the other set's maps moved, "
              "coefficient by coefficient, to the mean and standard deviation of this set's "
