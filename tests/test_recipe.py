@@ -581,3 +581,23 @@ def test_ablation_table_marks_runs_trained_elsewhere():
     assert trained_where(old_local, here, torch_here) is None
     assert trained_where(gpu, here, torch_here) == "cuda (H100), torch 2.11.0+cu130"
     assert "another machine" in trained_where(other, here, torch_here)
+
+
+def test_seed_ensemble_averages_each_recordings_probabilities():
+    """Two runs that each get one of two recordings wrong, but less confidently than they get
+    the other right: their average gets both right; the single runs score 0.5 each."""
+    from heartsound.study import default_row, seed_ensemble
+
+    def run(p_first, p_second):
+        def row(path, label, p_normal):
+            probs = [p_normal, 1 - p_normal, 0.0, 0.0]
+            pred = "normal" if p_normal > 0.5 else "murmur"
+            return {"path": path, "label": label, "pred": pred, "probs": probs}
+        return {"config": {"classes": ["normal", "murmur", "extrahls", "artifact"]},
+                "folds": [{"validation": [row("x.wav", "normal", p_first),
+                                          row("y.wav", "murmur", p_second)]}]}
+
+    together, single = seed_ensemble([run(0.9, 0.6), run(0.4, 0.1)], "a")
+    assert together["accuracy"] == 1.0
+    assert single["accuracy"] == 0.5
+    assert default_row("a") and default_row("b")  # each set's default is a row of the table
