@@ -650,12 +650,6 @@ def write_curve(path: Path, curve: list[dict]) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def cpu_name() -> str:
-    from .bench import cpu_name as name
-
-    return name()
-
-
 def versions() -> dict[str, str]:
     import numpy
     import scipy
@@ -803,6 +797,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         recordings = recordings[:: max(1, len(recordings) // limit)][:limit]
     ds_key = dataset_key(dataset)
     classes = list(classes_of(recordings, ds_key))
+    from .bench import cpu_name  # the processor, recorded beside the versions
+
     threads = set_threads(threads)
     set_device(device)
     run_config = {
