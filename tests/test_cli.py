@@ -83,6 +83,8 @@ def test_features_writes_npy(tmp_path, make_wav):
         assert np.load(tmp_path / "out" / f"{w.stem}.npy").shape == (872, 20)
     code, _, _ = run_cli("features", tmp_path / "in", "--scale", "4", "--out", tmp_path / "o4")
     assert code == 0 and np.load(tmp_path / "o4" / "0.npy").shape == (215, 20)
+    code, _, _ = run_cli("features", tmp_path / "in", "--scale", "8", "--out", tmp_path / "o8")
+    assert code == 0 and np.load(tmp_path / "o8" / "0.npy").shape == (106, 20)
     code, _, _ = run_cli("features", tmp_path / "in", "--scale", "4", "--maps", "log-mel",
                          "--out", tmp_path / "lm")
     assert code == 0 and np.load(tmp_path / "lm" / "0.npy").shape == (215, 48)

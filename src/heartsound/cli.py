@@ -309,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "or 48) per WAV")
     p.add_argument("inputs", nargs="+", metavar="WAV", help="WAV files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1,
-                   help="frame length/FFT/hop multiplier: 1 → 872x20, 2 → 434x20, 4 → 215x20")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=1,
+                   help="frame length/FFT/hop multiplier: 1 → 872x20, 2 → 434x20, 4 → 215x20, "
+                        "8 → 106x20")
     p.add_argument("--maps", choices=("mfcc", "log-mel"), default="mfcc",
                    help="mfcc: 20 coefficients per frame; log-mel: the 48 log mel-band "
                         "energies before the DCT")
@@ -372,8 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",
                    help="grouped: folds split by patient (set B) / group column; random: the "
                         "paper's ungrouped stratified folds")
-    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=None,
-                   help="front-end frame length multiplier (872/434/215 frames). Default: the "
+    p.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=None,
+                   help="front-end frame length multiplier (872/434/215/106 frames). Default: the "
                         "improved recipe's (train.IMPROVED), 1 with any other recipe")
     p.add_argument("--maps", choices=("mfcc", "log-mel"), default=None,
                    help="mfcc: the paper's 20 MFCCs per frame; log-mel: the 48 log mel-band "

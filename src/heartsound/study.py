@@ -615,6 +615,17 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
     return found
 
 
+def madds_by_scale(scales: Sequence[int] = (8, 4), n_classes: int = 4) -> str:
+    """The lightweight network's multiply-adds on the MFCC maps of each frame-length factor
+    (set A's 4 classes by default): "2.8 M on 106×20 maps against 5.6 M on 215×20"."""
+    from .models import build, count_madds
+
+    net = build("light", n_classes, DEFAULT.n_mfcc)
+    parts = [f"{count_madds(net, n, DEFAULT.n_mfcc) / 1e6:.1f} M on {n}×{DEFAULT.n_mfcc}"
+             for n in (DEFAULT.scaled(k).n_frames for k in scales)]
+    return parts[0] + " maps against " + ", ".join(parts[1:])
+
+
 def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
                        width: int = 20) -> str:
     """A network's parameters and multiply-adds on ``scale``'s maps ``width`` wide, against
@@ -781,9 +792,10 @@ def ablation_markdown(runs: Path) -> str:
              "length*: 256-sample frames, a 434×20 map (434×48 as log-mel); *512-sample "
              "frames every 64 samples*: the 4× frame length's frames at the 2× hop, a 430×20 "
              "map (430×48 as log-mel); *8× frame length*: 1024-sample frames and FFT every "
-             "256 samples, a 106×20 map; *whole recording*: random 7-s crops "
-             "in training, 7-s windows 1 s apart averaged at validation; *own set 3×*: each "
-             "of the set's own training recordings drawn three times per epoch, the other "
+             f"256 samples ({madds_by_scale()} for set A's 4 classes); *whole recording*: "
+             "random 7-s crops in training, 7-s windows 1 s apart averaged at validation; "
+             "*own set 3×*: each of the set's own training recordings drawn three times per "
+             "epoch, the other "
              "set's once; *temporal network*: "
              "the `light-temporal` variant (the same rows as 1-D convolutions along time, "
              "kernel 5, the 20 coefficients as the stem's channels; "
