@@ -519,6 +519,8 @@ def ablation_recipes() -> dict[str, Row]:
         "balanced class weights": Row("light-centred", dataclasses.replace(
             smooth, class_weight="balanced"), 2, log_mel),
         "augmentation + joint + 8× frame length + label smoothing": Row("light", smooth, 8),
+        "augmentation + joint + 8× frame length + label smoothing + own set 3×": Row(
+            "light", dataclasses.replace(smooth, own_repeat=3), 8),
         "augmentation + joint + label smoothing, 512-sample frames every 64 samples": Row(
             "light", smooth, 1, (("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
         "augmentation + joint + 4× frame length + label smoothing 0.2": Row(
