@@ -532,7 +532,7 @@ def test_time_stretch_reads_the_map_faster_or_slower():
 
 
 def test_joint_align_moves_the_other_set_to_this_sets_statistics():
-    from heartsound.train import align_maps
+    from heartsound.train import JointData, Recipe, align_maps
 
     rng = np.random.default_rng(0)
     own = [rng.normal(5.0, 2.0, (50, 4)).astype(np.float32) for _ in range(6)]
@@ -541,6 +541,12 @@ def test_joint_align_moves_the_other_set_to_this_sets_statistics():
     target = np.concatenate(own)
     np.testing.assert_allclose(moved.mean(axis=0), target.mean(axis=0), atol=1e-4)
     np.testing.assert_allclose(moved.std(axis=0), target.std(axis=0), rtol=1e-3)
+    # A training set is the own maps, then the other set's: moved only with joint_align.
+    joint = JointData(other, np.zeros(len(other), dtype=np.int64), 2, [0, 1])
+    plain = joint.added_to(own, Recipe())
+    assert len(plain) == 11 and plain[:6] == own and plain[6] is other[0]
+    aligned = joint.added_to(own, Recipe(joint_align=True))
+    np.testing.assert_allclose(np.concatenate(aligned[6:]), moved, atol=1e-6)
 
 
 def test_device_option_refuses_an_unusable_device(tmp_path):

@@ -287,6 +287,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """--device, for the commands that train."""
+    p.add_argument("--device", default="cpu",
+                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
+                        "device such as cuda (faster; not bit-identical to the CPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -366,9 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
                         "(fields: see heartsound.train.Recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    p.add_argument("--device", default="cpu",
-                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
-                        "device such as cuda (faster; not bit-identical to the CPU)")
+    add_device_argument(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("grouped", "random"), default="grouped",
                    help="grouped: folds split by patient (set B) / group column; random: the "
@@ -428,9 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipes run with every seed; the others with the first seed only")
     p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
-    p.add_argument("--device", default="cpu",
-                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
-                        "device such as cuda (faster; not bit-identical to the CPU)")
+    add_device_argument(p)
     p.add_argument("--markdown-only", action="store_true",
                    help="train nothing; rewrite docs/ablation.md from the finished runs")
     p.set_defaults(func=cmd_ablation)

@@ -863,11 +863,12 @@ def ablation_markdown(runs: Path) -> str:
                   "|---|---|" + "---|" * (len(metrics[dataset]) + 4)]
         first = None
         marks: dict[str, str] = {}  # where runs were trained elsewhere → its footnote mark
+        loaded: dict[str, list[dict[str, Any]]] = {}  # row → its runs' summaries
         for name in ablation_recipes():
             found = ablation_runs(runs, dataset, name)
             if not found:
                 continue
-            summaries = [json.loads(p.read_text()) for p in found]
+            summaries = loaded[name] = [json.loads(p.read_text()) for p in found]
             cells = []
             for k in metrics[dataset]:
                 vals = [v for s in summaries if k in s["mean"]
@@ -891,14 +892,13 @@ def ablation_markdown(runs: Path) -> str:
                          f"{rare} | {auc} |")
             first = first or summaries[0]
         name = default_row(dataset)
-        found = ablation_runs(runs, dataset, name) if name else []
-        if len(found) > 1:
-            together, single = seed_ensemble([json.loads(p.read_text()) for p in found],
-                                             dataset)
-            shown = metrics[dataset][:3]
-            lines += ["", f"**Seed ensemble of the default** (*{name}*, {len(found)} seeds): "
+        runs_of_default = loaded.get(name, []) if name else []
+        if len(runs_of_default) > 1:
+            together, single = seed_ensemble(runs_of_default, dataset)
+            shown, n = metrics[dataset][:3], len(runs_of_default)
+            lines += ["", f"**Seed ensemble of the default** (*{name}*, {n} seeds): "
                       "each recording's validation probabilities averaged over the runs, all "
-                      f"of which held it out ({len(found)} networks per recording, beyond the "
+                      f"of which held it out ({n} networks per recording, beyond the "
                       "budget), scored over the pooled recordings: "
                       + ", ".join(f"{k.replace('_', ' ').replace('youden', 'Youden')} "
                                    f"{together[k]:.3f}" for k in shown)

@@ -749,6 +749,13 @@ class JointData:
         """No joint training: nothing added, every class kept."""
         return cls([], np.zeros(0, dtype=np.int64), n_classes, None)
 
+    def added_to(self, own: list[np.ndarray], recipe: Recipe) -> list[np.ndarray]:
+        """A training set: ``own`` maps, then these (moved to ``own``'s statistics with
+        ``recipe.joint_align``), in the order of ``y`` after the own labels."""
+        if recipe.joint_align and self.maps:
+            return own + align_maps(self.maps, own)
+        return own + self.maps
+
 
 def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontEndConfig,
                data_dir: str | None = None, seed: int = 0) -> JointData:
@@ -843,9 +850,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
         own = np.tile(train_idx, recipe.own_repeat)
-        fold_maps = [train_maps[i] for i in own]
-        fold_maps += align_maps(joint.maps, fold_maps) if recipe.joint_align and joint.maps \
-            else joint.maps
+        fold_maps = joint.added_to([train_maps[i] for i in own], recipe)
         fold_y = np.concatenate([y[own], joint.y])
         soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg)
         model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
@@ -944,9 +949,7 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     t0 = time.perf_counter()
     joint = joint or JointData.none(len(classes))
     own = np.tile(np.arange(len(y)), recipe.own_repeat)
-    all_maps = [maps[i] for i in own]
-    all_maps += align_maps(joint.maps, all_maps) if recipe.joint_align and joint.maps \
-        else joint.maps
+    all_maps = joint.added_to([maps[i] for i in own], recipe)
     all_y = np.concatenate([y[own], joint.y])
     soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg)
     model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
