@@ -241,3 +241,11 @@ def test_train_offers_every_recipe_and_network():
     actions = {a.dest: a for a in sub.choices["train"]._actions}
     assert set(actions["recipe"].choices) == {"improved", *RECIPES}
     assert set(actions["model"].choices) == set(ARCHITECTURES)
+
+
+def test_views_without_runs_is_one_line(capsys, tmp_path):
+    out = tmp_path / "views.md"
+    assert main(["views", "--runs", str(tmp_path), "--sets", "a", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no finished runs of set A's default row" in err[0]
+    assert not out.exists()

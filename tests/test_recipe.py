@@ -587,6 +587,10 @@ def test_ablation_table_marks_runs_trained_elsewhere():
     assert trained_where(old_local, here, torch_here) is None
     assert trained_where(gpu, here, torch_here) == "cuda (H100), torch 2.11.0+cu130"
     assert "another machine" in trained_where(other, here, torch_here)
+    same_name = {"config": {"versions": {"torch": "2.11.0+cu130"}, "machine": here}}
+    assert trained_where(same_name, here, torch_here) == trained_where(other, here, torch_here)
+    elsewhere = {"config": {"versions": {"torch": torch_here}, "machine": "Arm Cortex-A76"}}
+    assert trained_where(elsewhere, here, torch_here) == "Arm Cortex-A76, torch 2.13.0+cpu"
 
 
 def test_seed_ensemble_averages_each_recordings_probabilities():
@@ -607,3 +611,40 @@ def test_seed_ensemble_averages_each_recordings_probabilities():
     assert together["accuracy"] == 1.0
     assert single["accuracy"] == 0.5
     assert default_row("a") and default_row("b")  # each set's default is a row of the table
+
+
+def test_test_time_views_of_a_finished_run(tmp_path):
+    """The one-view score of a run's fold checkpoints is the score its CV stored; every view
+    is scored; each view function shows the map the way its name says."""
+    import dataclasses
+
+    import soundfile as sf
+
+    from heartsound.config import front_end
+    from heartsound.study import TEST_TIME_VIEWS, view_scores, views_markdown
+    from heartsound.train import RECIPES, run_cv
+
+    lines = ["path,label"]
+    for c, bpm in enumerate((50, 120)):
+        for i in range(4):
+            sf.write(str(tmp_path / f"c{c}_{i}.wav"), heart_like(3.0 + i, 4000, bpm=bpm,
+                                                                 seed=10 * c + i), 4000)
+            lines.append(f"c{c}_{i}.wav,k{c}")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    recipe = dataclasses.replace(RECIPES["paper"], epochs=1, select="last")
+    summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
+                     recipe=recipe, config=front_end(4), quiet=True, final=False)
+    scored = view_scores(tmp_path / "run")
+    assert set(scored) == set(TEST_TIME_VIEWS)
+    stored = [f["scores"]["accuracy"] for f in summary["folds"]]
+    assert scored["one view (as trained)"]["accuracy"] == pytest.approx(np.mean(stored))
+    text = views_markdown({"Set X": [scored, scored]})
+    assert text.count("\n| ") == 1 + len(TEST_TIME_VIEWS)
+    assert "| 4 circular shifts | 4 | 2 |" in text
+
+    m = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)
+    np.testing.assert_array_equal(TEST_TIME_VIEWS["4 circular shifts"](m)[1][0], m[2])
+    np.testing.assert_array_equal(TEST_TIME_VIEWS["forward and time-reversed"](m)[1][0], m[-1])
+    slow, same, fast = TEST_TIME_VIEWS["3 heart rates (0.9×, 1×, 1.1×)"](m)
+    np.testing.assert_allclose(same, m)
+    assert slow[1, 0] == pytest.approx(0.9 * 2) and fast[1, 0] == pytest.approx(1.1 * 2)

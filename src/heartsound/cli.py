@@ -266,6 +266,12 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     return ablation(args)
 
 
+def cmd_views(args: argparse.Namespace) -> int:
+    from .study import views
+
+    return views(args)
+
+
 # ---------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
@@ -437,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown-only", action="store_true",
                    help="train nothing; rewrite docs/ablation.md from the finished runs")
     p.set_defaults(func=cmd_ablation)
+
+    p = sub.add_parser("views", help="score each set's default ablation row with test-time "
+                                     "views averaged (shifts, heart rates, reversal)")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--out", help="markdown written (default: docs/test-time-views.md of the "
+                                 "repository)")
+    p.set_defaults(func=cmd_views)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
