@@ -251,7 +251,7 @@ def test_label_smoothing_bounds_the_loss():
 
 
 def test_ablation_rows_and_rare_class_count():
-    from heartsound.study import ablation_recipes, rare_auc, rare_found, shared_patients, slug
+    from heartsound.ablation import ablation_recipes, rare_auc, rare_found, shared_patients, slug
 
     rows = ablation_recipes()
     assert slug("augmentation + mixup") == "augmentation-mixup"
@@ -503,7 +503,7 @@ def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
 def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
     """A row's seed runs are "<row>-s<seed>" exactly: a longer row whose name continues with
     "s…" ("…-maps-stem-keeps-every-frame-s0") is not one of its seeds; seeds sort by number."""
-    from heartsound.study import ablation_runs, slug
+    from heartsound.ablation import ablation_runs, slug
 
     name = "augmentation + centred log-mel maps"
     for folder in ("s0", "s2", "s10", "stem-keeps-every-frame-s0", "s1x"):
@@ -576,7 +576,7 @@ def test_device_option_refuses_an_unusable_device(tmp_path):
 def test_ablation_table_marks_runs_trained_elsewhere():
     """A run trained on a GPU, or on another processor or torch build, is named; one from
     this machine's CPU is not."""
-    from heartsound.study import trained_where
+    from heartsound.ablation import trained_where
 
     here, torch_here = "Xeon", "2.13.0+cpu"
     local = {"config": {"versions": {"torch": torch_here}, "machine": here}}
@@ -596,7 +596,7 @@ def test_ablation_table_marks_runs_trained_elsewhere():
 def test_seed_ensemble_averages_each_recordings_probabilities():
     """Two runs that each get one of two recordings wrong, but less confidently than they get
     the other right: their average gets both right; the single runs score 0.5 each."""
-    from heartsound.study import default_row, seed_ensemble
+    from heartsound.ablation import default_row, seed_ensemble
 
     def run(p_first, p_second):
         def row(path, label, p_normal):
@@ -620,8 +620,8 @@ def test_test_time_views_of_a_finished_run(tmp_path):
 
     import soundfile as sf
 
+    from heartsound.ablation import TEST_TIME_VIEWS, view_scores, views_markdown
     from heartsound.config import front_end
-    from heartsound.study import TEST_TIME_VIEWS, view_scores, views_markdown
     from heartsound.train import RECIPES, run_cv
 
     lines = ["path,label"]

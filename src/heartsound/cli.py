@@ -261,13 +261,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
-    from .study import ablation
+    from .ablation import ablation
 
     return ablation(args)
 
 
 def cmd_views(args: argparse.Namespace) -> int:
-    from .study import views
+    from .ablation import views
 
     return views(args)
 

@@ -1,0 +1,709 @@
+"""``heartsound ablation`` and ``heartsound views``: what each change to the recipe gives.
+
+Every row is one network, recipe and front end, cross-validated on several seeds
+(``runs/ablation/<set>-<row>-s<seed>``) and summarised in docs/ablation.md: mean ± std over
+seeds of the 5-fold means, the rare class found, where a run was trained, and the seed
+ensemble of each set's default. ``heartsound views`` re-scores the default rows' fold
+checkpoints with test-time views (docs/test-time-views.md). docs/experiments.md tells the
+story.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .atomic import write_text
+from .config import DEFAULT, FrontEndConfig, front_end
+from .study import noise_text
+
+ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
+
+
+class Row(NamedTuple):
+    """One ablation row: the network, the recipe, the front end's frame-length factor
+    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map), and any other
+    front-end fields changed from the paper's."""
+
+    network: str
+    recipe: Any
+    scale: int = 1
+    frontend: tuple[tuple[str, Any], ...] = ()
+
+    def config(self) -> FrontEndConfig:
+        import dataclasses
+
+        return dataclasses.replace(front_end(self.scale), **dict(self.frontend))
+
+
+# The architecture search's stride variants (models.STRIDE_VARIANTS) as the table names them.
+STRIDE_WORDS = {"keep-time": "stem keeps every frame", "keep-freq": "stem keeps every band",
+                "late": "last row unstrided"}
+
+
+STRETCH = 0.15  # time-stretch rows: rates in [1/1.15, 1.15]
+
+
+def ablation_recipes() -> dict[str, Row]:
+    """Rows of the ablation by name. Each change alone on top of an honest baseline (a fixed
+    budget), then combinations."""
+    import dataclasses
+
+    from .train import RECIPES
+
+    paper = RECIPES["paper"]
+    fixed = dataclasses.replace(paper, select="last")
+    noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=ABLATION_SNR_DB)
+    smooth = RECIPES["joint-augment-smooth"]  # the base of the later rows (set A's default)
+    log_mel = (("cepstrum", False),)  # front-end change: log-mel maps instead of MFCCs
+    return {
+        "paper (best val. epoch)": Row("light", paper),
+        "fixed budget": Row("light", fixed),
+        "+ whole recording": Row("light", dataclasses.replace(fixed, crop="random",
+                                                              eval_hop_s=2.0)),
+        "+ class weights": Row("light", dataclasses.replace(fixed, class_weight="sqrt")),
+        "+ augmentation": Row("light", RECIPES["augment"]),
+        "+ mixup": Row("light", dataclasses.replace(fixed, mixup=0.4)),
+        "+ weight averaging": Row("light", dataclasses.replace(fixed, average_last=10)),
+        "+ learning rate 3e-3": Row("light", dataclasses.replace(fixed, lr=3e-3)),
+        "+ context network": Row("light-context", fixed),
+        "+ joint A+B training": Row("light", RECIPES["joint"]),
+        "+ centred maps": Row("light-centred", fixed),
+        "all four (candidate)": Row("light", RECIPES["candidate"]),
+        "augmentation + mixup": Row("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
+        "augmentation + weight averaging": Row("light", dataclasses.replace(
+            RECIPES["augment"], average_last=10)),
+        "augmentation + learning rate 3e-3": Row("light", dataclasses.replace(
+            RECIPES["augment"], lr=3e-3)),
+        "augmentation + context network": Row("light-context", RECIPES["augment"]),
+        "augmentation + joint A+B training": Row("light", RECIPES["joint-augment"]),
+        "joint A+B training + context network": Row("light-context", RECIPES["joint"]),
+        "augmentation + joint + context network": Row("light-context", RECIPES["joint-augment"]),
+        "+ audio noise and shifts": Row("light", dataclasses.replace(
+            fixed, noise_snr_db=ABLATION_SNR_DB)),
+        "augmentation + joint + audio noise": Row("light", noisy),
+        "augmentation + joint + context network + audio noise": Row("light-context", noisy),
+        "augmentation + joint + context network + class weights": Row(
+            "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
+        "+ 4× frame length": Row("light", fixed, 4),
+        "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
+        "+ label smoothing": Row("light", dataclasses.replace(
+            fixed, label_smoothing=smooth.label_smoothing)),
+        "augmentation + joint + label smoothing": Row("light", smooth),
+        "augmentation + joint + context network + label smoothing": Row("light-context", smooth),
+        "augmentation + joint + 4× frame length + label smoothing": Row("light", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + class weights": Row(
+            "light", dataclasses.replace(smooth, class_weight="sqrt"), 4),
+        "augmentation + joint + 4× frame length + label smoothing + context network": Row(
+            "light-context", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + distilled from base": Row(
+            "light", dataclasses.replace(smooth, distill_from="base"), 4),
+        "augmentation + joint + 4× frame length + label smoothing + distilled from 3 light":
+            Row("light", dataclasses.replace(smooth, distill_from="light", distill_teachers=3),
+                4),
+        "base network, augmentation + joint + 4× frame length + label smoothing": Row(
+            "base", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + temporal network": Row(
+            "light-temporal", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + own set 3×": Row(
+            "light", dataclasses.replace(smooth, own_repeat=3), 4),
+        "augmentation + joint + 4× frame length + label smoothing + ensemble network": Row(
+            "light-ensemble", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + 50 epochs": Row(
+            "light", dataclasses.replace(smooth, epochs=50), 4),
+        "augmentation + joint + 4× frame length + label smoothing + windows averaged": Row(
+            "light", dataclasses.replace(smooth, eval_hop_s=1.0), 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps": Row(
+            "light-centred", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps, means aside":
+            Row("light-centred-means", smooth, 4),
+        "augmentation + joint + 2× frame length + label smoothing + centred maps": Row(
+            "light-centred", smooth, 2),
+        "augmentation + joint + 4× frame length + label smoothing + centred and scaled maps":
+            Row("light-cmvn", smooth, 4),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps + own set 3×":
+            Row("light-centred", dataclasses.replace(smooth, own_repeat=3), 4),
+        "augmentation + 4× frame length + label smoothing + centred maps (no joint)": Row(
+            "light-centred", dataclasses.replace(smooth, joint=None), 4),
+        "augmentation + joint + 2× frame length + label smoothing": Row("light", smooth, 2),
+        "augmentation + joint (a head per set) + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(smooth, joint_labels="separate"), 4),
+        "augmentation + joint (a head per set) + 4× frame length + label smoothing + centred "
+        "log-mel maps": Row(
+            "light-centred", dataclasses.replace(smooth, joint_labels="separate"), 4, log_mel),
+        "augmentation without gain + joint + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(smooth, gain_db=0.0), 4),
+        "augmentation + joint + 4× frame length + label smoothing + PCEN maps": Row(
+            "light", smooth, 4, (*log_mel, ("log", "pcen"))),
+        "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps": Row(
+            "light-centred", smooth, 4, (*log_mel, ("log", "pcen"))),
+        "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
+            "light", smooth, 4, log_mel),
+        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
+            "light-centred", smooth, 4, log_mel),
+        "augmentation + joint + 4× frame length + label smoothing + centred and scaled log-mel "
+        "maps": Row("light-cmvn", smooth, 4, log_mel),
+        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
+        "64 bands": Row("light-centred", smooth, 4, (*log_mel, ("n_mels", 64))),
+        **{f"augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
+           f"{words}": Row(f"light-centred-{variant}", smooth, 4, log_mel)
+           for variant, words in STRIDE_WORDS.items()},
+        "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame": Row(
+            "light-keep-time", smooth, 4),
+        "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(smooth, joint_labels="shared"), 4),
+        "augmentation + joint (shared labels only) + 2× frame length + label smoothing + "
+        "centred log-mel maps": Row(
+            "light-centred", dataclasses.replace(smooth, joint_labels="shared"), 2, log_mel),
+        "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3": Row(
+            "light", dataclasses.replace(smooth, weight_decay=1e-3), 4),
+        "augmentation + joint + 4× frame length + label smoothing, 30 coefficients": Row(
+            "light", smooth, 4, (("n_mfcc", 30),)),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
+            "light-centred", smooth, 2, log_mel),
+        "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
+        "every 64 samples": Row("light-centred", smooth, 1, (
+            *log_mel, ("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
+        "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
+            "light", dataclasses.replace(smooth, crop="random", eval_hop_s=1.0), 4),
+        "augmentation + joint (aligned) + 4× frame length + label smoothing": Row(
+            "light", dataclasses.replace(smooth, joint_align=True), 4),
+        "augmentation + joint + 4× frame length + label smoothing + time stretch": Row(
+            "light", dataclasses.replace(smooth, stretch=STRETCH), 4),
+        "augmentation + joint (aligned) + 2× frame length + label smoothing + centred log-mel "
+        "maps": Row("light-centred", dataclasses.replace(smooth, joint_align=True), 2, log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "time stretch": Row("light-centred", dataclasses.replace(smooth, stretch=STRETCH), 2,
+                            log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
+        "64 bands": Row("light-centred", smooth, 2, (*log_mel, ("n_mels", 64))),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "50 epochs": Row("light-centred", dataclasses.replace(smooth, epochs=50), 2, log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "balanced class weights": Row("light-centred", dataclasses.replace(
+            smooth, class_weight="balanced"), 2, log_mel),
+        "augmentation + joint + 8× frame length + label smoothing": Row("light", smooth, 8),
+        "augmentation + joint + 8× frame length + label smoothing + own set 3×": Row(
+            "light", dataclasses.replace(smooth, own_repeat=3), 8),
+        "augmentation + joint + label smoothing, 512-sample frames every 64 samples": Row(
+            "light", smooth, 1, (("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
+        "augmentation + joint + 4× frame length + label smoothing 0.2": Row(
+            "light", dataclasses.replace(smooth, label_smoothing=0.2), 4),
+        "augmentation + joint + 4× frame length + label smoothing + batch 16": Row(
+            "light", dataclasses.replace(smooth, batch_size=16), 4),
+        "augmentation + joint + 4× frame length + label smoothing + learning rate 5e-4": Row(
+            "light", dataclasses.replace(smooth, lr=5e-4), 4),
+        "augmentation + joint + 4× frame length + label smoothing + one cosine cycle": Row(
+            "light", dataclasses.replace(smooth, restart_epochs=30), 4),
+        "augmentation + joint + 4× frame length + label smoothing + 60 epochs, cycles of 20":
+            Row("light", dataclasses.replace(smooth, epochs=60, restart_epochs=20), 4),
+        "augmentation + joint + 4× frame length + label smoothing + 50 epochs + time stretch":
+            Row("light", dataclasses.replace(smooth, epochs=50, stretch=STRETCH), 4),
+        "augmentation + joint + 4× frame length + label smoothing + 50 epochs + own set 3×":
+            Row("light", dataclasses.replace(smooth, epochs=50, own_repeat=3), 4),
+        "augmentation + joint + 4× frame length + label smoothing + mixup 0.2": Row(
+            "light", dataclasses.replace(smooth, mixup=0.2), 4),
+        "augmentation + joint + 4× frame length + label smoothing + weight averaging": Row(
+            "light", dataclasses.replace(smooth, select="last", average_last=10), 4),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "mixup 0.2": Row("light-centred", dataclasses.replace(smooth, mixup=0.2), 2, log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "weight averaging": Row("light-centred", dataclasses.replace(
+            smooth, select="last", average_last=10), 2, log_mel),
+    }
+
+
+def slug(name: str) -> str:
+    """Folder name of an ablation row: "augmentation + mixup" → "augmentation-mixup"."""
+    import re
+
+    return re.sub(r"[^0-9A-Za-z]+", "-", name).strip("-")
+
+
+def claim(out: Path) -> Path | None:
+    """Create ``out/.running`` exclusively, so several ablation processes can share the
+    grid (each skips the runs another holds); None when another process holds it. A lock
+    left by a killed process must be deleted by hand."""
+    import os
+
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".running"
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    return lock
+
+
+def ablation(args: argparse.Namespace) -> int:
+    """CV of every ablation recipe × set × seed (light model, grouped folds)."""
+    from .train import run_cv
+
+    runs = Path(args.runs)
+    recipes = ablation_recipes()
+    names = args.only or list(recipes)
+    for name in [] if args.markdown_only else names:
+        seeds = args.seeds if name in args.all_seeds_for else args.seeds[:1]
+        for dataset in args.sets:
+            for seed in seeds:
+                out = ablation_folder(runs, dataset, name, seed)
+                if (out / "summary.json").exists() and not (out / ".running").exists():
+                    continue
+                lock = claim(out)
+                if lock is None:
+                    print(f"== {out.name}: another process is on it, skipped", file=sys.stderr)
+                    continue
+                print(f"== {out.name}", file=sys.stderr)
+                try:
+                    row = recipes[name]
+                    run_cv(f"pascal-{dataset}", row.network, out, seed=seed, recipe=row.recipe,
+                           config=row.config(), data_dir=args.data, quiet=True,
+                           final=False, threads=args.threads, device=args.device)
+                finally:
+                    lock.unlink(missing_ok=True)
+    root = Path(__file__).resolve().parents[2]
+    write_text(root / "docs" / "ablation.md", ablation_markdown(runs))
+    print("wrote docs/ablation.md", file=sys.stderr)
+    return 0
+
+
+# Seed-0 runs of these recipes are the main studies (same settings): reused, not rerun.
+ABLATION_STUDIES = {"paper (best val. epoch)": "{}-light",
+                    "all four (candidate)": "{}-light-candidate"}
+# (set B's "+ augmentation" seed-0 run also became the b-light-augment study: same settings)
+
+
+def ablation_folder(runs: Path, dataset: str, name: str, seed: int) -> Path:
+    if seed == 0 and name in ABLATION_STUDIES:
+        return runs / ABLATION_STUDIES[name].format(dataset)
+    return runs / "ablation" / f"{dataset}-{slug(name)}-s{seed}"
+
+
+def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
+    """Summaries of one ablation row: its own seed runs plus the main study it reuses."""
+    import re
+
+    # "-s<seed>" exactly: a longer row's folder ("…-maps-stem-keeps-…-s0") is not a seed.
+    prefix = f"{dataset}-{slug(name)}-s"
+    found = sorted((p for p in (runs / "ablation").glob(f"{prefix}*/summary.json")
+                    if re.fullmatch(r"\d+", p.parent.name.removeprefix(prefix))),
+                   key=lambda p: int(p.parent.name.removeprefix(prefix)))
+    study = ablation_folder(runs, dataset, name, 0) / "summary.json"
+    if name in ABLATION_STUDIES and study.exists():
+        found.insert(0, study)
+    return found
+
+
+def madds_by_scale(scales: Sequence[int] = (8, 4), n_classes: int = 4) -> str:
+    """The lightweight network's multiply-adds on the MFCC maps of each frame-length factor
+    (set A's 4 classes by default): "2.8 M on 106×20 maps against 5.6 M on 215×20"."""
+    from .models import build, count_madds
+
+    net = build("light", n_classes, DEFAULT.n_mfcc)
+    parts = [f"{count_madds(net, n, DEFAULT.n_mfcc) / 1e6:.1f} M on {n}×{DEFAULT.n_mfcc}"
+             for n in (DEFAULT.scaled(k).n_frames for k in scales)]
+    return parts[0] + " maps against " + ", ".join(parts[1:])
+
+
+def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
+                       width: int = 20) -> str:
+    """A network's parameters and multiply-adds on ``scale``'s maps ``width`` wide, against
+    the paper's lightweight network on its 20 MFCCs of the same length."""
+    from .models import build, count_madds, count_parameters
+
+    frames = DEFAULT.scaled(scale).n_frames
+    light_width = DEFAULT.n_mfcc
+    light, other = build("light", n_classes, light_width), build(arch, n_classes, width)
+    return (f"{count_parameters(other):,} parameters and "
+            f"{count_madds(other, frames, width) / 1e6:.1f} M multiply-adds on "
+            f"{frames}×{width} maps for {n_classes} classes against "
+            f"{count_parameters(light):,} and "
+            f"{count_madds(light, frames, light_width) / 1e6:.1f} M"
+            + (f" on {frames}×{light_width}" if width != light_width else ""))
+
+
+def stride_summary(n_classes: int = 3) -> str:
+    """The architecture search's stride variants in words, with their measured cost."""
+    from .models import build, count_madds, count_parameters
+
+    frames, width = DEFAULT.scaled(4).n_frames, DEFAULT.n_mels
+    centred = build("light-centred", n_classes, width)
+    cost = " / ".join(
+        f"{count_madds(build(f'light-centred-{name}', n_classes, width), frames, width) / 1e6:.1f}"
+        for name in STRIDE_WORDS)
+    return ("*" + ", ".join(STRIDE_WORDS.values()) + "*: the architecture search's "
+            + ", ".join(f"`light-centred-{name}`" for name in STRIDE_WORDS)
+            + " variants (`light-keep-time` etc. without centring; the same blocks and "
+            f"{count_parameters(centred):,} parameters, the map downsampled elsewhere: the "
+            "stem striding along frequency only, along time only, or the last row not "
+            f"striding; {cost} M multiply-adds on {frames}×{width} log-mel maps against "
+            f"{count_madds(centred, frames, width) / 1e6:.1f} M)")
+
+
+def context_summary(n_classes: int = 3) -> str:
+    """What the context network changes, measured: receptive field, size, cost."""
+    from .models import build, receptive_field
+
+    frame_s = DEFAULT.hop_length / DEFAULT.sample_rate
+    rf_light = receptive_field(build("light", n_classes))
+    rf_context = receptive_field(build("light-context", n_classes))
+    return (f"receptive field {rf_context} frames = {rf_context * frame_s:.2f} s instead of "
+            f"{rf_light} = {rf_light * frame_s:.2f} s, mean+max pooling, "
+            f"{cost_against_light('light-context', n_classes)}")
+
+
+# The rarest class of each set: the one a plain model stops predicting.
+RARE = {"a": "extrahls", "b": "extrastole"}
+
+
+def rare_found(summary: dict[str, Any], label: str) -> tuple[int, int]:
+    """(recordings of ``label`` predicted as ``label``, recordings of ``label``) over folds."""
+    hits = [v["pred"] == label for f in summary["folds"] for v in f["validation"]
+            if v["label"] == label]
+    return sum(hits), len(hits)
+
+
+def rare_auc(summary: dict[str, Any], label: str, against: str = "normal") -> float:
+    """How well the models' ``label`` probability ranks ``label`` recordings above
+    ``against`` ones: ROC AUC over the validation folds pooled (0.5: chance, so no
+    threshold on the probability would find the class). NaN for runs written before the
+    validation probabilities were stored."""
+    from .metrics import roc_auc
+
+    k = summary["config"]["classes"].index(label)
+    rows = [v for f in summary["folds"] for v in f["validation"] if v["label"] in (label, against)]
+    if not all("probs" in v for v in rows):
+        return float("nan")
+    return roc_auc([v["label"] == label for v in rows], [v["probs"][k] for v in rows])
+
+
+def shared_patients(summary: dict[str, Any], label: str, other: str = "normal") -> tuple[int, int]:
+    """(patients with a ``label`` recording who also have an ``other`` one, patients with a
+    ``label`` recording), from the set-B file names of a run's validation folds."""
+    from .data import parse_name
+
+    by_label: dict[str, set[str | None]] = {label: set(), other: set()}
+    for f in summary["folds"]:
+        for v in f["validation"]:
+            if v["label"] in by_label:
+                by_label[v["label"]].add(parse_name(v["path"])[1])
+    return len(by_label[label] & by_label[other]), len(by_label[label])
+
+
+def default_row(dataset: str) -> str | None:
+    """The ablation row that is ``dataset``'s default (train.IMPROVED): same network,
+    recipe and front end."""
+    from .train import IMPROVED, RECIPES, resolve_frontend
+
+    choice = IMPROVED[dataset]
+    cfg = resolve_frontend(None, None, "improved", f"pascal-{dataset}")
+    return next((name for name, row in ablation_recipes().items()
+                 if row.network == choice.model and row.recipe == RECIPES[choice.recipe]
+                 and row.config() == cfg), None)
+
+
+def seed_ensemble(summaries: Sequence[dict[str, Any]], dataset: str
+                  ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Scores, pooled over every labelled recording, of the mean of its validation
+    probabilities over the runs (each run held it out: N networks per recording, N times
+    the budget), and the same pooled scores of the single runs averaged over the runs —
+    what averaging away the seeds' variance buys."""
+    from .metrics import pascal_scores
+
+    classes = summaries[0]["config"]["classes"]
+    probs: dict[str, list[list[float]]] = {}
+    labels: dict[str, str] = {}
+    singles = []
+    for s in summaries:
+        rows = [v for f in s["folds"] for v in f["validation"]]
+        singles.append(pascal_scores([v["label"] for v in rows], [v["pred"] for v in rows],
+                                     dataset))
+        for v in rows:
+            probs.setdefault(v["path"], []).append(v["probs"])
+            labels[v["path"]] = v["label"]
+    names = sorted(probs)
+    pred = [classes[int(np.argmax(np.mean(probs[n], axis=0)))] for n in names]
+    together = pascal_scores([labels[n] for n in names], pred, dataset)
+    keys = [k for k, v in singles[0].items() if isinstance(v, float)]
+    return together, {k: float(np.mean([x[k] for x in singles])) for k in keys}
+
+
+def _shifts(k: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+    return lambda m: [np.roll(m, -j * len(m) // k, axis=0) for j in range(k)]
+
+
+def _rates(*rates: float) -> Callable[[np.ndarray], list[np.ndarray]]:
+    from .train import stretch_map
+
+    return lambda m: [stretch_map(m, 0, len(m), float(np.log(r))) for r in rates]
+
+
+# Test-time augmentation: ways of showing one recording's 7-s map to a network, whose
+# probabilities are averaged. A short recording's map is tiled, so a circular shift shows the
+# same sounds from another start; the rates are those of the time-stretch augmentation.
+TEST_TIME_VIEWS: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {
+    "one view (as trained)": lambda m: [m],
+    "2 circular shifts": _shifts(2),
+    "4 circular shifts": _shifts(4),
+    "3 heart rates (0.9×, 1×, 1.1×)": _rates(0.9, 1.0, 1.1),
+    "forward and time-reversed": lambda m: [m, m[::-1]],
+}
+
+
+def view_scores(rundir: str | Path, data_dir: str | None = None,
+                views: dict[str, Callable[[np.ndarray], list[np.ndarray]]] | None = None
+                ) -> dict[str, dict[str, float]]:
+    """Scores of a run's fold models on their validation recordings, each recording's
+    probabilities averaged over its test-time views, per entry of ``views``: the mean over
+    folds, as a CV summary gives them."""
+    from .train import dataset_key, open_run, predict_proba, scores_for
+
+    views = TEST_TIME_VIEWS if views is None else views
+    run = open_run(rundir, data_dir)
+    if run.recipe.whole:
+        raise ValueError(f"{rundir}: test-time views need the fixed 7-s maps; this run "
+                         "reads whole recordings")
+    n = run.frontend.n_frames
+    key = dataset_key(run.config["dataset"])
+    per_fold: dict[str, list[dict[str, Any]]] = {name: [] for name in views}
+    for _, val, model in run.fold_models():
+        truth = [run.recordings[i].label for i in val]
+        for name, view in views.items():
+            shown = [view(run.maps[i][:n]) for i in val]
+            probs = predict_proba(model, [v for vs in shown for v in vs], n)
+            ends = np.cumsum([len(vs) for vs in shown])
+            pred = [run.classes[int(np.argmax(p.mean(axis=0)))]
+                    for p in np.split(probs, ends[:-1])]
+            per_fold[name].append(scores_for(key, run.classes, truth, pred))
+    return {name: {k: float(np.mean([f[k] for f in folds])) for k, v in folds[0].items()
+                   if isinstance(v, float)} for name, folds in per_fold.items()}
+
+
+def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
+    """docs/test-time-views.md: per set (its default row's seed runs), each view's mean ± std
+    over seeds of the pooled validation scores."""
+    from .bench import cpu_name
+
+    keys = ("accuracy", "total_precision", "youden")
+    lines = ["# Test-time views: averaging several views of a recording", "",
+             f"Generated by `heartsound views` on {cpu_name()}, "
+             f"{time.strftime('%Y-%m-%d')}, from the fold checkpoints of each set's default row "
+             "in `docs/ablation.md` (no training): each validation recording's map is shown "
+             "to its fold's network several ways and the probabilities are averaged "
+             "(test-time augmentation). A cell is the mean ± std over seeds of the 5-fold mean, "
+             "as in `docs/ablation.md`; *networks run* multiplies the cost per recording.", ""]
+    for title, runs in scored.items():
+        lines += [f"## {title}", "", "| view | networks run | seeds | " + " | ".join(keys)
+                  + " | accuracy per seed |", "|---" * (len(keys) + 4) + "|"]
+        for name, view in TEST_TIME_VIEWS.items():
+            if name not in runs[0]:
+                continue
+            cells = []
+            for k in keys:
+                vals = [r[name][k] for r in runs if k in r[name]]
+                cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "–")
+            per_seed = ", ".join(f"{r[name]['accuracy']:.3f}" for r in runs)
+            count = len(view(np.zeros((8, 1))))
+            lines.append(f"| {name} | {count} | {len(runs)} | " + " | ".join(cells)
+                         + f" | {per_seed} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def views(args: argparse.Namespace) -> int:
+    """Score each set's default ablation row under every test-time view."""
+    runs = Path(args.runs)
+    scored = {}
+    for dataset in args.sets:
+        row = default_row(dataset)
+        found = [p.parent for p in ablation_runs(runs, dataset, row)] if row else []
+        if not found:
+            print(f"heartsound views: no finished runs of set {dataset.upper()}'s default row "
+                  f"under {runs} (run `heartsound ablation` first)", file=sys.stderr)
+            return 1
+        scored[f"Set {dataset.upper()}: {row}"] = [view_scores(p, args.data) for p in found]
+        print(f"set {dataset.upper()}: {len(found)} runs scored", file=sys.stderr)
+    out = Path(args.out or Path(__file__).resolve().parents[2] / "docs" / "test-time-views.md")
+    write_text(out, views_markdown(scored))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def trained_where(summary: dict[str, Any], here: str, torch_here: str) -> str | None:
+    """Where a run was trained, when not on this machine (``here``, torch ``torch_here``):
+    its device, else its recorded processor when that differs; a run on a processor of the
+    same name (or from before the processor was recorded) is placed by its torch build.
+    None for this machine's CPU."""
+    cfg = summary["config"]
+    torch = cfg.get("versions", {}).get("torch", torch_here)
+    if cfg.get("device"):
+        return f"{cfg['device']}, torch {torch}"
+    if cfg.get("machine", here) != here:
+        return f"{cfg['machine']}, torch {torch}"
+    if torch != torch_here:
+        return f"the CPU of another machine, torch {torch}"
+    return None
+
+
+def ablation_markdown(runs: Path) -> str:
+    """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
+    import math
+    import statistics
+
+    from .bench import machine
+    from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
+    from .train import NOISE_COPIES, RECIPES, Recipe, versions
+
+    smoothing = RECIPES["joint-augment-smooth"].label_smoothing
+    kd = Recipe()
+    metrics = {"a": ["accuracy", "total_precision", "youden"],
+               "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
+    m = machine()
+    torch_here = versions()["torch"]
+    lines = ["# Ablation: what each change to the recipe gives", "",
+             f"Generated by `heartsound ablation` on {m['cpu']}, {m['date']}. Lightweight "
+             "model, 5-fold CV (set B grouped by patient), every cell the mean ± std over "
+             "seeds of the 5-fold mean. *paper* selects the best epoch on the validation "
+             "fold itself (optimistic); every other row trains a fixed budget of epochs and "
+             "keeps the last. *context network* rows use the `light-context` variant "
+             f"({context_summary()}); *audio noise* rows draw each training map from the "
+             f"recording and {NOISE_COPIES} copies of it with "
+             f"{noise_text(ABLATION_SNR_DB)} (`Recipe.noise_snr_db`); *4× frame length* rows "
+             "use the paper's 4× front-end variant (512-sample frames and FFT, 128-sample hop: "
+             "a 215×20 map, a quarter of the multiply-adds); *label smoothing* rows train on "
+             f"targets (1 − ε)·one-hot + ε/classes with ε = {smoothing:g}; *2× frame "
+             "length*: 256-sample frames, a 434×20 map (434×48 as log-mel); *512-sample "
+             "frames every 64 samples*: the 4× frame length's frames at the 2× hop, a 430×20 "
+             "map (430×48 as log-mel); *8× frame length*: 1024-sample frames and FFT every "
+             f"256 samples ({madds_by_scale()} for set A's 4 classes); *whole recording*: "
+             "random 7-s crops in training, 7-s windows 1 s apart averaged at validation; "
+             "*own set 3×*: each of the set's own training recordings drawn three times per "
+             "epoch, the other "
+             "set's once; *temporal network*: "
+             "the `light-temporal` variant (the same rows as 1-D convolutions along time, "
+             "kernel 5, the 20 coefficients as the stem's channels; "
+             f"{cost_against_light('light-temporal', scale=4)}); *distilled* rows "
+             "first train the named teacher network(s) with the same recipe on each training "
+             f"fold, then the lightweight model on (1 − α)·cross-entropy + α·T²·KL at "
+             f"α = {kd.distill_alpha:g}, T = {kd.distill_temperature:g} (Hinton et al., "
+             "2015); the *base network* row is the paper's Base model itself "
+             f"({cost_against_light('base', scale=4)}: not lightweight), there to show "
+             "what a teacher gets; *ensemble network*: the `light-ensemble` variant, "
+             f"{ENSEMBLE_MEMBERS} lightweight networks at {ENSEMBLE_WIDTH:g}× the channels, "
+             "each trained on its own loss in the same loop, their probabilities averaged "
+             f"({cost_against_light('light-ensemble', scale=4)}); *50 epochs*: five "
+             "cosine cycles instead of three; *windows averaged*: trained on the first 7 s "
+             "as the default, validated on 7-s windows 1 s apart averaged; *centred maps*: "
+             "the `light-centred` variant, each map's mean over time subtracted from every "
+             "coefficient inside the network (cepstral mean normalisation: a fixed channel, "
+             "such as a stethoscope's frequency response, removed); *means aside*: the same, "
+             "with the map's 20 means (its channel and level) fed to the classifier beside "
+             "the pooled features; *centred and scaled*: the `light-cmvn` variant, also "
+             "divided by each coefficient's own spread over time (mean and variance "
+             "normalisation); *log-mel maps*: the front end without its DCT "
+             "(`cepstrum=False`), the 48 log mel-band energies themselves, so that "
+             "neighbouring columns are neighbouring bands for the 3×3 kernels "
+             f"({cost_against_light('light-centred', scale=4, width=DEFAULT.n_mels)}; with 64 "
+             f"bands {cost_against_light('light-centred', scale=4, width=64)}; at the 2× "
+             f"frame length {cost_against_light('light-centred', scale=2, width=DEFAULT.n_mels)}"
+             f", with 64 bands {cost_against_light('light-centred', scale=2, width=64)}); "
+             "*a head per "
+             "set*: joint training with the other set's labels on outputs of their own "
+             "(`--set joint_labels=separate`) instead of one output per label name across "
+             "the two sets; *shared labels only*: joint training on the other set's "
+             "normal and murmur recordings only (`--set joint_labels=shared`), without the "
+             "classes this set does not have; *PCEN maps*: the 48 mel bands through "
+             "per-channel energy normalisation (front-end field `log=\"pcen\"`: each band "
+             "divided by its own level smoothed over 0.4 s, then a square root; Wang et al., 2017) "
+             f"instead of a log; {stride_summary()}; *weight decay 1e-3*: Adam's L2 penalty "
+             "(`--set weight_decay=1e-3`); *30 coefficients*: 30 MFCCs instead of 20 "
+             "(front-end field `n_mfcc`); *label smoothing 0.2*: ε = 0.2 instead of 0.1; "
+             "*batch 16*, *learning rate 5e-4*: those two settings instead of the paper's 8 and "
+             "1e-3; "
+             "*balanced class weights*: the loss weighted by inverse "
+             "class frequency (`--set class_weight=balanced`; *class weights* alone are its "
+             "square root); *one cosine cycle*: the learning rate annealed once over "
+             "the 30 epochs instead of restarting every 10; *60 epochs, cycles of 20*: three "
+             "restarts 20 epochs apart; *joint (aligned)*: the other set's maps moved, "
+             "coefficient by coefficient, to the mean and standard deviation of this set's "
+             "training maps before joint training (`--set joint_align=true`), so a different "
+             "stethoscope's level and colouring are no label cue; *time stretch*: each "
+             "training map read faster or slower by a factor drawn log-uniformly from "
+             f"[1/{1 + STRETCH:g}, {1 + STRETCH:g}] (`--set stretch={STRETCH:g}`, heart-rate "
+             "augmentation). The last columns count, per seed, the "
+             "recordings of the "
+             "rarest class found over the five "
+             "validation folds, and give the ROC AUC of that class's probability against "
+             "normal recordings over the pooled validation folds (mean over the seeds whose "
+             "runs stored probabilities; 0.5 is chance).", ""]
+    for dataset in ("a", "b"):
+        head = " | ".join(metrics[dataset])
+        lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
+                  f"accuracy per seed | class-folds with precision 0 | {RARE[dataset]} found | "
+                  f"{RARE[dataset]} AUC vs normal |",
+                  "|---|---|" + "---|" * (len(metrics[dataset]) + 4)]
+        first = None
+        marks: dict[str, str] = {}  # where runs were trained elsewhere → its footnote mark
+        loaded: dict[str, list[dict[str, Any]]] = {}  # row → its runs' summaries
+        for name in ablation_recipes():
+            found = ablation_runs(runs, dataset, name)
+            if not found:
+                continue
+            summaries = loaded[name] = [json.loads(p.read_text()) for p in found]
+            cells = []
+            for k in metrics[dataset]:
+                vals = [v for s in summaries if k in s["mean"]
+                        if math.isfinite(v := s["mean"][k]["mean"])]
+                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}" if vals else "–")
+            cells.append(", ".join(f"{s['mean']['accuracy']['mean']:.3f}" for s in summaries))
+            never = sum(1 for s in summaries for f in s["folds"]
+                        for c in s["config"]["classes"]
+                        if f["scores"][f"precision_{c}"] == 0.0)
+            rare = ", ".join(f"{hit}/{n}" for hit, n in (rare_found(s, RARE[dataset])
+                                                          for s in summaries))
+            aucs = [a for s in summaries if math.isfinite(a := rare_auc(s, RARE[dataset]))]
+            auc = f"{statistics.fmean(aucs):.2f}" if aucs else "–"
+            elsewhere = sorted({w for s in summaries
+                                if (w := trained_where(s, m["cpu"], torch_here))})
+            for w in elsewhere:
+                marks.setdefault(w, "†‡§¶"[len(marks) % 4] * (1 + len(marks) // 4))
+            seeds = f"{len(summaries)}{''.join(marks[w] for w in elsewhere)}"
+            lines.append(f"| {name} | {seeds} | {' | '.join(cells)} | {never} | "
+                         f"{rare} | {auc} |")
+            first = first or summaries[0]
+        name = default_row(dataset)
+        runs_of_default = loaded.get(name, []) if name else []
+        if len(runs_of_default) > 1:
+            together, single = seed_ensemble(runs_of_default, dataset)
+            shown, n = metrics[dataset][:3], len(runs_of_default)
+            lines += ["", f"**Seed ensemble of the default** (*{name}*, {n} seeds): "
+                      "each recording's validation probabilities averaged over the runs, all "
+                      f"of which held it out ({n} networks per recording, beyond the "
+                      "budget), scored over the pooled recordings: "
+                      + ", ".join(f"{k.replace('_', ' ').replace('youden', 'Youden')} "
+                                   f"{together[k]:.3f}" for k in shown)
+                      + ", against " + " / ".join(f"{single[k]:.3f}" for k in shown)
+                      + " for the single runs scored the same way (their mean) — what "
+                      "averaging away the seeds' variance buys, and no more."]
+        for where, mark in marks.items():
+            gpu = " on a GPU (`heartsound ablation --device cuda`)" if where.startswith(
+                "cuda") else ""
+            lines += ["", f"{mark} Trained on {where}, not on this table's {m['cpu']}: the "
+                      f"same code and seeds, not the same arithmetic (another torch build{gpu}),"
+                      " so these runs compare with the others in distribution only."]
+        if dataset == "b" and first is not None:
+            both, total = shared_patients(first, RARE[dataset])
+            lines += ["", f"{both} of the {total} patients with an {RARE[dataset]} recording "
+                      "also have a recording labelled normal: the label marks a recording in "
+                      "which an extra beat was heard, not a patient, and the patient-grouped "
+                      "folds keep each such pair on the same side."]
+        lines.append("")
+    return "\n".join(lines)
