@@ -378,3 +378,22 @@ def test_stride_variants_move_strides_not_parameters():
         assert count_parameters(build(arch, 3, 48)) == count_parameters(build("light-centred",
                                                                               3, 48))
         assert count_madds(build(arch, 3, 48), 215, 48) <= 35_000_000
+
+
+def test_width_variants_spend_the_same_budget_differently():
+    """The architecture search's width variants stay inside the lightweight budget on both
+    sets' default maps (≤ 30K parameters, ≤ 35M multiply-adds) and are what their rows say."""
+    from heartsound.models import WIDTH_VARIANTS, InvertedResidual
+
+    assert set(WIDTH_VARIANTS) == {"wide", "expand6", "deeper"}
+    for name, kwargs in WIDTH_VARIANTS.items():
+        for arch, classes, frames, width in ((f"light-{name}", 4, 215, 20),
+                                             (f"light-centred-{name}", 3, 434, 48)):
+            model = build(arch, classes, width)
+            assert count_parameters(model) <= 30_000
+            assert count_madds(model, frames, width) <= 35_000_000
+        blocks = [m for m in build(f"light-{name}", 4).modules()
+                  if isinstance(m, InvertedResidual)]
+        assert len(blocks) == sum(n for _, _, n, _ in kwargs["rows"])
+        out = blocks[-1].block[-1][0].out_channels  # the last projection
+        assert out == kwargs["rows"][-1][1]

@@ -48,6 +48,10 @@ STRIDE_WORDS = {"keep-time": "stem keeps every frame", "keep-freq": "stem keeps 
                 "late": "last row unstrided"}
 
 
+# The architecture search's width variants (models.WIDTH_VARIANTS) as the table names them.
+WIDTH_WORDS = {"wide": "wider rows, expansion 2", "expand6": "narrower rows, expansion 6",
+               "deeper": "a fourth row"}
+
 STRETCH = 0.15  # time-stretch rows: rates in [1/1.15, 1.15]
 
 
@@ -155,6 +159,11 @@ def ablation_recipes() -> dict[str, Row]:
         **{f"augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
            f"{words}": Row(f"light-centred-{variant}", smooth, 4, log_mel)
            for variant, words in STRIDE_WORDS.items()},
+        **{f"augmentation + joint + 4× frame length + label smoothing, {words}": Row(
+            f"light-{variant}", smooth, 4) for variant, words in WIDTH_WORDS.items()},
+        **{f"augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
+           f"{words}": Row(f"light-centred-{variant}", smooth, 2, log_mel)
+           for variant, words in WIDTH_WORDS.items()},
         "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame": Row(
             "light-keep-time", smooth, 4),
         "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(

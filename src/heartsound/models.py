@@ -59,6 +59,17 @@ STRIDE_VARIANTS: dict[str, dict] = {
     "late": {"rows": (*LIGHT_ROWS[:-1], (*LIGHT_ROWS[-1][:3], 1))},
 }
 
+# Widths and depth (issue 6's architecture search): the same kind of blocks, the channels
+# spent differently inside the 30K budget — wider bottlenecks with expansion 2 ("wide"),
+# narrower ones with expansion 6 ("expand6"), or a fourth row that strides again and a
+# narrower head ("deeper"). 27,716 / 29,428 / 29,844 parameters for 4 classes.
+WIDTH_VARIANTS: dict[str, dict] = {
+    "wide": {"rows": ((1, 16, 1, 1), (2, 32, 2, 2), (2, 48, 2, 2))},
+    "expand6": {"rows": ((1, 16, 1, 1), (6, 20, 2, 2), (6, 24, 2, 2))},
+    "deeper": {"rows": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 1, 2), (4, 40, 1, 2)),
+               "head": 48},
+}
+
 # (output channels, stride of the conv, max-pool after) for the base model.
 BASE_ROWS: tuple[tuple[int, int, bool], ...] = (
     (16, 2, False),
@@ -290,7 +301,8 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-cmvn": normalised_cnn,
                  **{f"light-{centre}{name}": functools.partial(
                      LightweightCNN, centre="drop" if centre else "off", **kwargs)
-                    for name, kwargs in STRIDE_VARIANTS.items() for centre in ("", "centred-")},
+                    for name, kwargs in (STRIDE_VARIANTS | WIDTH_VARIANTS).items()
+                    for centre in ("", "centred-")},
                  "base": BaseCNN}
 
 
