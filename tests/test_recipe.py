@@ -648,3 +648,16 @@ def test_test_time_views_of_a_finished_run(tmp_path):
     slow, same, fast = TEST_TIME_VIEWS["3 heart rates (0.9×, 1×, 1.1×)"](m)
     np.testing.assert_allclose(same, m)
     assert slow[1, 0] == pytest.approx(0.9 * 2) and fast[1, 0] == pytest.approx(1.1 * 2)
+
+
+def test_ablation_markdown_describes_every_row_kind(tmp_path):
+    """With no finished runs the table is empty but its preamble is whole: the cost of each
+    architecture variant is counted from the networks themselves."""
+    from heartsound.ablation import ablation_markdown, width_summary
+    from heartsound.models import build, count_parameters
+
+    text = ablation_markdown(tmp_path)
+    assert text.startswith("# Ablation") and "## Set A" in text and "## Set B" in text
+    assert width_summary() in text
+    for name in ("wide", "expand6", "deeper"):
+        assert f"{count_parameters(build(f'light-{name}', 4, 20)):,}" in width_summary()

@@ -356,6 +356,34 @@ def stride_summary(n_classes: int = 3) -> str:
             f"{count_madds(centred, frames, width) / 1e6:.1f} M)")
 
 
+def width_summary() -> str:
+    """The architecture search's width variants in words, with their measured size and cost
+    on each set's default maps."""
+    from .models import WIDTH_VARIANTS, build, count_madds, count_parameters
+
+    def cost(prefix: str, n_classes: int, scale: int, width: int) -> str:
+        frames = DEFAULT.scaled(scale).n_frames
+        nets = [build(f"{prefix}{name}", n_classes, width) for name in WIDTH_WORDS]
+        base = build(prefix.rstrip("-"), n_classes, width)
+        return (" / ".join(f"{count_parameters(n):,}" for n in nets) + " parameters and "
+                + " / ".join(f"{count_madds(n, frames, width) / 1e6:.1f}" for n in nets)
+                + f" M multiply-adds on {frames}×{width} maps against "
+                f"{count_parameters(base):,} and {count_madds(base, frames, width) / 1e6:.1f} M")
+
+    rows = "; ".join(f"`{name}` {WIDTH_VARIANTS[name]['rows'][1:]}" for name in WIDTH_WORDS)
+    from .models import LIGHT_HEAD, LIGHT_ROWS
+
+    return ("*" + "*, *".join(WIDTH_WORDS.values()) + "*: the architecture search's "
+            "`light-wide`, `light-expand6`, `light-deeper` variants (`light-centred-…` on "
+            "set B), the channels spent differently within the budget — the rows after the "
+            f"first, as (expansion, channels, repeats, stride): {rows}"
+            + (f", head {WIDTH_VARIANTS['deeper']['head']}" if 'head' in
+               WIDTH_VARIANTS['deeper'] else "")
+            + f" (the paper's network: {LIGHT_ROWS[1:]}, head {LIGHT_HEAD})"
+            + f"; set A {cost('light-', 4, 4, DEFAULT.n_mfcc)}, set B "
+            f"{cost('light-centred-', 3, 2, DEFAULT.n_mels)})")
+
+
 def context_summary(n_classes: int = 3) -> str:
     """What the context network changes, measured: receptive field, size, cost."""
     from .models import build, receptive_field
@@ -646,7 +674,11 @@ def ablation_markdown(runs: Path) -> str:
              "stethoscope's level and colouring are no label cue; *time stretch*: each "
              "training map read faster or slower by a factor drawn log-uniformly from "
              f"[1/{1 + STRETCH:g}, {1 + STRETCH:g}] (`--set stretch={STRETCH:g}`, heart-rate "
-             "augmentation). The last columns count, per seed, the "
+             "augmentation); *mixup 0.2*: map pairs and their targets mixed with a "
+             "Beta(0.2, 0.2) weight (`--set mixup=0.2`; *mixup* alone is α = 0.4); *weight "
+             "averaging* on top of the default: the weights of the last 10 epochs (one cosine "
+             f"cycle) averaged (`--set average_last=10`); {width_summary()}. "
+             "The last columns count, per seed, the "
              "recordings of the "
              "rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
