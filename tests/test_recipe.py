@@ -641,6 +641,9 @@ def test_test_time_views_of_a_finished_run(tmp_path):
     text = views_markdown({"Set X": [scored, scored]})
     assert text.count("\n| ") == 1 + len(TEST_TIME_VIEWS)
     assert "| 4 circular shifts | 4 | 2 |" in text
+    (tmp_path / "run" / "fold2" / "checkpoint.pt").unlink()
+    with pytest.raises(ValueError, match="no checkpoint.pt in fold2"):
+        view_scores(tmp_path / "run")
 
     m = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)
     np.testing.assert_array_equal(TEST_TIME_VIEWS["4 circular shifts"](m)[1][0], m[2])

@@ -503,6 +503,11 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
     from .train import dataset_key, open_run, predict_proba, scores_for
 
     views = TEST_TIME_VIEWS if views is None else views
+    missing = [f.name for f in sorted(Path(rundir).glob("fold*"))
+               if not (f / "checkpoint.pt").exists()]
+    if missing:
+        raise ValueError(f"{rundir}: no checkpoint.pt in {', '.join(missing)}; test-time "
+                         "views re-score the fold models")
     run = open_run(rundir, data_dir)
     if run.recipe.whole:
         raise ValueError(f"{rundir}: test-time views need the fixed 7-s maps; this run "
