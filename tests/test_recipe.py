@@ -664,3 +664,18 @@ def test_ablation_markdown_describes_every_row_kind(tmp_path):
     assert width_summary() in text
     for name in ("wide", "expand6", "deeper"):
         assert f"{count_parameters(build(f'light-{name}', 4, 20)):,}" in width_summary()
+
+
+def test_errors_text_pools_the_confusion_over_runs():
+    from heartsound.ablation import errors_text, pooled_confusion
+
+    def run(cm):
+        return {"config": {"classes": ["normal", "murmur", "extrastole"]},
+                "folds": [{"scores": {"confusion_matrix": cm}}]}
+
+    runs = [run([[3, 1, 0], [0, 2, 0], [1, 0, 0]]), run([[4, 0, 0], [2, 2, 0], [2, 0, 0]])]
+    classes, cm = pooled_confusion(runs)
+    assert cm.tolist() == [[7, 1, 0], [2, 4, 0], [3, 0, 0]]
+    assert errors_text(runs) == ("normal 0.88 (else mostly murmur, 0.12), murmur 0.67 (else "
+                                 "mostly normal, 0.33), extrastole 0.00 (else mostly normal, "
+                                 "1.00)")

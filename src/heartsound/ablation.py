@@ -578,6 +578,29 @@ def views(args: argparse.Namespace) -> int:
     return 0
 
 
+def pooled_confusion(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray]:
+    """(classes, confusion matrix summed over every fold of every run): rows true, columns
+    predicted — where a recipe's errors are, over all its seeds."""
+    classes = summaries[0]["config"]["classes"]
+    total = sum(np.array(f["scores"]["confusion_matrix"]) for s in summaries
+                for f in s["folds"])
+    return classes, np.asarray(total)
+
+
+def errors_text(summaries: Sequence[dict[str, Any]]) -> str:
+    """Each class's recall over the runs' pooled folds and what it is mistaken for most."""
+    classes, cm = pooled_confusion(summaries)
+    parts = []
+    for i, c in enumerate(classes):
+        row = cm[i].astype(float)
+        wrong = [(row[j], classes[j]) for j in range(len(classes)) if j != i and row[j] > 0]
+        most = max(wrong)[1] if wrong else None
+        parts.append(f"{c} {row[i] / max(row.sum(), 1):.2f}"
+                     + (f" (else mostly {most}, {max(wrong)[0] / max(row.sum(), 1):.2f})"
+                        if most else ""))
+    return ", ".join(parts)
+
+
 def trained_where(summary: dict[str, Any], here: str, torch_here: str) -> str | None:
     """Where a run was trained, when not on this machine (``here``, torch ``torch_here``):
     its device, else its recorded processor when that differs; a run on a processor of the
@@ -738,7 +761,10 @@ def ablation_markdown(runs: Path) -> str:
                                    f"{together[k]:.3f}" for k in shown)
                       + ", against " + " / ".join(f"{single[k]:.3f}" for k in shown)
                       + " for the single runs scored the same way (their mean) — what "
-                      "averaging away the seeds' variance buys, and no more."]
+                      "averaging away the seeds' variance buys, and no more.",
+                      "", f"**Where the default's errors are** (its {n} seeds' validation "
+                      "folds pooled): the share of each class's recordings called that class "
+                      f"— {errors_text(runs_of_default)}."]
         for where, mark in marks.items():
             gpu = " on a GPU (`heartsound ablation --device cuda`)" if where.startswith(
                 "cuda") else ""

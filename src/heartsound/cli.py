@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    choices=("light", "light-context", "light-temporal", "light-ensemble",
                             "light-centred", "light-centred-means", "light-cmvn",
-                            *(f"light-{c}{s}" for s in ("keep-time", "keep-freq", "late")
+                            *(f"light-{c}{s}" for s in ("keep-time", "keep-freq", "late",
+                                                        "wide", "expand6", "deeper")
                               for c in ("", "centred-")),
                             "base"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
@@ -357,7 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "light-cmvn: centred and scaled by their spread over time; "
                         "light[-centred]-keep-time|keep-freq|late: the stem strides along "
                         "frequency only, along time only, or the last row does not stride "
-                        "(same parameters, more multiply-adds); base: the "
+                        "(same parameters, more multiply-adds); "
+                        "light[-centred]-wide|expand6|deeper: the budget spent on wider rows "
+                        "with expansion 2, narrower rows with expansion 6, or a fourth "
+                        "row (<30K parameters); base: the "
                         "paper's base CNN. Default: the improved recipe's network "
                         "(train.IMPROVED: light on set A, light-centred on set B), light with "
                         "any other recipe")
