@@ -679,3 +679,16 @@ def test_errors_text_pools_the_confusion_over_runs():
     assert errors_text(runs) == ("normal 0.88 (else mostly murmur, 0.12), murmur 0.67 (else "
                                  "mostly normal, 0.33), extrastole 0.00 (else mostly normal, "
                                  "1.00)")
+
+
+def test_against_default_pairs_runs_by_seed():
+    from heartsound.ablation import against_default
+
+    def run(seed, acc):
+        return {"config": {"seed": seed}, "mean": {"accuracy": {"mean": acc}}}
+
+    default = [run(0, 0.80), run(1, 0.76), run(2, 0.74)]
+    assert against_default([run(0, 0.78), run(1, 0.76), run(2, 0.78), run(9, 0.99)],
+                           default) == "+0.007 (1/1/1)"  # seed 9: no pair, left out
+    assert against_default([run(0, 0.80)], default) == "+0.000 (0/1/0)"
+    assert against_default([run(5, 0.80)], default) == "–"

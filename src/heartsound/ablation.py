@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -580,6 +582,23 @@ def views(args: argparse.Namespace) -> int:
     return 0
 
 
+def against_default(summaries: Sequence[dict[str, Any]],
+                    default: Sequence[dict[str, Any]]) -> str:
+    """A row's accuracy against the default's on the seeds both ran (paired by seed): the
+    mean difference and how many seeds are better / the same / worse, e.g. "+0.003 (3/2/2)".
+    "–" without a shared seed."""
+    base = {s["config"]["seed"]: s["mean"]["accuracy"]["mean"] for s in default}
+    diffs = [s["mean"]["accuracy"]["mean"] - base[s["config"]["seed"]] for s in summaries
+             if s["config"]["seed"] in base]
+    if not diffs:
+        return "–"
+    better = sum(d > 5e-4 for d in diffs)
+    worse = sum(d < -5e-4 for d in diffs)
+    mean = statistics.fmean(diffs)
+    mean = 0.0 if abs(mean) < 5e-4 else mean  # no "-0.000"
+    return f"{mean:+.3f} ({better}/{len(diffs) - better - worse}/{worse})"
+
+
 def pooled_confusion(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray]:
     """(classes, confusion matrix summed over every fold of every run): rows true, columns
     predicted — where a recipe's errors are, over all its seeds."""
@@ -621,9 +640,6 @@ def trained_where(summary: dict[str, Any], here: str, torch_here: str) -> str | 
 
 def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
-    import math
-    import statistics
-
     from .bench import machine
     from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
     from .train import NOISE_COPIES, RECIPES, Recipe, versions
@@ -711,7 +727,10 @@ def ablation_markdown(runs: Path) -> str:
              "Beta(0.2, 0.2) weight (`--set mixup=0.2`; *mixup* alone is α = 0.4); *weight "
              "averaging* on top of the default: the weights of the last 10 epochs (one cosine "
              f"cycle) averaged (`--set average_last=10`); {width_summary()}. "
-             "The last columns count, per seed, the "
+             "*Against the default, same seeds*: the row's accuracy minus the set's default "
+             "row's (`--recipe improved`) on each seed both ran, averaged, and how many of "
+             "those seeds are better / the same / worse — the paired comparison every "
+             "decision here rests on. The last columns count, per seed, the "
              "recordings of the "
              "rarest class found over the five "
              "validation folds, and give the ROC AUC of that class's probability against "
@@ -720,9 +739,13 @@ def ablation_markdown(runs: Path) -> str:
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
-                  f"accuracy per seed | class-folds with precision 0 | {RARE[dataset]} found | "
-                  f"{RARE[dataset]} AUC vs normal |",
-                  "|---|---|" + "---|" * (len(metrics[dataset]) + 4)]
+                  "accuracy per seed | against the default, same seeds | class-folds with "
+                  f"precision 0 | {RARE[dataset]} found | {RARE[dataset]} AUC vs normal |",
+                  "|---|---|" + "---|" * (len(metrics[dataset]) + 5)]
+        default_name = default_row(dataset)
+        default_runs = [json.loads(p.read_text())
+                        for p in ablation_runs(runs, dataset, default_name)
+                        ] if default_name else []
         first = None
         marks: dict[str, str] = {}  # where runs were trained elsewhere → its footnote mark
         loaded: dict[str, list[dict[str, Any]]] = {}  # row → its runs' summaries
@@ -738,6 +761,8 @@ def ablation_markdown(runs: Path) -> str:
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}" if vals else "–")
             cells.append(", ".join(f"{s['mean']['accuracy']['mean']:.3f}" for s in summaries))
+            cells.append("the default" if name == default_name
+                         else against_default(summaries, default_runs))
             never = sum(1 for s in summaries for f in s["folds"]
                         for c in s["config"]["classes"]
                         if f["scores"][f"precision_{c}"] == 0.0)
