@@ -616,12 +616,13 @@ def errors_text(summaries: Sequence[dict[str, Any]]) -> str:
     classes, cm = pooled_confusion(summaries)
     parts = []
     for i, c in enumerate(classes):
-        row = cm[i].astype(float)
-        wrong = [(row[j], classes[j]) for j in range(len(classes)) if j != i and row[j] > 0]
-        most = max(wrong)[1] if wrong else None
-        parts.append(f"{c} {row[i] / max(row.sum(), 1):.2f}"
-                     + (f" (else mostly {most}, {max(wrong)[0] / max(row.sum(), 1):.2f})"
-                        if most else ""))
+        share = cm[i] / max(cm[i].sum(), 1)
+        wrong = [(share[j], classes[j]) for j in range(len(classes)) if j != i and share[j] > 0]
+        part = f"{c} {share[i]:.2f}"
+        if wrong:
+            most_share, most = max(wrong)
+            part += f" (else mostly {most}, {most_share:.2f})"
+        parts.append(part)
     return ", ".join(parts)
 
 
@@ -745,18 +746,15 @@ def ablation_markdown(runs: Path) -> str:
                   "accuracy per seed | against the default, same seeds | class-folds with "
                   f"precision 0 | {RARE[dataset]} found | {RARE[dataset]} AUC vs normal |",
                   "|---|---|" + "---|" * (len(metrics[dataset]) + 5)]
+        # Every row's runs read once, before the loop: each row is set beside the default.
+        loaded = {name: summaries for name in ablation_recipes()
+                  if (summaries := [json.loads(p.read_text())
+                                    for p in ablation_runs(runs, dataset, name)])}
         default_name = default_row(dataset)
-        default_runs = [json.loads(p.read_text())
-                        for p in ablation_runs(runs, dataset, default_name)
-                        ] if default_name else []
+        default_runs = loaded.get(default_name, []) if default_name else []
         first = None
         marks: dict[str, str] = {}  # where runs were trained elsewhere → its footnote mark
-        loaded: dict[str, list[dict[str, Any]]] = {}  # row → its runs' summaries
-        for name in ablation_recipes():
-            found = ablation_runs(runs, dataset, name)
-            if not found:
-                continue
-            summaries = loaded[name] = [json.loads(p.read_text()) for p in found]
+        for name, summaries in loaded.items():
             cells = []
             for k in metrics[dataset]:
                 vals = [v for s in summaries if k in s["mean"]
@@ -781,8 +779,7 @@ def ablation_markdown(runs: Path) -> str:
             lines.append(f"| {name} | {seeds} | {' | '.join(cells)} | {never} | "
                          f"{rare} | {auc} |")
             first = first or summaries[0]
-        name = default_row(dataset)
-        runs_of_default = loaded.get(name, []) if name else []
+        name, runs_of_default = default_name, default_runs
         if len(runs_of_default) > 1:
             together, single = seed_ensemble(runs_of_default, dataset)
             shown, n = metrics[dataset][:3], len(runs_of_default)
