@@ -28,12 +28,13 @@ test: $(VENV)/.dev
 	$(PY) -m pytest
 
 # The whole study (an hour or more on 2 CPU cores): every CV run, shipped models (float and
-# int8), the lightness bench, the ablation of every recipe change (and its test-time views),
-# and the report.
+# int8), the lightness bench, the ablation of every recipe change (its test-time views, the
+# non-deep baseline), and the report.
 reproduce: $(VENV)/.dev
 	$(RUN) reproduce
 	$(RUN) ablation
 	$(RUN) views
+	$(RUN) baseline
 	$(RUN) bench --markdown docs/lightness.md --save-json docs/lightness.json
 	$(RUN) report runs/a-light runs/a-base runs/b-light runs/b-base runs/b-light-random \
 	  runs/b-base-random runs/a-light-x2 runs/a-light-x4 runs/b-light-x2 runs/b-light-x4 \

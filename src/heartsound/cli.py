@@ -266,6 +266,12 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     return ablation(args)
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .baseline import baseline
+
+    return baseline(args)
+
+
 def cmd_views(args: argparse.Namespace) -> int:
     from .ablation import views
 
@@ -456,6 +462,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="markdown written (default: docs/test-time-views.md of the "
                                  "repository)")
     p.set_defaults(func=cmd_views)
+
+    p = sub.add_parser("baseline", help="a logistic regression on whole-recording spectrum "
+                                        "statistics, and its blend with each set's default "
+                                        "network, on the network's CV folds")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--C", type=float, default=0.1,
+                   help="inverse L2 strength of the regression (scikit-learn's C)")
+    p.add_argument("--out", help="markdown written (default: docs/baseline.md of the "
+                                 "repository)")
+    p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
