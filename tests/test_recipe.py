@@ -620,7 +620,7 @@ def test_test_time_views_of_a_finished_run(tmp_path):
 
     import soundfile as sf
 
-    from heartsound.ablation import TEST_TIME_VIEWS, view_scores, views_markdown
+    from heartsound.ablation import TEST_TIME_VIEWS, WINDOW_VIEWS, view_scores, views_markdown
     from heartsound.config import front_end
     from heartsound.train import RECIPES, run_cv
 
@@ -635,11 +635,18 @@ def test_test_time_views_of_a_finished_run(tmp_path):
     summary = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", folds=2,
                      recipe=recipe, config=front_end(4), quiet=True, final=False)
     scored = view_scores(tmp_path / "run")
-    assert set(scored) == set(TEST_TIME_VIEWS)
+    assert set(scored) == set(TEST_TIME_VIEWS) | set(WINDOW_VIEWS)
     stored = [f["scores"]["accuracy"] for f in summary["folds"]]
-    assert scored["one view (as trained)"]["accuracy"] == pytest.approx(np.mean(stored))
+    one = scored["one view (as trained)"]
+    assert one["accuracy"] == pytest.approx(np.mean(stored))
+    # Every recording here is under 7 s: its whole-recording map is the tiled 7-s map, one
+    # window, so the window views are the one view.
+    for name in WINDOW_VIEWS:
+        assert scored[name]["views_per_recording"] == 1.0
+        assert scored[name]["accuracy"] == one["accuracy"]
     text = views_markdown({"Set X": [scored, scored]})
-    assert text.count("\n| ") == 1 + len(TEST_TIME_VIEWS)
+    assert text.count("\n| ") == 1 + len(TEST_TIME_VIEWS) + len(WINDOW_VIEWS)
+    assert "| 7-s windows every 1 s (whole recording) | 1 | 2 |" in text
     assert "| 4 circular shifts | 4 | 2 |" in text
     (tmp_path / "run" / "fold2" / "checkpoint.pt").unlink()
     with pytest.raises(ValueError, match="no checkpoint.pt in fold2"):

@@ -233,6 +233,12 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
         "weight averaging": Row("light-centred", dataclasses.replace(
             smooth, select="last", average_last=10), 2, log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "windows averaged": Row("light-centred", dataclasses.replace(smooth, eval_hop_s=1.0), 2,
+                                log_mel),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
+        "whole recording": Row("light-centred", dataclasses.replace(
+            smooth, crop="random", eval_hop_s=1.0), 2, log_mel),
     }
 
 
@@ -492,8 +498,9 @@ def _rates(*rates: float) -> Callable[[np.ndarray], list[np.ndarray]]:
 # Test-time augmentation: ways of showing one recording's 7-s map to a network, whose
 # probabilities are averaged. A short recording's map is tiled, so a circular shift shows the
 # same sounds from another start; the rates are those of the time-stretch augmentation.
+ONE_VIEW = "one view (as trained)"
 TEST_TIME_VIEWS: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {
-    "one view (as trained)": lambda m: [m],
+    ONE_VIEW: lambda m: [m],
     "2 circular shifts": _shifts(2),
     "4 circular shifts": _shifts(4),
     "3 heart rates (0.9×, 1×, 1.1×)": _rates(0.9, 1.0, 1.1),
@@ -501,15 +508,28 @@ TEST_TIME_VIEWS: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {
 }
 
 
+# Views of the whole recording rather than its first 7 s: 7-s windows this many seconds apart
+# (the last one aligned to the end), as a recipe's eval_hop_s and `predict` average them.
+WINDOW_VIEWS: dict[str, float] = {
+    "7-s windows every 1 s (whole recording)": 1.0,
+    "7-s windows every 3 s (whole recording)": 3.0,
+}
+
+
 def view_scores(rundir: str | Path, data_dir: str | None = None,
-                views: dict[str, Callable[[np.ndarray], list[np.ndarray]]] | None = None
+                views: dict[str, Callable[[np.ndarray], list[np.ndarray]]] | None = None,
+                window_views: dict[str, float] | None = None
                 ) -> dict[str, dict[str, float]]:
     """Scores of a run's fold models on their validation recordings, each recording's
-    probabilities averaged over its test-time views, per entry of ``views``: the mean over
-    folds, as a CV summary gives them."""
-    from .train import dataset_key, open_run, predict_proba, scores_for
+    probabilities averaged over its test-time views, per entry of ``views`` (views of the
+    7-s map the run was scored on) and of ``window_views`` (windows over the whole
+    recording's map): the mean over folds, as a CV summary gives them, and
+    ``views_per_recording``, the mean number of maps the network reads per recording."""
+    from .features import hop_frames, windows
+    from .train import dataset_key, load_maps, open_run, predict_proba, scores_for
 
     views = TEST_TIME_VIEWS if views is None else views
+    window_views = WINDOW_VIEWS if window_views is None else window_views
     missing = [f.name for f in sorted(Path(rundir).glob("fold*"))
                if not (f / "checkpoint.pt").exists()]
     if missing:
@@ -520,17 +540,30 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
         raise ValueError(f"{rundir}: test-time views need the fixed 7-s maps; this run "
                          "reads whole recordings")
     n = run.frontend.n_frames
+    whole = load_maps(run.recordings, run.frontend, whole=True)[0] if window_views else []
     key = dataset_key(run.config["dataset"])
-    per_fold: dict[str, list[dict[str, Any]]] = {name: [] for name in views}
+    per_fold: dict[str, list[dict[str, Any]]] = {name: [] for name in [*views, *window_views]}
+
+    def scored(truth: list[str | None], probs: Sequence[np.ndarray], counts: Sequence[int]
+               ) -> dict[str, Any]:
+        pred = [run.classes[int(np.argmax(p))] for p in probs]
+        return {**scores_for(key, run.classes, truth, pred),
+                "views_per_recording": float(np.mean(counts))}
+
     for _, val, model in run.fold_models():
         truth = [run.recordings[i].label for i in val]
         for name, view in views.items():
             shown = [view(run.maps[i][:n]) for i in val]
             probs = predict_proba(model, [v for vs in shown for v in vs], n)
             ends = np.cumsum([len(vs) for vs in shown])
-            pred = [run.classes[int(np.argmax(p.mean(axis=0)))]
-                    for p in np.split(probs, ends[:-1])]
-            per_fold[name].append(scores_for(key, run.classes, truth, pred))
+            per_fold[name].append(scored(truth, [p.mean(axis=0)
+                                                 for p in np.split(probs, ends[:-1])],
+                                         [len(vs) for vs in shown]))
+        for name, seconds in window_views.items():
+            hop = hop_frames(seconds, run.frontend)
+            maps = [whole[i] for i in val]
+            per_fold[name].append(scored(truth, predict_proba(model, maps, n, hop),
+                                         [len(windows(m, n, hop)) for m in maps]))
     return {name: {k: float(np.mean([f[k] for f in folds])) for k, v in folds[0].items()
                    if isinstance(v, float)} for name, folds in per_fold.items()}
 
@@ -546,22 +579,33 @@ def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
              f"{time.strftime('%Y-%m-%d')}, from the fold checkpoints of each set's default row "
              "in `docs/ablation.md` (no training): each validation recording's map is shown "
              "to its fold's network several ways and the probabilities are averaged "
-             "(test-time augmentation). A cell is the mean ± std over seeds of the 5-fold mean, "
-             "as in `docs/ablation.md`; *networks run* multiplies the cost per recording.", ""]
+             "(test-time augmentation), or the network reads 7-s windows over the whole "
+             "recording instead of its first 7 s and averages them (as `predict --hop` does). "
+             "A cell is the mean ± std over seeds of the 5-fold mean, as in `docs/ablation.md`; "
+             "*maps read* is the mean number of 7-s maps the network reads per recording (the "
+             "cost per recording, against 1); *against one view* pairs each seed with the "
+             "one-view score (seeds better / same / worse).", ""]
     for title, runs in scored.items():
-        lines += [f"## {title}", "", "| view | networks run | seeds | " + " | ".join(keys)
-                  + " | accuracy per seed |", "|---" * (len(keys) + 4) + "|"]
-        for name, view in TEST_TIME_VIEWS.items():
+        lines += [f"## {title}", "", "| view | maps read | seeds | " + " | ".join(keys)
+                  + " | accuracy per seed | against one view |", "|---" * (len(keys) + 5) + "|"]
+        one = np.array([r[ONE_VIEW]["accuracy"] for r in runs]) if ONE_VIEW in runs[0] else None
+        for name in [*TEST_TIME_VIEWS, *WINDOW_VIEWS]:
             if name not in runs[0]:
                 continue
             cells = []
             for k in keys:
                 vals = [r[name][k] for r in runs if k in r[name]]
                 cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "–")
-            per_seed = ", ".join(f"{r[name]['accuracy']:.3f}" for r in runs)
-            count = len(view(np.zeros((8, 1))))
-            lines.append(f"| {name} | {count} | {len(runs)} | " + " | ".join(cells)
-                         + f" | {per_seed} |")
+            acc = np.array([r[name]["accuracy"] for r in runs])
+            per_seed = ", ".join(f"{a:.3f}" for a in acc)
+            count = np.mean([r[name]["views_per_recording"] for r in runs])
+            paired = "–"
+            if one is not None and name != ONE_VIEW:
+                diff = acc - one
+                paired = (f"{diff.mean():+.3f} ({int((diff > 1e-9).sum())}/"
+                          f"{int((np.abs(diff) <= 1e-9).sum())}/{int((diff < -1e-9).sum())})")
+            lines.append(f"| {name} | {count:.3g} | {len(runs)} | " + " | ".join(cells)
+                         + f" | {per_seed} | {paired} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("views", help="score each set's default ablation row with test-time "
-                                     "views averaged (shifts, heart rates, reversal)")
+                                     "views averaged (shifts, heart rates, reversal, 7-s "
+                                     "windows over the whole recording)")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
     p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
