@@ -1,13 +1,18 @@
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from heartsound.data import (
     CLASSES,
     DataError,
+    Recording,
     classes_of,
     from_csv,
     kaggle_csv_name,
     parse_name,
     pascal,
+    session_groups,
     summary_rows,
 )
 
@@ -86,3 +91,37 @@ def test_csv_dataset(tmp_path, make_wav):
 def test_vocabularies():
     assert CLASSES["a"] == ("normal", "murmur", "extrahls", "artifact")
     assert CLASSES["b"] == ("normal", "murmur", "extrastole")
+
+
+def _rec(name: str, group: str | None = None) -> Recording:
+    return Recording(path=Path(name), dataset="a", label="normal", split="labelled",
+                     group=group or Path(name).stem, duration_s=8.0, sample_rate=44100)
+
+
+def test_session_groups_chain_recordings_made_minutes_apart():
+    recs = [_rec("murmur__201108222231.wav"), _rec("normal__201101010000.wav"),
+            _rec("murmur__201101010010.wav"),  # 10 min after the first: same session
+            _rec("extrahls__201101010024.wav"),  # 14 min after the last: chained on
+            _rec("artifact__201101010100.wav"),  # 36 min later: a new session
+            _rec("murmur__201108222221.wav"),
+            _rec("normal__101_1305030823364_A.wav", group="101")]  # no minute: own group
+    groups = session_groups(recs)
+    assert groups == ["session:201108222221", "session:201101010000", "session:201101010000",
+                      "session:201101010000", "session:201101010100", "session:201108222221",
+                      "101"]
+    # A shorter gap splits the chain where it is longer.
+    assert session_groups(recs, gap_minutes=12)[3] == "session:201101010024"
+
+
+def test_set_a_sessions(data_dir):
+    """Set A's labelled recordings form 86 sessions; the largest is 23 of the 34 murmurs,
+    made within 37 minutes. Set B keeps its patient groups."""
+    a = [r for r in pascal("a", data_dir) if r.split == "labelled"]
+    groups = session_groups(a)
+    sizes = Counter(groups)
+    assert len(sizes) == 86
+    largest, n = sizes.most_common(1)[0]
+    assert n == 23 and {r.label for r, g in zip(a, groups, strict=True) if g == largest} == {
+        "murmur"}
+    b = [r for r in pascal("b", data_dir) if r.split == "labelled"]
+    assert session_groups(b) == [r.group for r in b]

@@ -262,6 +262,9 @@ def test_ablation_rows_and_rare_class_count():
     assert rows["paper (best val. epoch)"][1].select == "best"
     assert rows["fixed budget"].scale == 1 and rows["+ 4× frame length"].scale == 4
     assert rows["+ 4× frame length"].recipe == rows["fixed budget"].recipe
+    sessions = [n for n, r in rows.items() if r.split != "grouped"]
+    assert sessions and all(rows[n].split == "sessions" and "recording session" in n
+                            for n in sessions)
     summary = {"config": {"classes": ["normal", "murmur", "extrastole"]},
                "folds": [{"validation": [
                    {"path": "extrastole__128_1306344005749_A.wav", "label": "extrastole",
@@ -426,6 +429,10 @@ def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
         run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "whole", folds=2, quiet=True,
                recipe=recipe_with(recipe, ["crop=random"]))
     assert not (tmp_path / "whole").exists()
+    with pytest.raises(ValueError, match="split 'patients'"):
+        run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "split", folds=2, quiet=True,
+               recipe=recipe, split="patients")
+    assert not (tmp_path / "split").exists()
 
 
 def test_distill_loss_is_a_tempered_kl():

@@ -31,13 +31,15 @@ ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
 
 class Row(NamedTuple):
     """One ablation row: the network, the recipe, the front end's frame-length factor
-    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map), and any other
-    front-end fields changed from the paper's."""
+    (1: the paper's 872×20 map; 4: 4× longer frames and hop, a 215×20 map), any other
+    front-end fields changed from the paper's, and how the CV folds are drawn
+    (data.SPLITS)."""
 
     network: str
     recipe: Any
     scale: int = 1
     frontend: tuple[tuple[str, Any], ...] = ()
+    split: str = "grouped"
 
     def config(self) -> FrontEndConfig:
         import dataclasses
@@ -233,6 +235,13 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
         "weight averaging": Row("light-centred", dataclasses.replace(
             smooth, select="last", average_last=10), 2, log_mel),
+        # Set A's folds drawn by recording session (data.session_groups), not by file; on
+        # set B these are the patient folds already.
+        "paper (best val. epoch), folds by recording session": Row("light", paper,
+                                                                   split="sessions"),
+        "fixed budget, folds by recording session": Row("light", fixed, split="sessions"),
+        "augmentation + joint + 4× frame length + label smoothing, folds by recording session":
+            Row("light", smooth, 4, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
         "windows averaged": Row("light-centred", dataclasses.replace(smooth, eval_hop_s=1.0), 2,
                                 log_mel),
@@ -286,7 +295,7 @@ def ablation(args: argparse.Namespace) -> int:
                 try:
                     row = recipes[name]
                     run_cv(f"pascal-{dataset}", row.network, out, seed=seed, recipe=row.recipe,
-                           config=row.config(), data_dir=args.data, quiet=True,
+                           config=row.config(), data_dir=args.data, quiet=True, split=row.split,
                            final=False, threads=args.threads, device=args.device)
                 finally:
                     lock.unlink(missing_ok=True)
@@ -456,7 +465,7 @@ def default_row(dataset: str) -> str | None:
     cfg = resolve_frontend(None, None, "improved", f"pascal-{dataset}")
     return next((name for name, row in ablation_recipes().items()
                  if row.network == choice.model and row.recipe == RECIPES[choice.recipe]
-                 and row.config() == cfg), None)
+                 and row.config() == cfg and row.split == "grouped"), None)
 
 
 def seed_ensemble(summaries: Sequence[dict[str, Any]], dataset: str

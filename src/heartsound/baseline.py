@@ -1,9 +1,9 @@
 """A baseline without deep learning, on the CNN's own folds, and its blend with the CNN.
 
 Issue 6 asks what beats the paper's network; researchers comparing classifiers also ask
-what the network beats. Before CNNs, PASCAL entries classified a recording from statistics
-of its whole spectrum (Bentley et al., 2011, the challenge's report): here each recording
-becomes a vector of such statistics (:func:`summary_statistics`) and a multinomial logistic
+what the network beats. The classic alternative to a CNN describes a whole recording by
+fixed statistics of its spectrum and fits a linear model: here each recording becomes a
+vector of such statistics (:func:`summary_statistics`) and a multinomial logistic
 regression (:class:`SoftmaxRegression`: ~200 weights per class, far inside the lightweight
 budget) learns the classes from it. ``heartsound baseline`` fits it on the training part of
 every fold of a set's default ablation row, for every seed, so that its validation scores

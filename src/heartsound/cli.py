@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .audio import AudioError
-from .data import CLASSES, DataError, Recording
+from .data import CLASSES, SPLITS, DataError, Recording
 from .infer import ModelError
 
 
@@ -30,9 +30,17 @@ def err(message: str) -> None:
 # ---------------------------------------------------------------------------- data
 def cmd_data(args: argparse.Namespace) -> int:
     import statistics
+    from collections import Counter
 
     from .config import DEFAULT
-    from .data import default_data_dir, durations_by_group, pascal, summary_rows
+    from .data import (
+        SESSION_GAP_MINUTES,
+        default_data_dir,
+        durations_by_group,
+        pascal,
+        session_groups,
+        summary_rows,
+    )
 
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
@@ -56,6 +64,15 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{dataset:<4} {'all':<9} {'':<14} {sum(r[3] for r in rows):>6} {total_s:>9.1f}\n")
     patients = {r.patient for r in recordings if r.dataset == "b" and r.split == "labelled"}
     print(f"set B labelled recordings come from {len(patients)} patients")
+    labelled_a = [r for r in recordings if r.dataset == "a" and r.split == "labelled"]
+    sessions = Counter(session_groups(labelled_a))
+    biggest, size = sessions.most_common(1)[0]
+    inside = Counter(r.label for r, g in zip(labelled_a, session_groups(labelled_a),
+                                             strict=True) if g == biggest)
+    print(f"set A labelled recordings come from {len(sessions)} recording sessions (runs made "
+          f"at most {SESSION_GAP_MINUTES:g} min apart, by their file names); the largest "
+          f"holds {size}: "
+          + ", ".join(f"{n} {label}" for label, n in inside.most_common()))
     if args.rhythm:
         print_rhythm_aucs([r for r in recordings if r.label])
     return 0
@@ -391,9 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     add_device_argument(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split", choices=("grouped", "random"), default="grouped",
-                   help="grouped: folds split by patient (set B) / group column; random: the "
-                        "paper's ungrouped stratified folds")
+    p.add_argument("--split", choices=tuple(SPLITS), default="grouped",
+                   help="; ".join(f"{k}: {v}" for k, v in SPLITS.items()))
     p.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=None,
                    help="front-end frame length multiplier (872/434/215/106 frames). Default: the "
                         "improved recipe's (train.IMPROVED), 1 with any other recipe")

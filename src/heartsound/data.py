@@ -71,6 +71,51 @@ def parse_name(name: str) -> tuple[str | None, str | None]:
     return label, patient
 
 
+# How CV folds are drawn (``run_cv(split=...)``, ``heartsound train --split``).
+SPLITS = {
+    "grouped": "every group in one fold: a set-B patient, a CSV's group column (set A: a file)",
+    "sessions": "as grouped, and set A's recordings grouped by recording session (file-name "
+                "minutes no more than 15 apart, data.session_groups)",
+    "random": "the paper's ungrouped stratified folds",
+}
+
+
+# Set-A names end in the recording's minute (``normal__201108011112.wav``: 2011-08-01 11:12).
+_MINUTE = re.compile(r"__(?P<stamp>\d{12})\.wav$")
+SESSION_GAP_MINUTES = 15.0
+
+
+def session_groups(recordings: Sequence[Recording],
+                   gap_minutes: float = SESSION_GAP_MINUTES) -> list[str]:
+    """CV group of each recording, with set A's recordings grouped by recording session.
+
+    Set A's names carry no patient, but they carry the minute each recording was made, and
+    its labelled recordings come in runs a minute or two apart (23 of its 34 murmurs within 37
+    minutes on 2011-08-22): the same phone, room and often the same chest. Recordings whose
+    times follow each other within ``gap_minutes`` form one session, ``"session:<first
+    minute>"``; so a CV fold can hold out whole sessions, as set B's folds hold out whole
+    patients. A recording without a minute in its name keeps its own group.
+    """
+    stamped = sorted((m["stamp"], i) for i, r in enumerate(recordings)
+                     if (m := _MINUTE.search(r.path.name)))
+    groups = [r.group for r in recordings]
+    start, last = "", None
+    for stamp, i in stamped:
+        minute = _minutes(stamp)
+        if last is None or minute - last > gap_minutes:
+            start = stamp
+        groups[i] = f"session:{start}"
+        last = minute
+    return groups
+
+
+def _minutes(stamp: str) -> float:
+    """``YYYYMMDDhhmm`` → minutes since 2000-01-01 (for gaps only)."""
+    from datetime import datetime
+
+    return (datetime.strptime(stamp, "%Y%m%d%H%M") - datetime(2000, 1, 1)).total_seconds() / 60
+
+
 def kaggle_csv_name(name: str) -> str:
     """A ``set_b.csv`` name → the name on disk (the documented one-to-one renaming)."""
     name = name.split("/")[-1]

@@ -25,7 +25,7 @@ import numpy as np
 
 from .atomic import write_json, write_text, write_with
 from .config import FrontEndConfig, front_end, resolve
-from .data import CLASSES, Recording, classes_of, load_dataset
+from .data import CLASSES, SPLITS, Recording, classes_of, load_dataset, session_groups
 from .features import cached_features, hop_frames
 from .metrics import classification_scores, pascal_scores, scalar_keys
 
@@ -793,6 +793,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
            export: bool = True, limit: int | None = None,
            threads: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README)."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
     cfg = resolve(config)
     recipe = recipe or Recipe()
     if epochs is not None:
@@ -835,8 +837,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     names = [r.path.name for r in recordings]
-    val_sets = make_folds(labels, [r.group for r in recordings], folds, seed,
-                          grouped=split == "grouped")
+    groups = session_groups(recordings) if split == "sessions" else [r.group for r in recordings]
+    val_sets = make_folds(labels, groups, folds, seed, grouped=split != "random")
     fold_results = []
     trained_folds: set[int] = set()
     for f, val_idx in enumerate(val_sets, start=1):
