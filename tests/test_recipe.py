@@ -695,6 +695,31 @@ def test_errors_text_pools_the_confusion_over_runs():
                                  "1.00)")
 
 
+def test_largest_session_found_inside_and_outside():
+    """Three murmurs made minutes apart form the largest session; the text says how many of
+    them and of the other murmur are found, with folds by file and by session."""
+    from heartsound.ablation import largest_session, session_text
+
+    def run(found: dict[str, bool], accuracy: float) -> dict:
+        rows = [{"path": p, "label": p.split("__")[0],
+                 "pred": p.split("__")[0] if hit else "normal"} for p, hit in found.items()]
+        return {"folds": [{"validation": rows}], "mean": {"accuracy": {"mean": accuracy}}}
+
+    names = ["murmur__201108222221.wav", "murmur__201108222222.wav", "murmur__201108222230.wav",
+             "murmur__201101010000.wav", "normal__201103030303.wav"]
+    by_file = [run(dict(zip(names, (True, True, True, False, True), strict=True)), 0.8),
+               run(dict(zip(names, (True, True, False, True, True), strict=True)), 0.8)]
+    assert largest_session(by_file) == ("201108222221", "murmur", 3, 4, 5 / 6, 0.5)
+    by_session = [run(dict(zip(names, (False, False, False, False, True), strict=True)), 0.2)]
+    text = session_text(by_file, by_session)
+    assert "3 of its 4 murmur recordings were made in one session from 2011-08-22 22:21" in text
+    assert "finds 0.83 of them and 0.50 of the other 1 murmur" in text
+    assert "reads 0.200 ± 0.000 over 1 seeds and finds 0.00 and 0.00" in text
+    assert session_text(by_file, []).endswith("(2 seeds' folds pooled).")
+    set_b = [run({"normal__101_1305030823364_A.wav": True}, 1.0)]
+    assert largest_session(set_b) is None and session_text(set_b, []) is None
+
+
 def test_against_default_pairs_runs_by_seed():
     from heartsound.ablation import against_default
 

@@ -16,6 +16,7 @@ import math
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -242,6 +243,10 @@ def ablation_recipes() -> dict[str, Row]:
         "fixed budget, folds by recording session": Row("light", fixed, split="sessions"),
         "augmentation + joint + 4× frame length + label smoothing, folds by recording session":
             Row("light", smooth, 4, split="sessions"),
+        "augmentation + joint + 4× frame length + label smoothing + centred maps, folds by "
+        "recording session": Row("light-centred", smooth, 4, split="sessions"),
+        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, folds "
+        "by recording session": Row("light-centred", smooth, 2, log_mel, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
         "windows averaged": Row("light-centred", dataclasses.replace(smooth, eval_hop_s=1.0), 2,
                                 log_mel),
@@ -679,6 +684,60 @@ def errors_text(summaries: Sequence[dict[str, Any]]) -> str:
     return ", ".join(parts)
 
 
+def largest_session(summaries: Sequence[dict[str, Any]]
+                    ) -> tuple[str, str, int, int, float, float] | None:
+    """Set A's largest recording session (data.sessions_of) seen by the runs' validation
+    folds: (its first minute, its commonest label, that label's recordings in it, that
+    label's recordings in all, the share of those inside found, of those outside found),
+    pooled over every run; None when no file name carries a minute."""
+    from .data import sessions_of
+
+    rows = [v for s in summaries for f in s["folds"] for v in f["validation"]]
+    names = sorted({v["path"] for v in rows})
+    session = dict(zip(names, sessions_of(names), strict=True))
+    sizes = Counter(x for x in session.values() if x)
+    if not sizes:
+        return None
+    biggest = sizes.most_common(1)[0][0]
+    label_of = {v["path"]: v["label"] for v in rows}
+    label = Counter(label_of[n] for n in names if session[n] == biggest).most_common(1)[0][0]
+    ours = [(session[v["path"]] == biggest, v["pred"] == label) for v in rows
+            if v["label"] == label]
+    inside = [hit for within, hit in ours if within]
+    outside = [hit for within, hit in ours if not within]
+    n_in = sum(1 for n in names if session[n] == biggest and label_of[n] == label)
+    n_all = sum(1 for n in names if label_of[n] == label)
+    return (biggest.removeprefix("session:"), label, n_in, n_all,
+            float(np.mean(inside)) if inside else math.nan,
+            float(np.mean(outside)) if outside else math.nan)
+
+
+def session_text(default_runs: Sequence[dict[str, Any]],
+                 session_runs: Sequence[dict[str, Any]]) -> str | None:
+    """Under set A's table: how much of a class the largest recording session is, what the
+    default finds inside and outside it, and what it reads with folds by session."""
+    found = largest_session(default_runs)
+    if found is None:
+        return None
+    start, label, n_in, n_all, inside, outside = found
+    when = f"{start[:4]}-{start[4:6]}-{start[6:8]} {start[8:10]}:{start[10:]}"
+    text = (f"**Set A's largest recording session**: {n_in} of its {n_all} {label} recordings "
+            f"were made in one session from {when} (`heartsound data`; file-name minutes at "
+            "most 15 apart). With folds by file the default finds "
+            f"{inside:.2f} of them and {outside:.2f} of the other {n_all - n_in} {label} "
+            f"recordings ({len(default_runs)} seeds' folds pooled)")
+    if session_runs:
+        accs = [s["mean"]["accuracy"]["mean"] for s in session_runs]
+        held = largest_session(session_runs)
+        text += (f"; with folds that hold out whole sessions (`--split sessions`, rows "
+                 f"*…, folds by recording session*) it reads {np.mean(accs):.3f} ± "
+                 f"{np.std(accs, ddof=1) if len(accs) > 1 else 0.0:.3f} over "
+                 f"{len(accs)} seeds")
+        if held is not None:
+            text += f" and finds {held[4]:.2f} and {held[5]:.2f}"
+    return text + "."
+
+
 def trained_where(summary: dict[str, Any], here: str, torch_here: str) -> str | None:
     """Where a run was trained, when not on this machine (``here``, torch ``torch_here``):
     its device, else its recorded processor when that differs; a run on a processor of the
@@ -848,6 +907,12 @@ def ablation_markdown(runs: Path) -> str:
                       "", f"**Where the default's errors are** (its {n} seeds' validation "
                       "folds pooled): the share of each class's recordings called that class "
                       f"— {errors_text(runs_of_default)}."]
+            rows = ablation_recipes()
+            by_session = rows[default_name]._replace(split="sessions")
+            sessions = [s for name, s in loaded.items() if rows[name] == by_session]
+            text = session_text(runs_of_default, sessions[0] if sessions else [])
+            if dataset == "a" and text:
+                lines += ["", text]
         for where, mark in marks.items():
             gpu = " on a GPU (`heartsound ablation --device cuda`)" if where.startswith(
                 "cuda") else ""

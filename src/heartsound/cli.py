@@ -30,17 +30,9 @@ def err(message: str) -> None:
 # ---------------------------------------------------------------------------- data
 def cmd_data(args: argparse.Namespace) -> int:
     import statistics
-    from collections import Counter
 
     from .config import DEFAULT
-    from .data import (
-        SESSION_GAP_MINUTES,
-        default_data_dir,
-        durations_by_group,
-        pascal,
-        session_groups,
-        summary_rows,
-    )
+    from .data import default_data_dir, durations_by_group, pascal, session_summary, summary_rows
 
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
@@ -64,15 +56,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{dataset:<4} {'all':<9} {'':<14} {sum(r[3] for r in rows):>6} {total_s:>9.1f}\n")
     patients = {r.patient for r in recordings if r.dataset == "b" and r.split == "labelled"}
     print(f"set B labelled recordings come from {len(patients)} patients")
-    labelled_a = [r for r in recordings if r.dataset == "a" and r.split == "labelled"]
-    sessions = Counter(session_groups(labelled_a))
-    biggest, size = sessions.most_common(1)[0]
-    inside = Counter(r.label for r, g in zip(labelled_a, session_groups(labelled_a),
-                                             strict=True) if g == biggest)
-    print(f"set A labelled recordings come from {len(sessions)} recording sessions (runs made "
-          f"at most {SESSION_GAP_MINUTES:g} min apart, by their file names); the largest "
-          f"holds {size}: "
-          + ", ".join(f"{n} {label}" for label, n in inside.most_common()))
+    print(session_summary(recordings))
     if args.rhythm:
         print_rhythm_aucs([r for r in recordings if r.label])
     return 0

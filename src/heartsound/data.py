@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,17 +97,46 @@ def session_groups(recordings: Sequence[Recording],
     minute>"``; so a CV fold can hold out whole sessions, as set B's folds hold out whole
     patients. A recording without a minute in its name keeps its own group.
     """
-    stamped = sorted((m["stamp"], i) for i, r in enumerate(recordings)
-                     if (m := _MINUTE.search(r.path.name)))
-    groups = [r.group for r in recordings]
+    sessions = sessions_of([r.path.name for r in recordings], gap_minutes)
+    return [s or r.group for s, r in zip(sessions, recordings, strict=True)]
+
+
+def sessions_of(names: Sequence[str], gap_minutes: float = SESSION_GAP_MINUTES
+                ) -> list[str | None]:
+    """The recording session of each file name (see :func:`session_groups`), None for a
+    name without a minute."""
+    stamped = sorted((m["stamp"], i) for i, name in enumerate(names)
+                     if (m := _MINUTE.search(name)))
+    out: list[str | None] = [None] * len(names)
     start, last = "", None
     for stamp, i in stamped:
         minute = _minutes(stamp)
         if last is None or minute - last > gap_minutes:
             start = stamp
-        groups[i] = f"session:{start}"
+        out[i] = f"session:{start}"
         last = minute
-    return groups
+    return out
+
+
+def session_summary(recordings: Sequence[Recording]) -> str:
+    """One line for ``heartsound data``: set A's labelled recording sessions, the largest's
+    labels, and how many of the challenge's test files were made during it."""
+    every_a = [r for r in recordings if r.dataset == "a"]
+    labelled = [r for r in every_a if r.split == "labelled"]
+    groups = session_groups(labelled)
+    biggest, size = Counter(groups).most_common(1)[0]
+    inside = Counter(r.label for r, g in zip(labelled, groups, strict=True) if g == biggest)
+    # Sessions over every set-A file, test files included, to place the test files.
+    everywhere = dict(zip((r.path.name for r in every_a),
+                          sessions_of([r.path.name for r in every_a]), strict=True))
+    first = min(r.path.name for r, g in zip(labelled, groups, strict=True) if g == biggest)
+    tests = sum(1 for r in every_a
+                if r.split == "test" and everywhere[r.path.name] == everywhere[first])
+    return (f"set A labelled recordings come from {len(set(groups))} recording sessions (runs "
+            f"made at most {SESSION_GAP_MINUTES:g} min apart, by their file names); the "
+            f"largest holds {size}: "
+            + ", ".join(f"{n} {label}" for label, n in inside.most_common())
+            + f", and {tests} of the unlabelled test files were made during it")
 
 
 def _minutes(stamp: str) -> float:
