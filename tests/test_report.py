@@ -371,3 +371,33 @@ def test_recipe_text_names_every_change():
                  "label smoothing ε = 0.1"):
         assert part in text
     assert recipe_text(dataclasses.asdict(RECIPES["paper"])).endswith("the paper's recipe")
+
+
+def test_model_cards_say_what_a_fold_holds(tmp_path):
+    """A set-A card says its folds are by file and warns about recording sessions; a set-B
+    card says by patient; a random split says neither."""
+    import dataclasses
+
+    from heartsound.config import front_end
+    from heartsound.study import model_cards
+    from heartsound.train import RECIPES
+
+    def summary(dataset: str, split: str) -> dict:
+        score = {"mean": 0.8, "std": 0.1}
+        return {"config": {"dataset": dataset, "classes": ["normal", "murmur"], "folds": 5,
+                           "split": split, "seed": 0, "model": "light",
+                           "frontend": front_end(4).to_dict(),
+                           "recipe": dataclasses.asdict(RECIPES["paper"])},
+                "mean": {"accuracy": score, "total_precision": score, "youden": score},
+                "final": {"n_train": 10, "epochs": 30}}
+
+    for name in ("pascal-a-light", "pascal-b-light", "pascal-b-base"):
+        (tmp_path / f"{name}.onnx").write_bytes(b"0" * 2048)
+    text = model_cards({"a-light-improved": summary("pascal-a", "grouped"),
+                        "b-light-improved": summary("pascal-b", "grouped"),
+                        "b-base": summary("pascal-b", "random")}, tmp_path)
+    a, b, b_base = (text.split(f"## {n}\n")[1].split("\n## ")[0]
+                    for n in ("pascal-a-light", "pascal-b-light", "pascal-b-base"))
+    assert "(5-fold, grouped: set A by file)" in a and "**Limits**: set A's recordings" in a
+    assert "(5-fold, grouped: set B by patient)" in b and "**Limits**" not in b
+    assert "(5-fold, random)" in b_base

@@ -264,6 +264,16 @@ def recipe_text(recipe: dict[str, Any]) -> str:
     return text + ("; " + ", ".join(extra) if extra else "; the paper's recipe")
 
 
+# What a "grouped" fold holds, per PASCAL set.
+FOLDS_OF = {"pascal-a": ": set A by file", "pascal-b": ": set B by patient"}
+SESSION_CAVEAT = (
+    "- **Limits**: set A's recordings come in recording sessions (23 of its 34 murmurs from "
+    "one), and folds by file let a network learn a session; with folds that hold out whole "
+    "sessions (`--split sessions`) set A's recipes read far lower (docs/ablation.md, rows "
+    "*…, folds by recording session*; README, *Set A's numbers are by file*). Expect less on "
+    "recordings from a new phone or room.")
+
+
 def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
     """models/README.md: one short card per shipped model, numbers from the run summaries."""
     from .bench import machine
@@ -285,6 +295,7 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
         frontend = FrontEndConfig.from_dict(cfg["frontend"])
         final = s.get("final", {})
         n = final.get("n_train", "?")
+        held = FOLDS_OF.get(cfg["dataset"], "") if cfg["split"] == "grouped" else ""
         lines += [
             f"## {target}", "",
             f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
@@ -298,10 +309,12 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             "on all data ("
             + ("the fixed budget" if cfg["recipe"].get("select") == "last"
                else "the median best epoch of the CV folds") + f"); seed {cfg['seed']}.",
-            f"- **CV** ({cfg['folds']}-fold, {cfg['split']}): accuracy "
+            f"- **CV** ({cfg['folds']}-fold, {cfg['split']}{held}): accuracy "
             f"{mean['accuracy']['mean']:.3f} ± {mean['accuracy']['std']:.3f}, total precision "
             f"{mean['total_precision']['mean']:.3f} ± {mean['total_precision']['std']:.3f}, "
             f"Youden {mean['youden']['mean']:.3f} ± {mean['youden']['std']:.3f}.",
+            *([SESSION_CAVEAT] if cfg["dataset"] == "pascal-a" and cfg["split"] != "sessions"
+              else []),
             f"- **Regenerate**: `heartsound train --dataset {cfg['dataset']} --model "
             f"{cfg['model']} --recipe {STUDIES[study].recipe} --split {cfg['split']} "
             f"--scale {STUDIES[study].scale}"
