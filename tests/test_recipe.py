@@ -680,6 +680,47 @@ def test_ablation_markdown_describes_every_row_kind(tmp_path):
         assert f"{count_parameters(build(f'light-{name}', 4, 20)):,}" in width_summary()
 
 
+def test_session_rows_are_set_beside_the_default_by_session(tmp_path):
+    """In the table, a row with folds by recording session is compared with the default's
+    session row, not with the default by file; the paragraph under set A's table reads both."""
+    from heartsound.ablation import ablation_folder, ablation_markdown, default_row
+    from heartsound.train import versions
+
+    classes = ["normal", "murmur", "extrahls", "artifact"]
+    names = ["murmur__201108222221.wav", "murmur__201108222222.wav", "normal__201101010000.wav",
+             "extrahls__201102020000.wav", "artifact__201103030000.wav"]
+
+    def write(row: str, seed: int, accuracy: float) -> None:
+        out = ablation_folder(tmp_path, "a", row, seed)
+        out.mkdir(parents=True)
+        val = [{"path": n, "label": n.split("__")[0], "pred": n.split("__")[0],
+                "probs": [0.25] * 4} for n in names]
+        scores = {f"precision_{c}": 1.0 for c in classes}
+        scores["confusion_matrix"] = np.eye(4, dtype=int).tolist()
+        mean = {k: {"mean": accuracy, "std": 0.0}
+                for k in ("accuracy", "total_precision", "youden")}
+        (out / "summary.json").write_text(json.dumps({
+            "config": {"classes": classes, "dataset": "pascal-a", "versions": versions(),
+                       "seed": seed},
+            "folds": [{"scores": scores, "validation": val}], "mean": mean}))
+
+    default = default_row("a")
+    by_session = f"{default}, folds by recording session"
+    weighted = ("augmentation + joint + 4× frame length + label smoothing + class weights, "
+                "folds by recording session")
+    for seed in (0, 1):
+        write(default, seed, 0.75)
+        write(by_session, seed, 0.55)
+        write(weighted, seed, 0.55 + 0.01 * seed)
+    table = {line.split(" | ")[0].lstrip("| "): line for line in
+             ablation_markdown(tmp_path).splitlines() if line.startswith("| ")}
+    assert "| the default |" in table[default]
+    assert "| the default, by session |" in table[by_session]
+    assert "+0.005 (1/1/0) against the default by session" in table[weighted]
+    text = ablation_markdown(tmp_path)
+    assert "reads 0.550 ± 0.000 over 2 seeds" in text
+
+
 def test_errors_text_pools_the_confusion_over_runs():
     from heartsound.ablation import errors_text, pooled_confusion
 
@@ -703,7 +744,11 @@ def test_largest_session_found_inside_and_outside():
     def run(found: dict[str, bool], accuracy: float) -> dict:
         rows = [{"path": p, "label": p.split("__")[0],
                  "pred": p.split("__")[0] if hit else "normal"} for p, hit in found.items()]
-        return {"folds": [{"validation": rows}], "mean": {"accuracy": {"mean": accuracy}}}
+        labels = ["normal", "murmur"]
+        cm = [[sum(r["label"] == t and r["pred"] == p for r in rows) for p in labels]
+              for t in labels]
+        return {"config": {"classes": labels}, "mean": {"accuracy": {"mean": accuracy}},
+                "folds": [{"validation": rows, "scores": {"confusion_matrix": cm}}]}
 
     names = ["murmur__201108222221.wav", "murmur__201108222222.wav", "murmur__201108222230.wav",
              "murmur__201101010000.wav", "normal__201103030303.wav"]
@@ -715,6 +760,8 @@ def test_largest_session_found_inside_and_outside():
     assert "3 of its 4 murmur recordings were made in one session from 2011-08-22 22:21" in text
     assert "finds 0.83 of them and 0.50 of the other 1 murmur" in text
     assert "reads 0.200 ± 0.000 over 1 seeds and finds 0.00 and 0.00" in text
+    assert text.endswith("every class by session — normal 1.00, murmur 0.00 (else mostly "
+                         "normal, 1.00).")
     assert session_text(by_file, []).endswith("(2 seeds' folds pooled).")
     set_b = [run({"normal__101_1305030823364_A.wav": True}, 1.0)]
     assert largest_session(set_b) is None and session_text(set_b, []) is None

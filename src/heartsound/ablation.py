@@ -245,6 +245,15 @@ def ablation_recipes() -> dict[str, Row]:
             Row("light", smooth, 4, split="sessions"),
         "augmentation + joint + 4× frame length + label smoothing + centred maps, folds by "
         "recording session": Row("light-centred", smooth, 4, split="sessions"),
+        "augmentation + joint (aligned) + 4× frame length + label smoothing, folds by recording "
+        "session": Row("light", dataclasses.replace(smooth, joint_align=True), 4,
+                       split="sessions"),
+        "augmentation + joint + 4× frame length + label smoothing + class weights, folds by "
+        "recording session": Row("light", dataclasses.replace(smooth, class_weight="sqrt"), 4,
+                                 split="sessions"),
+        "augmentation + joint + 4× frame length + label smoothing + own set 3×, folds by "
+        "recording session": Row("light", dataclasses.replace(smooth, own_repeat=3), 4,
+                                 split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, folds "
         "by recording session": Row("light-centred", smooth, 2, log_mel, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
@@ -735,6 +744,7 @@ def session_text(default_runs: Sequence[dict[str, Any]],
                  f"{len(accs)} seeds")
         if held is not None:
             text += f" and finds {held[4]:.2f} and {held[5]:.2f}"
+        text += f"; every class by session — {errors_text(session_runs)}"
     return text + "."
 
 
@@ -864,6 +874,10 @@ def ablation_markdown(runs: Path) -> str:
                                     for p in ablation_runs(runs, dataset, name)])}
         default_name = default_row(dataset)
         default_runs = loaded.get(default_name, []) if default_name else []
+        # A row with folds by recording session is set beside the default's own session row.
+        rows = ablation_recipes()
+        by_session = rows[default_name]._replace(split="sessions") if default_name else None
+        session_default = next((n for n in loaded if rows[n] == by_session), None)
         first = None
         marks: dict[str, str] = {}  # where runs were trained elsewhere → its footnote mark
         for name, summaries in loaded.items():
@@ -874,8 +888,14 @@ def ablation_markdown(runs: Path) -> str:
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cells.append(f"{statistics.fmean(vals):.3f} ± {sd:.3f}" if vals else "–")
             cells.append(", ".join(f"{s['mean']['accuracy']['mean']:.3f}" for s in summaries))
-            cells.append("the default" if name == default_name
-                         else against_default(summaries, default_runs))
+            if name in (default_name, session_default):
+                cells.append("the default" + (", by session" if name == session_default
+                                              else ""))
+            elif rows[name].split == "sessions" and session_default:
+                cells.append(against_default(summaries, loaded[session_default])
+                             + " against the default by session")
+            else:
+                cells.append(against_default(summaries, default_runs))
             never = sum(1 for s in summaries for f in s["folds"]
                         for c in s["config"]["classes"]
                         if f["scores"][f"precision_{c}"] == 0.0)
@@ -907,10 +927,7 @@ def ablation_markdown(runs: Path) -> str:
                       "", f"**Where the default's errors are** (its {n} seeds' validation "
                       "folds pooled): the share of each class's recordings called that class "
                       f"— {errors_text(runs_of_default)}."]
-            rows = ablation_recipes()
-            by_session = rows[default_name]._replace(split="sessions")
-            sessions = [s for name, s in loaded.items() if rows[name] == by_session]
-            text = session_text(runs_of_default, sessions[0] if sessions else [])
+            text = session_text(runs_of_default, loaded.get(session_default, []))
             if dataset == "a" and text:
                 lines += ["", text]
         for where, mark in marks.items():
