@@ -254,6 +254,8 @@ def ablation_recipes() -> dict[str, Row]:
         "augmentation + joint + 4× frame length + label smoothing + own set 3×, folds by "
         "recording session": Row("light", dataclasses.replace(smooth, own_repeat=3), 4,
                                  split="sessions"),
+        "base network, augmentation + joint + 4× frame length + label smoothing, folds by "
+        "recording session": Row("base", smooth, 4, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, folds "
         "by recording session": Row("light-centred", smooth, 2, log_mel, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "

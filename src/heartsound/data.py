@@ -92,7 +92,7 @@ def session_groups(recordings: Sequence[Recording],
 
     Set A's names carry no patient, but they carry the minute each recording was made, and
     its labelled recordings come in runs a minute or two apart (23 of its 34 murmurs within 37
-    minutes on 2011-08-22): the same phone, room and often the same chest. Recordings whose
+    minutes on 2011-08-22): likely one phone and room, perhaps one chest. Recordings whose
     times follow each other within ``gap_minutes`` form one session, ``"session:<first
     minute>"``; so a CV fold can hold out whole sessions, as set B's folds hold out whole
     patients. A recording without a minute in its name keeps its own group.
