@@ -256,6 +256,9 @@ def ablation_recipes() -> dict[str, Row]:
                                  split="sessions"),
         "base network, augmentation + joint + 4× frame length + label smoothing, folds by "
         "recording session": Row("base", smooth, 4, split="sessions"),
+        **{f"augmentation + joint + 4× frame length + label smoothing, {words}, folds by "
+           f"recording session": Row(f"light-{variant}", smooth, 4, split="sessions")
+           for variant, words in WIDTH_WORDS.items()},
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, folds "
         "by recording session": Row("light-centred", smooth, 2, log_mel, split="sessions"),
         "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
