@@ -13,7 +13,6 @@ from heartsound.baseline import (
     blend_scores,
     summary_statistics,
 )
-from heartsound.cli import main
 
 
 def test_summary_statistics_describe_a_whole_recording():
@@ -86,10 +85,3 @@ def test_blend_scores_pair_with_the_network():
     assert text.count("\n| ") == 1 + len(BLEND_WEIGHTS)
     assert "| regression alone (w = 1) | 2 | 1.000 ± 0.000" in text
 
-
-def test_baseline_without_runs_is_one_line(capsys, tmp_path):
-    out = tmp_path / "baseline.md"
-    assert main(["baseline", "--runs", str(tmp_path), "--sets", "b", "--out", str(out)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no finished runs of set B's default row" in err[0]
-    assert not out.exists()

@@ -245,9 +245,11 @@ def test_train_offers_every_recipe_and_network():
     assert set(actions["model"].choices) == set(ARCHITECTURES)
 
 
-def test_views_without_runs_is_one_line(capsys, tmp_path):
-    out = tmp_path / "views.md"
-    assert main(["views", "--runs", str(tmp_path), "--sets", "a", "--out", str(out)]) == 1
+@pytest.mark.parametrize("command,dataset", [("views", "a"), ("baseline", "b")])
+def test_rescoring_without_runs_is_one_line(capsys, tmp_path, command, dataset):
+    out = tmp_path / f"{command}.md"
+    assert main([command, "--runs", str(tmp_path), "--sets", dataset, "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no finished runs of set A's default row" in err[0]
+    assert len(err) == 1 and err[0].startswith(f"heartsound {command}: ")
+    assert f"no finished runs of set {dataset.upper()}'s default row" in err[0]
     assert not out.exists()

@@ -592,8 +592,53 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
             maps = [whole[i] for i in val]
             per_fold[name].append(scored(truth, predict_proba(model, maps, n, hop),
                                          [len(windows(m, n, hop)) for m in maps]))
-    return {name: {k: float(np.mean([f[k] for f in folds])) for k, v in folds[0].items()
-                   if isinstance(v, float)} for name, folds in per_fold.items()}
+    return {name: fold_means(folds) for name, folds in per_fold.items()}
+
+
+def fold_means(folds: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The mean over folds of every float score, as a CV summary gives them."""
+    return {k: float(np.mean([f[k] for f in folds])) for k, v in folds[0].items()
+            if isinstance(v, float)}
+
+
+def seeds_cell(values: Sequence[float]) -> str:
+    """Mean ± std over seeds, as the views and baseline tables show them; "–" for none."""
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) else "–"
+
+
+def paired_text(diffs: Sequence[float], same_within: float = 5e-4) -> str:
+    """Paired differences, one per seed: their mean and how many seeds are better / the
+    same (within ``same_within``) / worse, e.g. "+0.003 (3/2/2)"; "–" without any."""
+    if not len(diffs):
+        return "–"
+    better = sum(d > same_within for d in diffs)
+    worse = sum(d < -same_within for d in diffs)
+    mean = statistics.fmean(diffs)
+    mean = 0.0 if abs(mean) < same_within else mean  # no "-0.000"
+    return f"{mean:+.3f} ({better}/{len(diffs) - better - worse}/{worse})"
+
+
+def default_rows_found(runs: Path, sets: Sequence[str], command: str
+                       ) -> dict[str, tuple[str, list[Path]]] | None:
+    """Each set's default row and its finished runs' summaries, for the commands that
+    re-score them; None, after one error line naming ``command``, when a set has none."""
+    found = {}
+    for dataset in sets:
+        row = default_row(dataset)
+        paths = ablation_runs(runs, dataset, row) if row else []
+        if not paths or row is None:
+            print(f"heartsound {command}: no finished runs of set {dataset.upper()}'s default "
+                  f"row under {runs} (run `heartsound ablation` first)", file=sys.stderr)
+            return None
+        found[dataset] = (row, paths)
+    return found
+
+
+def write_doc(out: str | None, name: str, text: str) -> None:
+    """Write a generated page to ``out``, by default ``docs/<name>`` of the repository."""
+    path = Path(out or Path(__file__).resolve().parents[2] / "docs" / name)
+    write_text(path, text)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
@@ -620,18 +665,12 @@ def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
         for name in [*TEST_TIME_VIEWS, *WINDOW_VIEWS]:
             if name not in runs[0]:
                 continue
-            cells = []
-            for k in keys:
-                vals = [r[name][k] for r in runs if k in r[name]]
-                cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "–")
+            cells = [seeds_cell([r[name][k] for r in runs if k in r[name]]) for k in keys]
             acc = np.array([r[name]["accuracy"] for r in runs])
             per_seed = ", ".join(f"{a:.3f}" for a in acc)
             count = np.mean([r[name]["views_per_recording"] for r in runs])
-            paired = "–"
-            if one is not None and name != ONE_VIEW:
-                diff = acc - one
-                paired = (f"{diff.mean():+.3f} ({int((diff > 1e-9).sum())}/"
-                          f"{int((np.abs(diff) <= 1e-9).sum())}/{int((diff < -1e-9).sum())})")
+            paired = (paired_text(acc - one, same_within=1e-9)
+                      if one is not None and name != ONE_VIEW else "–")
             lines.append(f"| {name} | {count:.3g} | {len(runs)} | " + " | ".join(cells)
                          + f" | {per_seed} | {paired} |")
         lines.append("")
@@ -640,20 +679,15 @@ def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
 
 def views(args: argparse.Namespace) -> int:
     """Score each set's default ablation row under every test-time view."""
-    runs = Path(args.runs)
+    found = default_rows_found(Path(args.runs), args.sets, "views")
+    if found is None:
+        return 1
     scored = {}
-    for dataset in args.sets:
-        row = default_row(dataset)
-        found = [p.parent for p in ablation_runs(runs, dataset, row)] if row else []
-        if not found:
-            print(f"heartsound views: no finished runs of set {dataset.upper()}'s default row "
-                  f"under {runs} (run `heartsound ablation` first)", file=sys.stderr)
-            return 1
-        scored[f"Set {dataset.upper()}: {row}"] = [view_scores(p, args.data) for p in found]
-        print(f"set {dataset.upper()}: {len(found)} runs scored", file=sys.stderr)
-    out = Path(args.out or Path(__file__).resolve().parents[2] / "docs" / "test-time-views.md")
-    write_text(out, views_markdown(scored))
-    print(f"wrote {out}", file=sys.stderr)
+    for dataset, (row, paths) in found.items():
+        scored[f"Set {dataset.upper()}: {row}"] = [view_scores(p.parent, args.data)
+                                                   for p in paths]
+        print(f"set {dataset.upper()}: {len(paths)} runs scored", file=sys.stderr)
+    write_doc(args.out, "test-time-views.md", views_markdown(scored))
     return 0
 
 
@@ -663,15 +697,8 @@ def against_default(summaries: Sequence[dict[str, Any]],
     mean difference and how many seeds are better / the same / worse, e.g. "+0.003 (3/2/2)".
     "–" without a shared seed."""
     base = {s["config"]["seed"]: s["mean"]["accuracy"]["mean"] for s in default}
-    diffs = [s["mean"]["accuracy"]["mean"] - base[s["config"]["seed"]] for s in summaries
-             if s["config"]["seed"] in base]
-    if not diffs:
-        return "–"
-    better = sum(d > 5e-4 for d in diffs)
-    worse = sum(d < -5e-4 for d in diffs)
-    mean = statistics.fmean(diffs)
-    mean = 0.0 if abs(mean) < 5e-4 else mean  # no "-0.000"
-    return f"{mean:+.3f} ({better}/{len(diffs) - better - worse}/{worse})"
+    return paired_text([s["mean"]["accuracy"]["mean"] - base[s["config"]["seed"]]
+                        for s in summaries if s["config"]["seed"] in base])
 
 
 def pooled_confusion(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray]:
@@ -867,6 +894,7 @@ def ablation_markdown(runs: Path) -> str:
              "validation folds, and give the ROC AUC of that class's probability against "
              "normal recordings over the pooled validation folds (mean over the seeds whose "
              "runs stored probabilities; 0.5 is chance).", ""]
+    rows = ablation_recipes()
     for dataset in ("a", "b"):
         head = " | ".join(metrics[dataset])
         lines += [f"## Set {dataset.upper()}", "", f"| recipe | seeds | {head} | "
@@ -874,13 +902,12 @@ def ablation_markdown(runs: Path) -> str:
                   f"precision 0 | {RARE[dataset]} found | {RARE[dataset]} AUC vs normal |",
                   "|---|---|" + "---|" * (len(metrics[dataset]) + 5)]
         # Every row's runs read once, before the loop: each row is set beside the default.
-        loaded = {name: summaries for name in ablation_recipes()
+        loaded = {name: summaries for name in rows
                   if (summaries := [json.loads(p.read_text())
                                     for p in ablation_runs(runs, dataset, name)])}
         default_name = default_row(dataset)
         default_runs = loaded.get(default_name, []) if default_name else []
         # A row with folds by recording session is set beside the default's own session row.
-        rows = ablation_recipes()
         by_session = rows[default_name]._replace(split="sessions") if default_name else None
         session_default = next((n for n in loaded if rows[n] == by_session), None)
         first = None

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from .atomic import write_text
 from .config import FrontEndConfig, front_end
 
 BLEND_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -137,6 +136,7 @@ def blend_scores(summary: dict[str, Any], statistics: dict[str, np.ndarray],
     of the scores of the blend of the run's validation probabilities with those of a
     regression fitted on the fold's training recordings of the same set (the run's joint
     recordings of the other set are not used). Weight 0 reproduces the run's own scores."""
+    from .ablation import fold_means
     from .train import dataset_key, scores_for
 
     classes = summary["config"]["classes"]
@@ -159,8 +159,7 @@ def blend_scores(summary: dict[str, Any], statistics: dict[str, np.ndarray],
             pred = ([v["pred"] for v in val] if w == 0
                     else [classes[i] for i in mixed.argmax(axis=1)])
             per_weight[w].append(scores_for(key, classes, truth, pred))
-    return {w: {k: float(np.mean([f[k] for f in folds])) for k, v in folds[0].items()
-                if isinstance(v, float)} for w, folds in per_weight.items()}
+    return {w: fold_means(folds) for w, folds in per_weight.items()}
 
 
 def _name(w: float) -> str:
@@ -175,6 +174,7 @@ def baseline_markdown(scored: dict[str, list[dict[float, dict[str, float]]]],
                       parameters: dict[str, str], C: float) -> str:
     """docs/baseline.md: per set, each blend weight's mean ± std over seeds, paired against
     the network alone."""
+    from .ablation import paired_text, seeds_cell
     from .bench import cpu_name
 
     keys = ("accuracy", "total_precision", "youden")
@@ -197,15 +197,9 @@ def baseline_markdown(scored: dict[str, list[dict[float, dict[str, float]]]],
                   "| against the network |", "|---" * (len(keys) + 4) + "|"]
         alone = np.array([r[0.0]["accuracy"] for r in runs])
         for w in runs[0]:
-            cells = []
-            for k in keys:
-                vals = [r[w][k] for r in runs if k in r[w]]
-                cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "–")
+            cells = [seeds_cell([r[w][k] for r in runs if k in r[w]]) for k in keys]
             acc = np.array([r[w]["accuracy"] for r in runs])
-            diff = acc - alone
-            paired = ("–" if w == 0 else
-                      f"{diff.mean():+.3f} ({int((diff > 1e-9).sum())}/"
-                      f"{int((np.abs(diff) <= 1e-9).sum())}/{int((diff < -1e-9).sum())})")
+            paired = "–" if w == 0 else paired_text(acc - alone, same_within=1e-9)
             lines.append(f"| {_name(w)} | {len(runs)} | " + " | ".join(cells) + " | "
                          + ", ".join(f"{a:.3f}" for a in acc) + f" | {paired} |")
         lines.append("")
@@ -214,20 +208,16 @@ def baseline_markdown(scored: dict[str, list[dict[float, dict[str, float]]]],
 
 def baseline(args: argparse.Namespace) -> int:
     """Score the regression and its blends on each set's default ablation row."""
-    from .ablation import ablation_runs, default_row
+    from .ablation import default_rows_found, write_doc
 
-    runs = Path(args.runs)
+    found = default_rows_found(Path(args.runs), args.sets, "baseline")
+    if found is None:
+        return 1
     scored: dict[str, list[dict[float, dict[str, float]]]] = {}
     parameters = {}
-    for dataset in args.sets:
-        row = default_row(dataset)
-        found = ablation_runs(runs, dataset, row) if row else []
-        if not found:
-            print(f"heartsound baseline: no finished runs of set {dataset.upper()}'s default "
-                  f"row under {runs} (run `heartsound ablation` first)", file=sys.stderr)
-            return 1
+    for dataset, (row, paths) in found.items():
         statistics = recording_statistics(dataset, args.data)
-        summaries = [json.loads(p.read_text()) for p in found]
+        summaries = [json.loads(p.read_text()) for p in paths]
         title = f"Set {dataset.upper()}: {row}"
         scored[title] = [blend_scores(s, statistics, C=args.C) for s in summaries]
         n_classes = len(summaries[0]["config"]["classes"])
@@ -235,8 +225,6 @@ def baseline(args: argparse.Namespace) -> int:
         parameters[title] = (f"The regression holds {(n_stats + 1) * n_classes + 2 * n_stats:,} "
                              f"numbers ({n_stats} weights and a bias per class, {n_stats} "
                              "means and scales) beside the network's.")
-        print(f"set {dataset.upper()}: {len(found)} runs scored", file=sys.stderr)
-    out = Path(args.out or Path(__file__).resolve().parents[2] / "docs" / "baseline.md")
-    write_text(out, baseline_markdown(scored, parameters, args.C))
-    print(f"wrote {out}", file=sys.stderr)
+        print(f"set {dataset.upper()}: {len(paths)} runs scored", file=sys.stderr)
+    write_doc(args.out, "baseline.md", baseline_markdown(scored, parameters, args.C))
     return 0

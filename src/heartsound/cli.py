@@ -300,6 +300,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def add_default_rows_arguments(p: argparse.ArgumentParser, doc: str) -> None:
+    """The options of the commands that re-score each set's default ablation row."""
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--out", help=f"markdown written (default: docs/{doc} of the repository)")
+
+
 def add_device_argument(p: argparse.ArgumentParser) -> None:
     """--device, for the commands that train."""
     p.add_argument("--device", default="cpu",
@@ -457,23 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("views", help="score each set's default ablation row with test-time "
                                      "views averaged (shifts, heart rates, reversal, 7-s "
                                      "windows over the whole recording)")
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
-    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
-    p.add_argument("--out", help="markdown written (default: docs/test-time-views.md of the "
-                                 "repository)")
+    add_default_rows_arguments(p, "test-time-views.md")
     p.set_defaults(func=cmd_views)
 
     p = sub.add_parser("baseline", help="a logistic regression on whole-recording spectrum "
                                         "statistics, and its blend with each set's default "
                                         "network, on the network's CV folds")
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
-    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    add_default_rows_arguments(p, "baseline.md")
     p.add_argument("--C", type=float, default=0.1,
                    help="inverse L2 strength of the regression (scikit-learn's C)")
-    p.add_argument("--out", help="markdown written (default: docs/baseline.md of the "
-                                 "repository)")
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
