@@ -29,12 +29,13 @@ test: $(VENV)/.dev
 
 # The whole study (an hour or more on 2 CPU cores): every CV run, shipped models (float and
 # int8), the lightness bench, the ablation of every recipe change (its test-time views, the
-# non-deep baseline), and the report.
+# non-deep baseline, its epoch budgets), and the report.
 reproduce: $(VENV)/.dev
 	$(RUN) reproduce
 	$(RUN) ablation
 	$(RUN) views
 	$(RUN) baseline
+	$(RUN) epochs
 	$(RUN) bench --markdown docs/lightness.md --save-json docs/lightness.json
 	$(RUN) report runs/a-light runs/a-base runs/b-light runs/b-base runs/b-light-random \
 	  runs/b-base-random runs/a-light-x2 runs/a-light-x4 runs/b-light-x2 runs/b-light-x4 \

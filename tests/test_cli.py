@@ -245,7 +245,8 @@ def test_train_offers_every_recipe_and_network():
     assert set(actions["model"].choices) == set(ARCHITECTURES)
 
 
-@pytest.mark.parametrize("command,dataset", [("views", "a"), ("baseline", "b")])
+@pytest.mark.parametrize("command,dataset", [("views", "a"), ("baseline", "b"),
+                                             ("epochs", "a")])
 def test_rescoring_without_runs_is_one_line(capsys, tmp_path, command, dataset):
     out = tmp_path / f"{command}.md"
     assert main([command, "--runs", str(tmp_path), "--sets", dataset, "--out", str(out)]) == 1
@@ -253,3 +254,11 @@ def test_rescoring_without_runs_is_one_line(capsys, tmp_path, command, dataset):
     assert len(err) == 1 and err[0].startswith(f"heartsound {command}: ")
     assert f"no finished runs of set {dataset.upper()}'s default row" in err[0]
     assert not out.exists()
+
+
+def test_ablation_page_goes_where_it_is_told(tmp_path):
+    """With some rows' runs only (a fresh checkout), the table is written elsewhere and the
+    repository's page is left as it is."""
+    out = tmp_path / "partial.md"
+    assert main(["ablation", "--markdown-only", "--runs", str(tmp_path), "--out", str(out)]) == 0
+    assert out.read_text().startswith("# Ablation")

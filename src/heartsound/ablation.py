@@ -318,9 +318,7 @@ def ablation(args: argparse.Namespace) -> int:
                            final=False, threads=args.threads, device=args.device)
                 finally:
                     lock.unlink(missing_ok=True)
-    root = Path(__file__).resolve().parents[2]
-    write_text(root / "docs" / "ablation.md", ablation_markdown(runs))
-    print("wrote docs/ablation.md", file=sys.stderr)
+    write_doc(getattr(args, "out", None), "ablation.md", ablation_markdown(runs))
     return 0
 
 

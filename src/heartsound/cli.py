@@ -279,6 +279,12 @@ def cmd_views(args: argparse.Namespace) -> int:
     return views(args)
 
 
+def cmd_epochs(args: argparse.Namespace) -> int:
+    from .budget import epochs
+
+    return epochs(args)
+
+
 # ---------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
@@ -311,8 +317,9 @@ def add_default_rows_arguments(p: argparse.ArgumentParser, doc: str) -> None:
 def add_device_argument(p: argparse.ArgumentParser) -> None:
     """--device, for the commands that train."""
     p.add_argument("--device", default="cpu",
-                   help="where to train: cpu (default, reproducible bit for bit) or a torch "
-                        "device such as cuda (faster; not bit-identical to the CPU)")
+                   help="where to train: cpu (default; bit for bit reproducible on the same "
+                        "processor and torch build) or a torch device such as cuda (faster; "
+                        "not bit-identical to a CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -460,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(p)
     p.add_argument("--markdown-only", action="store_true",
                    help="train nothing; rewrite docs/ablation.md from the finished runs")
+    p.add_argument("--out", help="markdown written (default: docs/ablation.md of the "
+                                 "repository; elsewhere when only some rows' runs are here)")
     p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("views", help="score each set's default ablation row with test-time "
@@ -475,6 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=float, default=0.1,
                    help="inverse L2 strength of the regression (scikit-learn's C)")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("epochs", help="score every fixed epoch budget of each set's default "
+                                      "ablation row from its training curves (no training)")
+    add_default_rows_arguments(p, "epoch-budget.md")
+    p.set_defaults(func=cmd_epochs)
 
     p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
     p.add_argument("--data", help="PASCAL folder")
