@@ -44,7 +44,8 @@ def write_run(root, seed: int, acc: list[list[float]], fold_scores: list[float] 
         (out / f"fold{f}" / "curve.csv").write_text("\n".join(lines) + "\n")
         score = a[-1] if fold_scores is None else fold_scores[f - 1]
         folds.append({"fold": f, "scores": {"accuracy": score}})
-    (out / "summary.json").write_text(json.dumps({"config": {"seed": seed}, "folds": folds}))
+    config = {"seed": seed, "machine": "Arm Cortex-A76", "versions": {"torch": "2.13.0+cpu"}}
+    (out / "summary.json").write_text(json.dumps({"config": config, "folds": folds}))
     return out / "summary.json"
 
 
@@ -65,6 +66,7 @@ def test_budgets_scored_from_curves(tmp_path):
     np.testing.assert_allclose(diffs, [0.72 - 0.72, 0.73 - 0.73])
 
     text = budget_markdown({"Set X: a row": ("a row", runs, 2)})
+    assert "Runs trained on Arm Cortex-A76, torch 2.13.0+cpu." in text
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 5
     assert table[2].startswith("| 2 (a cycle's end) | 4 | 0.715 ± 0.011 |")
