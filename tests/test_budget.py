@@ -73,7 +73,10 @@ def test_budgets_scored_from_curves(tmp_path):
     assert table[4].endswith("| the default |")
     assert "| 1 | 4 |" in table[1] and "(0/0/4)" in table[1]
     assert "chosen on seeds 0, 1** (of the cycles' ends, 2, 4 epochs, where" in text
-    assert ": 2 epochs. On the other seeds (2, 3)" in text
+    assert ": 2 epochs, it reads 0.725 ± 0.005 on the other seeds (2, 3) against " in text
+    assert "for the default's 4: +0.000 (0/2/0)." in text
+    text = budget_markdown({"Set X: a row": ("a row", runs, 4)})
+    assert ": 4 epochs, the default's own budget, which reads 0.725 ± 0.005 on the" in text
 
 
 def test_a_curve_that_is_not_the_runs_model_is_refused(tmp_path):

@@ -121,14 +121,15 @@ def budget_markdown(found: dict[str, tuple[str, list[dict[str, Any]], int]]) -> 
             chosen, diffs = chosen_on_half(acc, default, ends)
             half = len(runs) // 2
             seeds = [str(r["seed"]) for r in runs]
+            rest = (f"{seeds_cell(acc[half:, chosen - 1])} on the other seeds "
+                    f"({', '.join(seeds[half:])})")
+            verdict = (f"the default's own budget, which reads {rest}" if chosen == default
+                       else f"it reads {rest} against {seeds_cell(acc[half:, default - 1])} "
+                       f"for the default's {default}: {paired_text(diffs, same_within=1e-9)}")
             lines += ["", f"**A budget chosen on seeds {', '.join(seeds[:half])}** (of the "
                       f"cycles' ends, {', '.join(map(str, ends))} epochs, where the learning "
                       "rate has annealed: the one with the best mean accuracy over those "
-                      f"seeds' folds): {chosen} epochs. On the "
-                      f"other seeds ({', '.join(seeds[half:])}) it reads "
-                      f"{seeds_cell(acc[half:, chosen - 1])} against "
-                      f"{seeds_cell(acc[half:, default - 1])} for the default's {default}: "
-                      f"{paired_text(diffs, same_within=1e-9)}."]
+                      f"seeds' folds): {chosen} epochs, {verdict}."]
         lines.append("")
     return "\n".join(lines)
 
