@@ -69,14 +69,14 @@ def test_budgets_scored_from_curves(tmp_path):
     assert "Runs trained on Arm Cortex-A76, torch 2.13.0+cpu." in text
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 5
-    assert table[2].startswith("| 2 (a cycle's end) | 4 | 0.715 ± 0.011 |")
+    assert table[2].startswith("| 2 (a cycle's end) | 4 | 0.715 ± 0.013 |")
     assert table[4].endswith("| the default |")
     assert "| 1 | 4 |" in table[1] and "(0/0/4)" in table[1]
     assert "chosen on seeds 0, 1** (of the cycles' ends, 2, 4 epochs, where" in text
-    assert ": 2 epochs, it reads 0.725 ± 0.005 on the other seeds (2, 3) against " in text
+    assert ": 2 epochs, it reads 0.725 ± 0.007 on the other seeds (2, 3) against " in text
     assert "for the default's 4: +0.000 (0/2/0)." in text
     text = budget_markdown({"Set X: a row": ("a row", runs, 4)})
-    assert ": 4 epochs, the default's own budget, which reads 0.725 ± 0.005 on the" in text
+    assert ": 4 epochs, the default's own budget, which reads 0.725 ± 0.007 on the" in text
 
 
 def test_a_curve_that_is_not_the_runs_model_is_refused(tmp_path):
@@ -84,3 +84,10 @@ def test_a_curve_that_is_not_the_runs_model_is_refused(tmp_path):
     path = write_run(tmp_path, 0, [[0.5, 0.8, 0.6]], fold_scores=[0.8])
     with pytest.raises(ValueError, match="not a fixed budget"):
         curve_scores(path)
+
+
+def test_seeds_cell_is_the_sample_spread_as_in_the_ablation_table():
+    from heartsound.ablation import seeds_cell
+
+    assert seeds_cell([0.70, 0.71, 0.72, 0.73]) == "0.715 ± 0.013"  # ddof=1, not 0.011
+    assert seeds_cell([0.7]) == "0.700 ± 0.000" and seeds_cell([]) == "–"

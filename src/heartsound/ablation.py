@@ -600,8 +600,11 @@ def fold_means(folds: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def seeds_cell(values: Sequence[float]) -> str:
-    """Mean ± std over seeds, as the views and baseline tables show them; "–" for none."""
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) else "–"
+    """Mean ± sample standard deviation over seeds, as every table here shows them (the
+    ablation's cells, a CV summary's folds); "–" for none, ± 0 for one."""
+    if not len(values):
+        return "–"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
 
 
 def paired_text(diffs: Sequence[float], same_within: float = 5e-4) -> str:
