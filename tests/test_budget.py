@@ -65,7 +65,7 @@ def test_budgets_scored_from_curves(tmp_path):
     assert chosen_on_half(acc, default=4, candidates=[1, 3])[0] == 3
     np.testing.assert_allclose(diffs, [0.72 - 0.72, 0.73 - 0.73])
 
-    text = budget_markdown({"Set X: a row": ("a row", runs, 2)})
+    text = budget_markdown({"Set X: a row": (runs, 2)})
     assert "Runs trained on Arm Cortex-A76, torch 2.13.0+cpu." in text
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 5
@@ -75,7 +75,7 @@ def test_budgets_scored_from_curves(tmp_path):
     assert "chosen on seeds 0, 1** (of the cycles' ends, 2, 4 epochs, where" in text
     assert ": 2 epochs, it reads 0.725 ± 0.007 on the other seeds (2, 3) against " in text
     assert "for the default's 4: +0.000 (0/2/0)." in text
-    text = budget_markdown({"Set X: a row": ("a row", runs, 4)})
+    text = budget_markdown({"Set X: a row": (runs, 4)})
     assert ": 4 epochs, the default's own budget, which reads 0.725 ± 0.007 on the" in text
 
 
@@ -91,3 +91,19 @@ def test_seeds_cell_is_the_sample_spread_as_in_the_ablation_table():
 
     assert seeds_cell([0.70, 0.71, 0.72, 0.73]) == "0.715 ± 0.013"  # ddof=1, not 0.011
     assert seeds_cell([0.7]) == "0.700 ± 0.000" and seeds_cell([]) == "–"
+
+
+def test_a_broken_run_is_one_line_naming_it(tmp_path, capsys):
+    """A curve without its validation column: one line naming the run, nothing written."""
+    from heartsound.ablation import ablation_folder, default_row
+    from heartsound.cli import main
+
+    folder = ablation_folder(tmp_path, "a", default_row("a"), 0)
+    summary = write_run(folder.parent, 0, [[0.5, 0.7]])
+    summary.parent.rename(folder)
+    (folder / "fold1" / "curve.csv").write_text("epoch,train_loss\n1,0.9\n2,0.8\n")
+    out = tmp_path / "epochs.md"
+    assert main(["epochs", "--runs", str(tmp_path), "--sets", "a", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"heartsound epochs: {folder}: no 'val_acc'")
+    assert not out.exists()

@@ -318,7 +318,7 @@ def ablation(args: argparse.Namespace) -> int:
                            final=False, threads=args.threads, device=args.device)
                 finally:
                     lock.unlink(missing_ok=True)
-    write_doc(getattr(args, "out", None), "ablation.md", ablation_markdown(runs))
+    write_doc(args.out, "ablation.md", ablation_markdown(runs))
     return 0
 
 
@@ -772,8 +772,7 @@ def session_text(default_runs: Sequence[dict[str, Any]],
         accs = [s["mean"]["accuracy"]["mean"] for s in session_runs]
         held = largest_session(session_runs)
         text += (f"; with folds that hold out whole sessions (`--split sessions`, rows "
-                 f"*…, folds by recording session*) it reads {np.mean(accs):.3f} ± "
-                 f"{np.std(accs, ddof=1) if len(accs) > 1 else 0.0:.3f} over "
+                 f"*…, folds by recording session*) it reads {seeds_cell(accs)} over "
                  f"{len(accs)} seeds")
         if held is not None:
             text += f" and finds {held[4]:.2f} and {held[5]:.2f}"

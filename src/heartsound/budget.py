@@ -84,7 +84,7 @@ def budget_rows(runs: Sequence[dict[str, Any]], restart_epochs: int) -> tuple[Ro
     return rows, acc
 
 
-def budget_markdown(found: dict[str, tuple[str, list[dict[str, Any]], int]]) -> str:
+def budget_markdown(found: dict[str, tuple[list[dict[str, Any]], int]]) -> str:
     """docs/epoch-budget.md: per set, each budget's accuracy over the default row's seeds."""
     from .ablation import paired_text, seeds_cell
     from .bench import cpu_name
@@ -103,7 +103,7 @@ def budget_markdown(found: dict[str, tuple[str, list[dict[str, Any]], int]]) -> 
              "*Best epoch on each validation fold* is the paper's selection: it picks each "
              "fold's best epoch by that fold's own score, so it is optimistic by "
              "construction.", ""]
-    for title, (_, runs, restart) in found.items():
+    for title, (runs, restart) in found.items():
         rows, acc = budget_rows(runs, restart)
         default = acc.shape[1]
         trained = sorted({r["trained"] for r in runs})
@@ -143,13 +143,19 @@ def epochs(args: argparse.Namespace) -> int:
         return 1
     found = {}
     for dataset, (row, paths) in found_runs.items():
-        try:
-            runs = [curve_scores(p) for p in paths]
-        except (OSError, ValueError, KeyError) as e:
-            print(f"heartsound epochs: {e}", file=sys.stderr)
-            return 1
+        runs = []
+        for path in paths:
+            try:
+                runs.append(curve_scores(path))
+            except (OSError, ValueError) as e:  # the message names the file or the run
+                print(f"heartsound epochs: {e}", file=sys.stderr)
+                return 1
+            except KeyError as e:
+                print(f"heartsound epochs: {path.parent}: no {e} in its summary or curves",
+                      file=sys.stderr)
+                return 1
         restart = ablation_recipes()[row].recipe.restart_epochs
-        found[f"Set {dataset.upper()}: {row}"] = (row, runs, restart)
+        found[f"Set {dataset.upper()}: {row}"] = (runs, restart)
         print(f"set {dataset.upper()}: {len(runs)} runs read", file=sys.stderr)
     write_doc(args.out, "epoch-budget.md", budget_markdown(found))
     return 0
