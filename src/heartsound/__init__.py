@@ -4,9 +4,9 @@ Pipeline: ``audio`` (load/resample/filter/fit length) → ``features`` (MFCC) �
 ``train`` → ``metrics``; ``cli`` on top, ``export`` / ``bench`` / ``report`` beside.
 """
 
-from .audio import AudioError, load, preprocess
-from .config import DEFAULT, FrontEndConfig
-from .features import cached_features, feature_map, features, log_mel, mfcc
+from heartsound.audio import AudioError, load, preprocess
+from heartsound.config import DEFAULT, FrontEndConfig
+from heartsound.features import cached_features, feature_map, features, log_mel, mfcc
 
 __version__ = "0.1.0"
 

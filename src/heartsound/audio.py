@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 from scipy import signal as sps
 
-from .config import FrontEndConfig, resolve
+from heartsound.config import FrontEndConfig, resolve
 
 WHOLE_MAX_S = 60.0  # longest stretch of a recording used for whole-recording inference
 

@@ -1,4 +1,6 @@
-"""Command line: ``heartsound {data,features,evaluate,bench,demo,...}``.
+"""The product command: ``heartsound {predict,features,evaluate,data,train,models,demo}``.
+
+The studies that measure the models are ``heartsound-lab`` (``heartsound.research.cli``).
 
 Errors the user can fix (bad files, bad CSVs) print one line naming the file and the problem
 on stderr and exit with status 2; in a batch the good inputs are still processed.
@@ -14,25 +16,31 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .audio import AudioError
-from .data import CLASSES, SPLITS, DataError, Recording
-from .infer import ModelError
+from heartsound.audio import AudioError
+from heartsound.data import CLASSES, SPLITS, DataError, Recording
+from heartsound.registry import ModelError
 
 
 class UsageError(Exception):
     """A problem with the user's input; printed as one line, exit status 2."""
 
 
-def err(message: str) -> None:
-    print(f"heartsound: error: {message}", file=sys.stderr)
+def err(message: str, prog: str = "heartsound") -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- data
 def cmd_data(args: argparse.Namespace) -> int:
     import statistics
 
-    from .config import DEFAULT
-    from .data import default_data_dir, durations_by_group, pascal, session_summary, summary_rows
+    from heartsound.config import DEFAULT
+    from heartsound.data import (
+        default_data_dir,
+        durations_by_group,
+        pascal,
+        session_summary,
+        summary_rows,
+    )
 
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
@@ -68,9 +76,9 @@ def print_rhythm_aucs(recordings: Sequence[Recording]) -> None:
     is not usable audio is named on stderr, left out, and counted."""
     import math
 
-    from .audio import load
-    from .metrics import roc_auc
-    from .rhythm import RHYTHM_MEASURES, rhythm_measures
+    from heartsound.audio import load
+    from heartsound.metrics import roc_auc
+    from heartsound.rhythm import RHYTHM_MEASURES, rhythm_measures
 
     measures, skipped = [], 0
     for r in recordings:
@@ -112,9 +120,9 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from .atomic import save_npy
-    from .config import front_end
-    from .features import features
+    from heartsound.atomic import save_npy
+    from heartsound.config import front_end
+    from heartsound.features import features
 
     config = front_end(args.scale, args.maps == "log-mel")
     out_dir = Path(args.out)
@@ -148,7 +156,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- evaluate
 def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
     """``path,label`` CSV → {file name: label}; checks columns, labels and duplicates."""
-    from .data import read_csv
+    from heartsound.data import read_csv
 
     p = Path(path)
     rows = read_csv(p, ("path", "label"))
@@ -170,7 +178,7 @@ def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
 
 
 def format_scores(scores: dict[str, object]) -> str:
-    from .metrics import scalar_keys
+    from heartsound.metrics import scalar_keys
 
     lines = [f"{'metric':<26} {'value':>8}"]
     lines += [f"{k:<26} {float(scores[k]):>8.3f}" for k in scalar_keys(scores)]  # type: ignore[arg-type]
@@ -183,7 +191,7 @@ def format_scores(scores: dict[str, object]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import pascal_scores
+    from heartsound.metrics import pascal_scores
 
     classes = CLASSES[args.dataset]
     preds = read_label_csv(args.predictions, classes)
@@ -206,7 +214,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .train import recipe_with, resolve_frontend, resolve_model, resolve_recipe, run_cv
+    from heartsound.training.train import (
+        recipe_with,
+        resolve_frontend,
+        resolve_model,
+        resolve_recipe,
+        run_cv,
+    )
 
     config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset)
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
@@ -224,8 +238,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from .atomic import write_csv
-    from .infer import Classifier, predict_parallel, prediction_rows
+    from heartsound.atomic import write_csv
+    from heartsound.infer import Classifier, predict_parallel, prediction_rows
 
     classifier = Classifier.load(args.model, threads=args.threads)
     paths = expand_inputs(args.inputs)
@@ -254,64 +268,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 2 if errors else 0
 
 
-# ---------------------------------------------------------------------------- reproduce
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .study import reproduce
+# ---------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from heartsound.infer import describe_models
 
-    return reproduce(args)
-
-
-def cmd_ablation(args: argparse.Namespace) -> int:
-    from .ablation import ablation
-
-    return ablation(args)
-
-
-def cmd_baseline(args: argparse.Namespace) -> int:
-    from .baseline import baseline
-
-    return baseline(args)
-
-
-def cmd_views(args: argparse.Namespace) -> int:
-    from .ablation import views
-
-    return views(args)
-
-
-def cmd_epochs(args: argparse.Namespace) -> int:
-    from .budget import epochs
-
-    return epochs(args)
-
-
-# ---------------------------------------------------------------------------- bench
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
-
-    return run_bench(args)
-
-
-# ---------------------------------------------------------------------------- report
-def cmd_report(args: argparse.Namespace) -> int:
-    from .report import run_report
-
-    return run_report(args)
+    models = describe_models()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    print(f"{'name':<22} {'input':<16} {'params':>7} {'KB':>6}  classes")
+    for m in models:
+        shape = "audio" if m["input"] == "audio" else "x".join(map(str, m["input_shape"]))
+        print(f"{m['name']:<22} {shape:<16} {m['parameters'] or '':>7} "
+              f"{m['bytes'] / 1000:>6.1f}  {', '.join(m['classes'])}")
+        print(f"{'':<22} {m['front_end']}")
+        if m.get("card"):
+            print(f"{'':<22} {m['card']}")
+    return 0
 
 
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from heartsound.demo import run_demo
 
     return run_demo(args)
-
-
-def add_default_rows_arguments(p: argparse.ArgumentParser, doc: str) -> None:
-    """The options of the commands that re-score each set's default ablation row."""
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
-    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
-    p.add_argument("--out", help=f"markdown written (default: docs/{doc} of the repository)")
 
 
 def add_device_argument(p: argparse.ArgumentParser) -> None:
@@ -323,7 +303,7 @@ def add_device_argument(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from heartsound import __version__
 
     parser = argparse.ArgumentParser(
         prog="heartsound",
@@ -436,75 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no CSV on stdout")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("reproduce", help="the full study: every CV run, shipped models, tables")
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--runs", default="runs", help="folder for the run folders (default runs/)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--only", nargs="*", help="run only these study names")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    p.add_argument("--train-only", action="store_true",
-                   help="train the runs only (no shipping, int8 study or results table)")
-    p.set_defaults(func=cmd_reproduce)
-
-    p = sub.add_parser("ablation", help="CV of each recipe change alone and combined")
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
-    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--all-seeds-for", nargs="*",
-                   default=["paper (best val. epoch)", "fixed budget", "all four (candidate)",
-                            "+ augmentation", "+ joint A+B training", "+ learning rate 3e-3",
-                            "augmentation + joint A+B training",
-                            "augmentation + joint + context network",
-                            "+ audio noise and shifts",
-                            "augmentation + joint + context network + class weights",
-                            "+ 4× frame length", "augmentation + joint + 4× frame length",
-                            "augmentation + joint + label smoothing",
-                            "augmentation + joint + 4× frame length + label smoothing"],
-                   help="recipes run with every seed; the others with the first seed only")
-    p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run")
-    add_device_argument(p)
-    p.add_argument("--markdown-only", action="store_true",
-                   help="train nothing; rewrite docs/ablation.md from the finished runs")
-    p.add_argument("--out", help="markdown written (default: docs/ablation.md of the "
-                                 "repository; elsewhere when only some rows' runs are here)")
-    p.set_defaults(func=cmd_ablation)
-
-    p = sub.add_parser("views", help="score each set's default ablation row with test-time "
-                                     "views averaged (shifts, heart rates, reversal, 7-s "
-                                     "windows over the whole recording)")
-    add_default_rows_arguments(p, "test-time-views.md")
-    p.set_defaults(func=cmd_views)
-
-    p = sub.add_parser("baseline", help="a logistic regression on whole-recording spectrum "
-                                        "statistics, and its blend with each set's default "
-                                        "network, on the network's CV folds")
-    add_default_rows_arguments(p, "baseline.md")
-    p.add_argument("--C", type=float, default=0.1,
-                   help="inverse L2 strength of the regression (scikit-learn's C)")
-    p.set_defaults(func=cmd_baseline)
-
-    p = sub.add_parser("epochs", help="score every fixed epoch budget of each set's default "
-                                      "ablation row from its training curves (no training)")
-    add_default_rows_arguments(p, "epoch-budget.md")
-    p.set_defaults(func=cmd_epochs)
-
-    p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
-    p.add_argument("--data", help="PASCAL folder")
-    p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
-    p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
-    p.add_argument("--runs", default="runs", help="run folders of make reproduce (CV columns)")
-    p.add_argument("--markdown", help="also write the markdown table here (docs/lightness.md)")
-    p.add_argument("--save-json", help="also write the JSON here (docs/lightness.json)")
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("report", help="HTML + markdown report of training runs and the bench")
-    p.add_argument("runs", nargs="+", metavar="RUNDIR", help="run folders of heartsound train")
-    p.add_argument("--bench", help="JSON written by heartsound bench --json")
-    p.add_argument("--data", help="PASCAL folder (for the data and front-end sections)")
-    p.add_argument("--out", required=True, help="output folder (index.html, report.md)")
-    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("models", help="list the shipped models: input, size, classes, figures")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("demo", help="show a few recordings, their features and a figure")
     p.add_argument("--data", help="PASCAL folder")
@@ -534,9 +448,9 @@ def tune_malloc() -> None:
         pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse and run one command; a user's error is one line on stderr and exit status 2."""
     tune_malloc()
-    parser = build_parser()
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -544,8 +458,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, AudioError, DataError, ModelError, ValueError) as exc:
         if os.environ.get("HEARTSOUND_DEBUG"):  # a programming error behind a short message
             raise
-        err(str(exc))
+        err(str(exc), parser.prog)
         return 2
     except KeyboardInterrupt:
-        err(f"interrupted after {time.perf_counter() - start:.1f} s")
+        err(f"interrupted after {time.perf_counter() - start:.1f} s", parser.prog)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``heartsound`` command: what a user runs. Research commands: ``heartsound-lab``."""
+    return run(build_parser(), argv)

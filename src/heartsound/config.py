@@ -97,6 +97,14 @@ class FrontEndConfig:
                                                             else f" {self.kind}")
 
     @property
+    def summary(self) -> str:
+        """The front end in one line, as ``heartsound models`` shows it."""
+        return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of the first "
+                f"{self.duration_s:g} s ({self.frame_length}-sample frames every "
+                f"{self.hop_length} samples at {self.sample_rate} Hz, band-pass "
+                f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz)")
+
+    @property
     def shape(self) -> tuple[int, int]:
         return (self.n_frames, self.n_coefficients)
 

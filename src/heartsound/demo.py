@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .audio import AudioError
-from .data import CLASSES, pascal
-from .features import features
+from heartsound.audio import AudioError
+from heartsound.data import CLASSES, pascal
+from heartsound.features import features
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .plots import save_mfcc_figure
+    from heartsound.figures import save_mfcc_figure
 
     out = Path(args.out)
     examples = {}
@@ -38,8 +38,9 @@ def classify_test_sets(data: str | None, out: Path) -> None:
     import time
     from collections import Counter
 
-    from .atomic import write_csv
-    from .infer import Classifier, prediction_rows, resolve_model
+    from heartsound.atomic import write_csv
+    from heartsound.infer import Classifier, prediction_rows
+    from heartsound.registry import resolve_model
 
     for dataset in ("a", "b"):
         name = f"pascal-{dataset}-light"

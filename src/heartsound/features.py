@@ -16,9 +16,9 @@ import scipy.fft
 import scipy.signal
 from scipy.signal import get_window
 
-from .atomic import save_npy
-from .audio import WHOLE_MAX_S, load, preprocess
-from .config import FrontEndConfig, resolve
+from heartsound.atomic import save_npy
+from heartsound.audio import WHOLE_MAX_S, load, preprocess
+from heartsound.config import FrontEndConfig, resolve
 
 
 def hz_to_mel(f: np.ndarray | float, htk: bool = True) -> np.ndarray:

@@ -7,44 +7,20 @@ and features made with any other config are refused.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .audio import AudioError
-from .calibration import scale
-from .config import FrontEndConfig
-from .features import features, hop_frames, windows
+from heartsound.audio import AudioError
+from heartsound.calibration import scale
+from heartsound.config import FrontEndConfig
+from heartsound.features import features, hop_frames, windows
+from heartsound.registry import DEFAULT_MODEL, ModelError, models_dir, resolve_model, shipped_names
 
-SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
-           "pascal-b-light-int8", "pascal-a-light-int8")
-DEFAULT_MODEL = "pascal-b-light"
-
-
-def models_dir() -> Path:
-    """``$HEARTSOUND_MODELS``, else the repository's ``models/`` folder."""
-    env = os.environ.get("HEARTSOUND_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
-
-
-class ModelError(Exception):
-    """A model that cannot be used: missing, unreadable, or made for other features."""
-
-
-def resolve_model(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".onnx" or p.exists():
-        if not p.is_file():
-            raise ModelError(f"{p}: model file not found")
-        return p
-    candidate = models_dir() / f"{name_or_path}.onnx"
-    if not candidate.is_file():
-        raise ModelError(f"{candidate}: no shipped model {name_or_path!r} "
-                         f"(known: {', '.join(SHIPPED)})")
-    return candidate
+__all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "describe_models",
+           "predict_parallel", "prediction_rows", "resolve_model"]
 
 
 class FrontEndMismatch(ModelError, ValueError):
@@ -183,7 +159,7 @@ def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch:
 
     chunks = [list(paths[i::workers]) for i in range(workers)]
     # Forked workers (Linux default): spawned ones with one-thread BLAS pools were slower
-    # in `heartsound bench`'s throughput (each imports numpy, scipy and onnxruntime anew),
+    # in `heartsound-lab bench`'s throughput (each imports numpy, scipy and onnxruntime anew),
     # and the front end's small matrix products do not oversubscribe in practice.
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence)
@@ -192,3 +168,38 @@ def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch:
     rows = sorted((r for part in parts for r in part[0]), key=lambda r: order[r["path"]])
     errors = [e for part in parts for e in part[1]]
     return rows, errors
+
+
+def card_lines(cards: str) -> dict[str, str]:
+    """The CV line of each model card in ``models/README.md`` (int8 files: their float's)."""
+    out, name = {}, None
+    for line in cards.splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+        elif name and line.startswith("- **CV**"):
+            out[name] = line.removeprefix("- **CV**").strip()
+            out[f"{name}-int8"] = out[name] + " (the float model's; int8: docs/int8.md)"
+    return out
+
+
+def describe_models() -> list[dict]:
+    """What ``heartsound models`` lists: name, path, classes, input, size and card figures."""
+    cards_file = models_dir() / "README.md"
+    cards = card_lines(cards_file.read_text(encoding="utf-8")) if cards_file.is_file() else {}
+    out = []
+    for name in shipped_names():
+        clf = Classifier.load(name)
+        inp = clf.session.get_inputs()[0]
+        params = clf.metadata.get("heartsound.parameters")
+        out.append({
+            "name": name, "path": str(clf.path), "classes": clf.classes,
+            "input": "audio" if inp.name == "audio" else "features",
+            "input_shape": [d if isinstance(d, int) else str(d) for d in inp.shape],
+            "parameters": int(params) if params else None,
+            "bytes": clf.path.stat().st_size,
+            "front_end": clf.config.summary,
+            "temperature": clf.temperature,
+            "quantization": clf.metadata.get("heartsound.quantization"),
+            "card": cards.get(name),
+        })
+    return out

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .data import CLASSES
+from heartsound.data import CLASSES
 
 
 def confusion_matrix(

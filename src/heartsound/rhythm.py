@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from .config import FrontEndConfig, resolve
+from heartsound.config import FrontEndConfig, resolve
 
 RHYTHM_MEASURES = ("least similar cycle", "dissimilar cycles", "aperiodicity")
 
@@ -63,7 +63,7 @@ def rhythm_measures(x: np.ndarray, sample_rate: int, config: FrontEndConfig | No
     """Irregularity scores of one raw recording (higher = less regular), named as in
     ``RHYTHM_MEASURES``; NaN when it is shorter than two cycles. The recording is resampled
     and band-passed by the front end but not tiled or cut: tiling would repeat a beat."""
-    from .audio import bandpass, resample, validate
+    from heartsound.audio import bandpass, resample, validate
 
     cfg = resolve(config)
     validate(np.asarray(x), sample_rate, cfg, path)  # one-line AudioError on bad input

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import write_with
-from .config import FrontEndConfig
+from heartsound.atomic import write_with
+from heartsound.config import FrontEndConfig
 
 OPSET = 17  # LayerNormalization is a single op from opset 17
 
@@ -78,10 +78,27 @@ def export_onnx(model: nn.Module, config: FrontEndConfig, classes: list[str],
         )
     proto = compact(onnx.load_from_string(buffer.getvalue()))
     meta = {"heartsound.frontend": config.to_json(), "heartsound.classes": json.dumps(classes),
-            "heartsound.fingerprint": config.fingerprint(), **(extra or {})}
+            "heartsound.fingerprint": config.fingerprint(),
+            "heartsound.parameters": str(sum(p.numel() for p in model.parameters()
+                                             if p.requires_grad)), **(extra or {})}
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     proto.producer_name = "heartsound"
     return write_with(path, lambda fh: fh.write(proto.SerializeToString()), mode="wb")
+
+
+def set_metadata(model_path: str | os.PathLike[str], values: dict[str, str]) -> None:
+    """Set (or replace) metadata entries of an ONNX model file, rewritten atomically."""
+    import onnx
+
+    proto = onnx.load(str(model_path))
+    kept = [p for p in proto.metadata_props if p.key not in values]
+    del proto.metadata_props[:]
+    for p in kept:
+        proto.metadata_props.add().CopyFrom(p)
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_with(model_path, lambda fh: fh.write(proto.SerializeToString()), mode="wb")

@@ -23,11 +23,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .atomic import write_json, write_text, write_with
-from .config import FrontEndConfig, front_end, resolve
-from .data import CLASSES, SPLITS, Recording, classes_of, load_dataset, session_groups
-from .features import cached_features, hop_frames
-from .metrics import classification_scores, pascal_scores, scalar_keys
+from heartsound.atomic import write_json, write_text, write_with
+from heartsound.config import FrontEndConfig, front_end, resolve
+from heartsound.data import CLASSES, SPLITS, Recording, classes_of, load_dataset, session_groups
+from heartsound.features import cached_features, hop_frames
+from heartsound.metrics import classification_scores, pascal_scores, scalar_keys
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
 
     A recording whose features cannot be computed is reported on stderr and left out.
     """
-    from .audio import AudioError
+    from heartsound.audio import AudioError
 
     feats, kept = [], []
     for r in recordings:
@@ -280,8 +280,8 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
     room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink noise added at
     an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the usual band-pass, repeat
     rule, MFCC."""
-    from .audio import bandpass, fit_length, load, resample
-    from .features import feature_map
+    from heartsound.audio import bandpass, fit_length, load, resample
+    from heartsound.features import feature_map
 
     x, rate = load(path, max_seconds=config.read_seconds + MAX_SHIFT_S)
     y = resample(x, rate, config.sample_rate)
@@ -360,7 +360,7 @@ def device_label(device: str) -> str:
 def predict_proba(model, maps: Sequence[np.ndarray], n_frames: int,
                   hop: int | None = None, batch: int = 64) -> np.ndarray:
     """Class probabilities per recording: its first window, or the mean over its windows."""
-    from .features import windows
+    from heartsound.features import windows
 
     torch = _torch()
     model.eval()
@@ -461,7 +461,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     (maps, n_classes) probabilities at ``recipe.distill_temperature`` to distil from.
     """
     torch = _torch()
-    from .models import build
+    from heartsound.training.networks import build
 
     if recipe.average_last and recipe.select != "last":
         raise ValueError("average_last needs select='last' (a fixed budget)")
@@ -559,7 +559,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         if recipe.average_last > 1:
             refresh_batchnorm(model, maps_tr, n_frames, recipe, rng, fill, cfg)
     if keep is not None:
-        from .models import keep_classes
+        from heartsound.training.networks import keep_classes
 
         keep_classes(model, keep)
     model.eval()
@@ -654,7 +654,7 @@ def versions() -> dict[str, str]:
     import numpy
     import scipy
 
-    from . import __version__
+    from heartsound import __version__
 
     out = {"heartsound": __version__, "python": platform.python_version(),
            "numpy": numpy.__version__, "scipy": scipy.__version__,
@@ -714,7 +714,7 @@ class FinishedRun:
     def fold_models(self) -> Any:
         """Yield (fold metrics, validation indices, fold model in eval mode) per fold."""
         torch = _torch()
-        from .models import build
+        from heartsound.training.networks import build
 
         index = {r.path.name: i for i, r in enumerate(self.recordings)}
         for fold_dir in sorted(self.path.glob("fold*")):
@@ -806,7 +806,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         recordings = recordings[:: max(1, len(recordings) // limit)][:limit]
     ds_key = dataset_key(dataset)
     classes = list(classes_of(recordings, ds_key))
-    from .bench import cpu_name  # the processor, recorded beside the versions
+    from heartsound.provenance import cpu_name  # the processor, recorded beside the versions
 
     threads = set_threads(threads)
     set_device(device)
@@ -908,7 +908,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
 def check_recipe(recipe: Recipe) -> None:
     """Refuse a combination of recipe fields this code cannot train, before anything is
     written."""
-    from .models import ARCHITECTURES
+    from heartsound.training.networks import ARCHITECTURES
 
     if recipe.noise_snr_db and recipe.whole:
         raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
@@ -962,7 +962,7 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
                             "seconds": time.perf_counter() - t0}
     if export:
-        from .export import export_onnx
+        from heartsound.training.export import export_onnx
 
         path = export_onnx(model, cfg, classes, final_dir / "model.onnx",
                            {"dataset": ds_key, "arch": arch, "epochs": str(epochs),

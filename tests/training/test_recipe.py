@@ -35,7 +35,7 @@ def test_whole_features(make_wav):
 
 
 def test_class_weights_and_batches():
-    from heartsound.train import Recipe, class_weights, make_batch
+    from heartsound.training.train import Recipe, class_weights, make_batch
 
     y = np.array([0] * 8 + [1] * 2)
     w = class_weights(y, 2, "balanced")
@@ -61,7 +61,7 @@ def test_gain_moves_mfcc_c0_but_every_log_mel_band():
     each kind of map gets the gain as its own front end would compute it."""
     import dataclasses
 
-    from heartsound.train import Recipe, make_batch
+    from heartsound.training.train import Recipe, make_batch
 
     recipe = Recipe(gain_db=6.0)
     mfcc = hs.DEFAULT
@@ -95,7 +95,7 @@ def candidate_run(tmp_path_factory):
     """A tiny run of the candidate recipe on 3 classes of synthetic recordings of 4-12 s."""
     import soundfile as sf
 
-    from heartsound.train import RECIPES, run_cv
+    from heartsound.training.train import RECIPES, run_cv
 
     root = tmp_path_factory.mktemp("candidate")
     lines = ["path,label"]
@@ -133,7 +133,7 @@ def test_candidate_recipe_end_to_end(candidate_run):
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
 def test_int8_model_agrees_with_float(candidate_run, tmp_path, fmt):
     from heartsound.infer import Classifier
-    from heartsound.quantize import quantize_onnx
+    from heartsound.training.quantize import quantize_onnx
 
     root, out, _ = candidate_run
     maps = np.stack([hs.features(p) for p in sorted(root.glob("*.wav"))])
@@ -149,12 +149,8 @@ def test_int8_model_agrees_with_float(candidate_run, tmp_path, fmt):
 
 
 def test_temperature_scaling_on_overconfident_probabilities():
-    from heartsound.calibration import (
-        expected_calibration_error,
-        fit_temperature,
-        nll,
-        scale,
-    )
+    from heartsound.calibration import expected_calibration_error, nll, scale
+    from heartsound.training.calibrate import fit_temperature
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 2000)
@@ -172,8 +168,9 @@ def test_temperature_scaling_on_overconfident_probabilities():
 def test_predict_applies_stored_temperature(candidate_run, tmp_path):
     import shutil
 
-    from heartsound.calibration import scale, set_temperature
+    from heartsound.calibration import scale
     from heartsound.infer import Classifier
+    from heartsound.training.calibrate import set_temperature
 
     root, out, _ = candidate_run
     model = tmp_path / "m.onnx"
@@ -188,7 +185,7 @@ def test_predict_applies_stored_temperature(candidate_run, tmp_path):
 
 
 def test_recipe_overrides():
-    from heartsound.train import RECIPES, recipe_with
+    from heartsound.training.train import RECIPES, recipe_with
 
     r = recipe_with(RECIPES["augment"], ["mixup=0.2", "epochs=60", "spec_augment=false",
                                          "crop=random", "eval_hop_s=2"])
@@ -202,7 +199,7 @@ def test_recipe_overrides():
 
 
 def test_weight_average_is_the_mean_of_epochs():
-    from heartsound.train import average_into
+    from heartsound.training.train import average_into
 
     model = torch.nn.Linear(2, 1)
     seen, averaged = [], None
@@ -217,7 +214,7 @@ def test_weight_average_is_the_mean_of_epochs():
 @pytest.mark.parametrize("arch", ["light-context", "base"])
 def test_mixup_and_averaging_train(arch):
     """Mixup and weight averaging run end to end (base: BatchNorm refreshed after it)."""
-    from heartsound.train import Recipe, fit
+    from heartsound.training.train import Recipe, fit
 
     rng = np.random.default_rng(0)
     maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
@@ -235,7 +232,7 @@ def test_mixup_and_averaging_train(arch):
 def test_label_smoothing_bounds_the_loss():
     """With ε = 0.5 over 3 classes the target is (2/3, 1/6, 1/6): no model can push the
     loss below that target's entropy, 0.868."""
-    from heartsound.train import Recipe, fit, recipe_with
+    from heartsound.training.train import Recipe, fit, recipe_with
 
     assert recipe_with(Recipe(), ["label_smoothing=0.5"]).label_smoothing == 0.5
     rng = np.random.default_rng(0)
@@ -251,7 +248,13 @@ def test_label_smoothing_bounds_the_loss():
 
 
 def test_ablation_rows_and_rare_class_count():
-    from heartsound.ablation import ablation_recipes, rare_auc, rare_found, shared_patients, slug
+    from heartsound.research.ablation import (
+        ablation_recipes,
+        rare_auc,
+        rare_found,
+        shared_patients,
+        slug,
+    )
 
     rows = ablation_recipes()
     assert slug("augmentation + mixup") == "augmentation-mixup"
@@ -290,7 +293,7 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
     import soundfile as sf
 
     from heartsound.infer import Classifier
-    from heartsound.train import RECIPES, recipe_with, run_cv
+    from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     def dataset(name, spec):
         lines = ["path,label"]
@@ -321,7 +324,7 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
                recipe=recipe_with(recipe, [f"joint={primary}"]))
     assert not (tmp_path / "again").exists()  # refused before anything was written
     # A head per set: the other set's labels, "slow" included, get outputs of their own.
-    from heartsound.train import joint_data
+    from heartsound.training.train import joint_data
 
     merged = joint_data(recipe, str(primary), ["fast", "slow"], hs.DEFAULT)
     separate = joint_data(recipe_with(recipe, ["joint_labels=separate"]), str(primary),
@@ -340,7 +343,7 @@ def test_joint_training_answers_only_its_own_classes(tmp_path):
 
 def test_improved_recipe_per_set(tmp_path, monkeypatch):
     from heartsound.config import front_end
-    from heartsound.train import RECIPES, resolve_model, resolve_recipe
+    from heartsound.training.train import RECIPES, resolve_model, resolve_recipe
 
     assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth"]
     assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment-smooth"]
@@ -352,7 +355,7 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
         resolve_recipe("magic", "pascal-a")
     # The improved choice's network unless one is named; the paper's network for other
     # recipes (the choice is swapped here so that it differs from those defaults).
-    import heartsound.train as train
+    from heartsound.training import train
 
     monkeypatch.setitem(train.IMPROVED, "a", train.Choice("light-context", "joint", 2, True))
     assert resolve_model(None, "improved", "pascal-a") == "light-context"
@@ -365,8 +368,8 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert resolve_model(None, "improved", str(csv)) == "light"
     # The same for the front end; the studies that train the shipped models agree.
-    from heartsound.study import STUDIES, Study
-    from heartsound.train import IMPROVED, resolve_frontend
+    from heartsound.research.study import STUDIES, Study
+    from heartsound.training.train import IMPROVED, resolve_frontend
 
     for key in "ab":
         choice = IMPROVED[key]
@@ -382,8 +385,8 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
 def test_audio_noise_copies(make_wav, monkeypatch):
     """Noisy copies: one per draw, reproducible from the seed, further from the clean map
     the lower the SNR; shifts move the start by at most 0.5 s."""
-    import heartsound.train as train
     from heartsound.config import DEFAULT
+    from heartsound.training import train
 
     wav = make_wav("beat.wav", heart_like(8.0, 4000), 4000)
     clean = hs.features(wav)
@@ -417,7 +420,7 @@ def two_class_csv(folder):
 
 
 def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
-    from heartsound.train import RECIPES, recipe_with, run_cv
+    from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     two_class_csv(tmp_path)
     recipe = recipe_with(RECIPES["augment"], ["epochs=1", "noise_snr_db=10"])
@@ -437,7 +440,7 @@ def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
 
 def test_distill_loss_is_a_tempered_kl():
     """Zero exactly when the student's softened probabilities are the target; T² scaling."""
-    from heartsound.train import distill_loss
+    from heartsound.training.train import distill_loss
 
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
     for t in (1.0, 2.0, 4.0):
@@ -452,7 +455,7 @@ def test_teacher_targets_and_distilled_run(tmp_path):
     """Teachers' soft targets are distributions over the whole (joint) label set, sharpened
     less as T rises; a distilled CV run trains, records its recipe, refuses what it cannot."""
     from heartsound.config import DEFAULT
-    from heartsound.train import RECIPES, Recipe, recipe_with, run_cv, teacher_targets
+    from heartsound.training.train import RECIPES, Recipe, recipe_with, run_cv, teacher_targets
 
     rng = np.random.default_rng(0)
     maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
@@ -484,8 +487,8 @@ def test_teacher_targets_and_distilled_run(tmp_path):
 def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
     """own_repeat=3: every own training recording three times per epoch (and in the final
     model), the recordings counted once; 0 is refused before anything is written."""
-    from heartsound import train
-    from heartsound.train import RECIPES, recipe_with, run_cv
+    from heartsound.training import train
+    from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     two_class_csv(tmp_path)
     seen = []
@@ -510,7 +513,7 @@ def test_own_repeat_draws_the_set_more_often(tmp_path, monkeypatch):
 def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
     """A row's seed runs are "<row>-s<seed>" exactly: a longer row whose name continues with
     "s…" ("…-maps-stem-keeps-every-frame-s0") is not one of its seeds; seeds sort by number."""
-    from heartsound.ablation import ablation_runs, slug
+    from heartsound.research.ablation import ablation_runs, slug
 
     name = "augmentation + centred log-mel maps"
     for folder in ("s0", "s2", "s10", "stem-keeps-every-frame-s0", "s1x"):
@@ -524,7 +527,7 @@ def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
 def test_time_stretch_reads_the_map_faster_or_slower():
     """stretch_map at rate 1 is the map itself; at rate 2 every other frame; past the end it
     wraps round (the repeat rule); a stretch recipe keeps the batch shape and changes it."""
-    from heartsound.train import Recipe, make_batch, stretch_map
+    from heartsound.training.train import Recipe, make_batch, stretch_map
 
     m = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     np.testing.assert_array_equal(stretch_map(m, 0, 100, 0.0), m)
@@ -539,7 +542,7 @@ def test_time_stretch_reads_the_map_faster_or_slower():
 
 
 def test_joint_align_moves_the_other_set_to_this_sets_statistics():
-    from heartsound.train import JointData, Recipe, align_maps
+    from heartsound.training.train import JointData, Recipe, align_maps
 
     rng = np.random.default_rng(0)
     own = [rng.normal(5.0, 2.0, (50, 4)).astype(np.float32) for _ in range(6)]
@@ -559,8 +562,8 @@ def test_joint_align_moves_the_other_set_to_this_sets_statistics():
 def test_device_option_refuses_an_unusable_device(tmp_path):
     """--device names where to train; one torch cannot use is one clear error before anything
     is written, and the CPU default writes no device into the run's config."""
-    from heartsound.bench import cpu_name
-    from heartsound.train import RECIPES, recipe_with, run_cv, set_device
+    from heartsound.provenance import cpu_name
+    from heartsound.training.train import RECIPES, recipe_with, run_cv, set_device
 
     two_class_csv(tmp_path)
     assert set_device("cpu") == "cpu"
@@ -583,7 +586,7 @@ def test_device_option_refuses_an_unusable_device(tmp_path):
 def test_ablation_table_marks_runs_trained_elsewhere():
     """A run trained on a GPU, or on another processor or torch build, is named; one from
     this machine's CPU is not."""
-    from heartsound.ablation import trained_where
+    from heartsound.research.ablation import trained_where
 
     here, torch_here = "Xeon", "2.13.0+cpu"
     local = {"config": {"versions": {"torch": torch_here}, "machine": here}}
@@ -603,7 +606,7 @@ def test_ablation_table_marks_runs_trained_elsewhere():
 def test_seed_ensemble_averages_each_recordings_probabilities():
     """Two runs that each get one of two recordings wrong, but less confidently than they get
     the other right: their average gets both right; the single runs score 0.5 each."""
-    from heartsound.ablation import default_row, seed_ensemble
+    from heartsound.research.ablation import default_row, seed_ensemble
 
     def run(p_first, p_second):
         def row(path, label, p_normal):
@@ -627,9 +630,14 @@ def test_test_time_views_of_a_finished_run(tmp_path):
 
     import soundfile as sf
 
-    from heartsound.ablation import TEST_TIME_VIEWS, WINDOW_VIEWS, view_scores, views_markdown
     from heartsound.config import front_end
-    from heartsound.train import RECIPES, run_cv
+    from heartsound.research.ablation import (
+        TEST_TIME_VIEWS,
+        WINDOW_VIEWS,
+        view_scores,
+        views_markdown,
+    )
+    from heartsound.training.train import RECIPES, run_cv
 
     lines = ["path,label"]
     for c, bpm in enumerate((50, 120)):
@@ -670,8 +678,8 @@ def test_test_time_views_of_a_finished_run(tmp_path):
 def test_ablation_markdown_describes_every_row_kind(tmp_path):
     """With no finished runs the table is empty but its preamble is whole: the cost of each
     architecture variant is counted from the networks themselves."""
-    from heartsound.ablation import ablation_markdown, width_summary
-    from heartsound.models import build, count_parameters
+    from heartsound.research.ablation import ablation_markdown, width_summary
+    from heartsound.training.networks import build, count_parameters
 
     text = ablation_markdown(tmp_path)
     assert text.startswith("# Ablation") and "## Set A" in text and "## Set B" in text
@@ -683,8 +691,8 @@ def test_ablation_markdown_describes_every_row_kind(tmp_path):
 def test_session_rows_are_set_beside_the_default_by_session(tmp_path):
     """In the table, a row with folds by recording session is compared with the default's
     session row, not with the default by file; the paragraph under set A's table reads both."""
-    from heartsound.ablation import ablation_folder, ablation_markdown, default_row
-    from heartsound.train import versions
+    from heartsound.provenance import versions
+    from heartsound.research.ablation import ablation_folder, ablation_markdown, default_row
 
     classes = ["normal", "murmur", "extrahls", "artifact"]
     names = ["murmur__201108222221.wav", "murmur__201108222222.wav", "normal__201101010000.wav",
@@ -722,7 +730,7 @@ def test_session_rows_are_set_beside_the_default_by_session(tmp_path):
 
 
 def test_errors_text_pools_the_confusion_over_runs():
-    from heartsound.ablation import errors_text, pooled_confusion
+    from heartsound.research.ablation import errors_text, pooled_confusion
 
     def run(cm):
         return {"config": {"classes": ["normal", "murmur", "extrastole"]},
@@ -739,7 +747,7 @@ def test_errors_text_pools_the_confusion_over_runs():
 def test_largest_session_found_inside_and_outside():
     """Three murmurs made minutes apart form the largest session; the text says how many of
     them and of the other murmur are found, with folds by file and by session."""
-    from heartsound.ablation import largest_session, session_text
+    from heartsound.research.ablation import largest_session, session_text
 
     def run(found: dict[str, bool], accuracy: float) -> dict:
         rows = [{"path": p, "label": p.split("__")[0],
@@ -768,7 +776,7 @@ def test_largest_session_found_inside_and_outside():
 
 
 def test_against_default_pairs_runs_by_seed():
-    from heartsound.ablation import against_default
+    from heartsound.research.ablation import against_default
 
     def run(seed, acc):
         return {"config": {"seed": seed}, "mean": {"accuracy": {"mean": acc}}}

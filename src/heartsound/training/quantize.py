@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_with
-from .export import compact
+from heartsound.atomic import write_with
+from heartsound.training.export import compact
 
 FORMATS = ("qdq", "qoperator")
 FLOAT_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Sub", "Div")
@@ -80,10 +80,10 @@ def fold_study(rundir: str | os.PathLike[str], fmt: str = "qdq",
     Each fold's checkpoint is exported, quantized with calibration maps from that fold's
     training part only, and both models predict the fold's validation recordings.
     """
-    from .export import export_onnx
-    from .features import windows
-    from .infer import Classifier
-    from .train import dataset_key, open_run, scores_for
+    from heartsound.features import windows
+    from heartsound.infer import Classifier
+    from heartsound.training.export import export_onnx
+    from heartsound.training.train import dataset_key, open_run, scores_for
 
     run = open_run(rundir, data_dir)
     cfg, classes, maps = run.frontend, run.classes, run.maps

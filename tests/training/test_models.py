@@ -11,7 +11,7 @@ from conftest import heart_like
 torch = pytest.importorskip("torch")
 
 import heartsound as hs  # noqa: E402
-from heartsound.models import (  # noqa: E402
+from heartsound.training.networks import (  # noqa: E402
     ARCHITECTURES,
     activation_peak_bytes,
     build,
@@ -56,7 +56,7 @@ def test_madds_hand_count_for_one_conv():
 
 
 def test_light_blocks_are_inverted_residuals():
-    from heartsound.models import ChannelLayerNorm, InvertedResidual
+    from heartsound.training.networks import ChannelLayerNorm, InvertedResidual
 
     model = build("light", 4)
     blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
@@ -69,7 +69,7 @@ def test_light_blocks_are_inverted_residuals():
 
 
 def test_receptive_field_explains_rhythm_blindness():
-    from heartsound.models import receptive_field
+    from heartsound.training.networks import receptive_field
 
     # 43 frames of 8 ms = 0.34 s: less than one heart cycle (0.5-1.2 s)...
     assert receptive_field(build("light", 3)) == 43
@@ -80,7 +80,7 @@ def test_receptive_field_explains_rhythm_blindness():
 def test_temporal_variant_convolves_along_time_only():
     """The coefficients are the stem's channels: every kernel is k×1, only time is strided,
     and the blocks are the lightweight network's rows."""
-    from heartsound.models import LIGHT_ROWS, TEMPORAL_KERNEL, InvertedResidual
+    from heartsound.training.networks import LIGHT_ROWS, TEMPORAL_KERNEL, InvertedResidual
 
     model = build("light-temporal", 3).eval()
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -115,7 +115,7 @@ def test_centred_variant_ignores_a_fixed_channel():
 def test_ensemble_averages_its_members_probabilities():
     """The output's softmax is the mean of the members' softmaxes; training sees each
     member's logits; cutting the classes cuts every member's head alike."""
-    from heartsound.models import ENSEMBLE_MEMBERS, keep_classes
+    from heartsound.training.networks import ENSEMBLE_MEMBERS, keep_classes
 
     model = build("light-ensemble", 5).eval()
     x = torch.randn(3, 215, 20)
@@ -157,7 +157,7 @@ def five_class_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_run(five_class_csv, tmp_path_factory):
-    from heartsound.train import run_cv
+    from heartsound.training.train import run_cv
 
     out = tmp_path_factory.mktemp("run")
     summary = run_cv(str(five_class_csv), "light", out, folds=2, epochs=2, seed=0, quiet=True)
@@ -185,7 +185,7 @@ def test_training_writes_everything(tiny_run):
 
 
 def test_resume_skips_finished_folds(tiny_run, five_class_csv, capsys):
-    from heartsound.train import run_cv
+    from heartsound.training.train import run_cv
 
     out, first = tiny_run
     before = (out / "fold1" / "checkpoint.pt").stat().st_mtime_ns
@@ -215,7 +215,7 @@ def test_ensemble_trains_every_member_and_exports(five_class_csv, tmp_path):
     """Every member of the ensemble learns (its own loss, mixup included) and the exported
     ONNX model gives the torch ensemble's averaged probabilities."""
     from heartsound.infer import Classifier
-    from heartsound.train import RECIPES, recipe_with, run_cv
+    from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     recipe = recipe_with(RECIPES["augment"], ["epochs=1", "mixup=0.4"])
     run_cv(str(five_class_csv), "light-ensemble", tmp_path, folds=2, seed=0, quiet=True,
@@ -241,7 +241,7 @@ def test_log_mel_run_exports_and_predicts_from_audio(five_class_csv, tmp_path):
     import dataclasses
 
     from heartsound.infer import Classifier, FrontEndMismatch
-    from heartsound.train import RECIPES, recipe_with, run_cv
+    from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     cfg = dataclasses.replace(hs.DEFAULT.scaled(4), cepstrum=False)
     run_cv(str(five_class_csv), "light-centred", tmp_path, folds=2, seed=0, quiet=True,
@@ -309,7 +309,7 @@ def test_predict_cli_without_torch(tiny_run, five_class_csv, tmp_path):
 
 
 def test_folds_stratified_and_grouped():
-    from heartsound.train import make_folds
+    from heartsound.training.train import make_folds
 
     labels = ["n"] * 60 + ["m"] * 20 + ["e"] * 10
     groups = [f"p{i // 2}" for i in range(90)]  # 5 groups hold the 10 "e" items
@@ -328,9 +328,9 @@ def test_folds_stratified_and_grouped():
 
 def test_context_variant_exports_and_quantizes(tmp_path):
     """The dilated time convolutions and max pooling survive ONNX export and int8."""
-    from heartsound.export import export_onnx
     from heartsound.infer import Classifier
-    from heartsound.quantize import quantize_onnx
+    from heartsound.training.export import export_onnx
+    from heartsound.training.quantize import quantize_onnx
 
     torch.manual_seed(0)
     model = build("light-context", 3).eval()
@@ -361,7 +361,7 @@ def test_stride_variants_move_strides_not_parameters():
     """The architecture search's variants keep the light network's parameters and change
     only where the map is downsampled: the last feature map of a 215×48 log-mel map keeps
     twice the frames, twice the bands, or twice both, and stays inside the MAdds budget."""
-    from heartsound.models import STRIDE_VARIANTS
+    from heartsound.training.networks import STRIDE_VARIANTS
 
     def last_map(arch):
         model = build(arch, 3, 48).eval()
@@ -383,7 +383,7 @@ def test_stride_variants_move_strides_not_parameters():
 def test_width_variants_spend_the_same_budget_differently():
     """The architecture search's width variants stay inside the lightweight budget on both
     sets' default maps (≤ 30K parameters, ≤ 35M multiply-adds) and are what their rows say."""
-    from heartsound.models import WIDTH_VARIANTS, InvertedResidual
+    from heartsound.training.networks import WIDTH_VARIANTS, InvertedResidual
 
     assert set(WIDTH_VARIANTS) == {"wide", "expand6", "deeper"}
     for name, kwargs in WIDTH_VARIANTS.items():

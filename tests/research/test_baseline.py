@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import heart_like
 
-from heartsound.baseline import (
+from heartsound.research.baseline import (
     BLEND_WEIGHTS,
     SoftmaxRegression,
     baseline_markdown,

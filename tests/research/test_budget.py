@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from heartsound.budget import budget_markdown, budget_rows, chosen_on_half, curve_scores
+from heartsound.research.budget import budget_markdown, budget_rows, chosen_on_half, curve_scores
 
 
 def test_a_runs_first_epochs_are_the_shorter_budget():
@@ -14,7 +14,7 @@ def test_a_runs_first_epochs_are_the_shorter_budget():
     epochs of a 5-epoch run (restarts counted in steps, augmentation drawn in the same order);
     a different restart period would not."""
     pytest.importorskip("torch")
-    from heartsound.train import RECIPES, fit
+    from heartsound.training.train import RECIPES, fit
 
     rng = np.random.default_rng(0)
     maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
@@ -87,7 +87,7 @@ def test_a_curve_that_is_not_the_runs_model_is_refused(tmp_path):
 
 
 def test_seeds_cell_is_the_sample_spread_as_in_the_ablation_table():
-    from heartsound.ablation import seeds_cell
+    from heartsound.research.ablation import seeds_cell
 
     assert seeds_cell([0.70, 0.71, 0.72, 0.73]) == "0.715 ± 0.013"  # ddof=1, not 0.011
     assert seeds_cell([0.7]) == "0.700 ± 0.000" and seeds_cell([]) == "–"
@@ -95,8 +95,8 @@ def test_seeds_cell_is_the_sample_spread_as_in_the_ablation_table():
 
 def test_a_broken_run_is_one_line_naming_it(tmp_path, capsys):
     """A curve without its validation column: one line naming the run, nothing written."""
-    from heartsound.ablation import ablation_folder, default_row
-    from heartsound.cli import main
+    from heartsound.research.ablation import ablation_folder, default_row
+    from heartsound.research.cli import main
 
     folder = ablation_folder(tmp_path, "a", default_row("a"), 0)
     summary = write_run(folder.parent, 0, [[0.5, 0.7]])

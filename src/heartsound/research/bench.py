@@ -1,4 +1,4 @@
-"""``heartsound bench``: the lightness study (the paper's Table 6), measured honestly.
+"""``heartsound-lab bench``: the lightness study (the paper's Table 6), measured honestly.
 
 For Base at 872×20 and Lightweight at 872/434/215×20: parameters, ONNX size (float32, int8),
 multiply-adds, peak activation memory, CV scores from the ``make reproduce`` runs, and
@@ -17,7 +17,6 @@ import functools
 import importlib.util
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -26,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from heartsound.provenance import machine
 
 # Thread-pool sizes that OpenBLAS/MKL/OpenMP read once, when numpy is first imported.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -36,8 +37,8 @@ def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
     model it times or None). The paper's lightness study — the base model and the
     lightweight network at each input size, CV from the paper's recipe — then one row per
     shipped lightweight model, CV from the study that trains it (study.SHIPPED_FROM)."""
-    from .config import front_end
-    from .study import SHIPPED_FROM, STUDIES
+    from heartsound.config import front_end
+    from heartsound.research.study import SHIPPED_FROM, STUDIES
 
     rows: list[tuple[str, str, Any, dict[str, str], str | None]] = [
         ("base-872", "base", front_end(), {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
@@ -63,22 +64,7 @@ def ensure_one_thread() -> None:
         return
     env = {**os.environ, **{v: "1" for v in THREAD_VARS}}
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "heartsound", *sys.argv[1:]], env)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, Any]:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
+    os.execve(sys.executable, [sys.executable, "-m", "heartsound.research", *sys.argv[1:]], env)
 
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -94,7 +80,7 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
 
 def pick_recordings(data: str | None, per_set: int, seed: int = 0) -> list[Path]:
     """``per_set`` random unlabelled test recordings of each set (seeded)."""
-    from .data import pascal
+    from heartsound.data import pascal
 
     rng = random.Random(seed)
     out: list[Path] = []
@@ -124,7 +110,7 @@ def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name:
     The shipped model (and its int8 file) if there is one, else the run's final model, else
     a freshly exported untrained network (same size and speed, no meaningful predictions).
     """
-    from .quantize import quantize_onnx
+    from heartsound.training.quantize import quantize_onnx
 
     shipped = ROOT / "models" / f"{shipped_name}.onnx" if shipped_name else None
     run_model = runs / study / "final" / "model.onnx" if study else None
@@ -133,8 +119,8 @@ def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name:
     elif run_model is not None and run_model.exists():
         fp32, source = run_model, str(run_model)
     else:
-        from .export import export_onnx
-        from .models import build
+        from heartsound.training.export import export_onnx
+        from heartsound.training.networks import build
 
         fp32 = export_onnx(build(arch, 3, cfg.n_coefficients).eval(), cfg,
                            ["normal", "murmur", "extrastole"],
@@ -153,8 +139,8 @@ def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name:
 # ---------------------------------------------------------------------------- timings
 def stage_timings(paths: list[Path], repeats: int, config: Any) -> dict[str, float]:
     """Median ms per front-end stage, averaged over ``paths``."""
-    from . import audio
-    from .features import feature_map, features
+    from heartsound import audio
+    from heartsound.features import feature_map, features
 
     stages: dict[str, list[float]] = {"load": [], "resample": [], "filter+fit": [], "mfcc": [],
                                       "features": []}
@@ -175,7 +161,7 @@ def stage_timings(paths: list[Path], repeats: int, config: Any) -> dict[str, flo
 def model_ms(path: Path, repeats: int) -> float:
     import numpy as np
 
-    from .infer import Classifier
+    from heartsound.infer import Classifier
 
     clf = Classifier(path, threads=1)
     m = np.random.default_rng(0).standard_normal((1, *clf.config.shape)).astype(np.float32)
@@ -191,7 +177,7 @@ def classify(clf: Any, path: Path) -> int:
 
 def end_to_end_ms(path: Path, recordings: list[Path], repeats: int) -> tuple[float, float]:
     """(ms from file to class with the model loaded, mean windows per recording)."""
-    from .infer import Classifier
+    from heartsound.infer import Classifier
 
     clf = Classifier(path, threads=1)
     ms = statistics.fmean(median_ms(lambda p=p: classify(clf, p), repeats) for p in recordings)
@@ -201,7 +187,7 @@ def end_to_end_ms(path: Path, recordings: list[Path], repeats: int) -> tuple[flo
 def paper_protocol_ms(path: Path, data: str | None, n: int = 30) -> float:
     """The paper's protocol: n random test recordings, each from file to class including
     model load (a new ONNX Runtime session per recording), averaged."""
-    from .infer import Classifier
+    from heartsound.infer import Classifier
 
     times = []
     for p in pick_recordings(data, n // 2, seed=1):
@@ -213,7 +199,7 @@ def paper_protocol_ms(path: Path, data: str | None, n: int = 30) -> float:
 
 def throughput(model: Path, folder_paths: list[Path], workers: int) -> float:
     """Recordings per second of ``heartsound predict`` (its code path) with ``workers``."""
-    from .infer import predict_parallel
+    from heartsound.infer import predict_parallel
 
     start = time.perf_counter()
     rows, _ = predict_parallel(str(model), folder_paths, workers)
@@ -235,7 +221,7 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
     except ImportError as exc:
         print(f"heartsound: note: reference pipeline skipped ({exc})", file=sys.stderr)
         return None
-    from .models import build
+    from heartsound.training.networks import build
 
     torch.set_num_threads(1)
     state = ROOT / "runs" / "b-light" / "final" / "model.pt"
@@ -251,15 +237,20 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
 # ---------------------------------------------------------------------------- the command
 def run_bench(args: argparse.Namespace) -> int:
     ensure_one_thread()
-    from .config import DEFAULT
-    from .infer import Classifier
-    from .models import activation_peak_bytes, build, count_madds, count_parameters
-    from .train import load_matrix
+    from heartsound.config import DEFAULT
+    from heartsound.infer import Classifier
+    from heartsound.training.networks import (
+        activation_peak_bytes,
+        build,
+        count_madds,
+        count_parameters,
+    )
+    from heartsound.training.train import load_matrix
 
     per_set, repeats = (2, 5) if args.quick else (10, 30)
     runs = Path(args.runs)
     recordings = pick_recordings(args.data, per_set)
-    from .data import pascal
+    from heartsound.data import pascal
 
     labelled = [r for r in pascal("b", args.data) if r.split == "labelled"]
     calibration_recordings = labelled[:: max(1, len(labelled) // (8 if args.quick else 64))]
@@ -302,7 +293,7 @@ def run_bench(args: argparse.Namespace) -> int:
             }
             result["rows"].append(row)
             files[name] = fp32
-        from .quantize import FORMATS, quantize_onnx
+        from heartsound.training.quantize import FORMATS, quantize_onnx
 
         result["int8_formats"] = {}
         for fmt in FORMATS:  # which static-int8 graph format runs faster here
@@ -323,7 +314,7 @@ def run_bench(args: argparse.Namespace) -> int:
                                 for w in (1, 2)}
         result["throughput"]["recordings"] = len(folder)
     text = markdown(result)
-    from .atomic import write_json, write_text
+    from heartsound.atomic import write_json, write_text
 
     if args.markdown:
         write_text(args.markdown, text)
@@ -341,7 +332,7 @@ def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
         "# Lightness study", "",
-        f"`heartsound bench` on {m['cpu']} ({m['cores']} cores), one thread, batch 1, "
+        f"`heartsound-lab bench` on {m['cpu']} ({m['cores']} cores), one thread, batch 1, "
         f"{m['date']}; median of {result['repeats']} runs per recording over "
         f"{result['recordings']} random PASCAL test recordings (half set A at 44.1 kHz, half "
         "set B at 4 kHz). Regenerate with `make bench`.", "",

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heartsound import cli
 from heartsound.config import DEFAULT
 from heartsound.data import CLASSES
 from heartsound.metrics import scalar_keys, scores_from_confusion
-from heartsound.report import PAPER_PUBLISHED, build_report
-from heartsound.train import summarise
+from heartsound.research import cli
+from heartsound.research.report import PAPER_PUBLISHED, build_report
+from heartsound.training.train import summarise
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -362,8 +362,8 @@ def test_page_renders_in_headless_chromium(report, chromium, tmp_path):
 def test_recipe_text_names_every_change():
     import dataclasses
 
-    from heartsound.study import recipe_text
-    from heartsound.train import RECIPES
+    from heartsound.research.study import recipe_text
+    from heartsound.training.train import RECIPES
 
     text = recipe_text(dataclasses.asdict(RECIPES["joint-augment-smooth"]))
     assert text.startswith("batch 8, Adam lr 0.001")
@@ -379,8 +379,8 @@ def test_model_cards_say_what_a_fold_holds(tmp_path):
     import dataclasses
 
     from heartsound.config import front_end
-    from heartsound.study import model_cards
-    from heartsound.train import RECIPES
+    from heartsound.research.study import model_cards
+    from heartsound.training.train import RECIPES
 
     def summary(dataset: str, split: str) -> dict:
         score = {"mean": 0.8, "std": 0.1}

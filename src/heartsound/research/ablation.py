@@ -1,9 +1,9 @@
-"""``heartsound ablation`` and ``heartsound views``: what each change to the recipe gives.
+"""``heartsound-lab ablation`` and ``heartsound-lab views``: what each change to the recipe gives.
 
 Every row is one network, recipe and front end, cross-validated on several seeds
 (``runs/ablation/<set>-<row>-s<seed>``) and summarised in docs/ablation.md: mean ± std over
 seeds of the 5-fold means, the rare class found, where a run was trained, and the seed
-ensemble of each set's default. ``heartsound views`` re-scores the default rows' fold
+ensemble of each set's default. ``heartsound-lab views`` re-scores the default rows' fold
 checkpoints with test-time views (docs/test-time-views.md). docs/experiments.md tells the
 story.
 """
@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .atomic import write_text
-from .config import DEFAULT, FrontEndConfig, front_end
-from .study import noise_text
+from heartsound.atomic import write_text
+from heartsound.config import DEFAULT, FrontEndConfig, front_end
+from heartsound.research.study import noise_text
 
 ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
 
@@ -65,7 +65,7 @@ def ablation_recipes() -> dict[str, Row]:
     budget), then combinations."""
     import dataclasses
 
-    from .train import RECIPES
+    from heartsound.training.train import RECIPES
 
     paper = RECIPES["paper"]
     fixed = dataclasses.replace(paper, select="last")
@@ -294,7 +294,7 @@ def claim(out: Path) -> Path | None:
 
 def ablation(args: argparse.Namespace) -> int:
     """CV of every ablation recipe × set × seed (light model, grouped folds)."""
-    from .train import run_cv
+    from heartsound.training.train import run_cv
 
     runs = Path(args.runs)
     recipes = ablation_recipes()
@@ -352,7 +352,7 @@ def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
 def madds_by_scale(scales: Sequence[int] = (8, 4), n_classes: int = 4) -> str:
     """The lightweight network's multiply-adds on the MFCC maps of each frame-length factor
     (set A's 4 classes by default): "2.8 M on 106×20 maps against 5.6 M on 215×20"."""
-    from .models import build, count_madds
+    from heartsound.training.networks import build, count_madds
 
     net = build("light", n_classes, DEFAULT.n_mfcc)
     parts = [f"{count_madds(net, n, DEFAULT.n_mfcc) / 1e6:.1f} M on {n}×{DEFAULT.n_mfcc}"
@@ -364,7 +364,7 @@ def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
                        width: int = 20) -> str:
     """A network's parameters and multiply-adds on ``scale``'s maps ``width`` wide, against
     the paper's lightweight network on its 20 MFCCs of the same length."""
-    from .models import build, count_madds, count_parameters
+    from heartsound.training.networks import build, count_madds, count_parameters
 
     frames = DEFAULT.scaled(scale).n_frames
     light_width = DEFAULT.n_mfcc
@@ -379,7 +379,7 @@ def cost_against_light(arch: str, n_classes: int = 3, scale: int = 1,
 
 def stride_summary(n_classes: int = 3) -> str:
     """The architecture search's stride variants in words, with their measured cost."""
-    from .models import build, count_madds, count_parameters
+    from heartsound.training.networks import build, count_madds, count_parameters
 
     frames, width = DEFAULT.scaled(4).n_frames, DEFAULT.n_mels
     centred = build("light-centred", n_classes, width)
@@ -398,7 +398,7 @@ def stride_summary(n_classes: int = 3) -> str:
 def width_summary() -> str:
     """The architecture search's width variants in words, with their measured size and cost
     on each set's default maps."""
-    from .models import WIDTH_VARIANTS, build, count_madds, count_parameters
+    from heartsound.training.networks import WIDTH_VARIANTS, build, count_madds, count_parameters
 
     def cost(prefix: str, n_classes: int, scale: int, width: int) -> str:
         frames = DEFAULT.scaled(scale).n_frames
@@ -410,7 +410,7 @@ def width_summary() -> str:
                 f"{count_parameters(base):,} and {count_madds(base, frames, width) / 1e6:.1f} M")
 
     rows = "; ".join(f"`{name}` {WIDTH_VARIANTS[name]['rows'][1:]}" for name in WIDTH_WORDS)
-    from .models import LIGHT_HEAD, LIGHT_ROWS
+    from heartsound.training.networks import LIGHT_HEAD, LIGHT_ROWS
 
     return ("*" + "*, *".join(WIDTH_WORDS.values()) + "*: the architecture search's "
             "`light-wide`, `light-expand6`, `light-deeper` variants (`light-centred-…` on "
@@ -425,7 +425,7 @@ def width_summary() -> str:
 
 def context_summary(n_classes: int = 3) -> str:
     """What the context network changes, measured: receptive field, size, cost."""
-    from .models import build, receptive_field
+    from heartsound.training.networks import build, receptive_field
 
     frame_s = DEFAULT.hop_length / DEFAULT.sample_rate
     rf_light = receptive_field(build("light", n_classes))
@@ -451,7 +451,7 @@ def rare_auc(summary: dict[str, Any], label: str, against: str = "normal") -> fl
     ``against`` ones: ROC AUC over the validation folds pooled (0.5: chance, so no
     threshold on the probability would find the class). NaN for runs written before the
     validation probabilities were stored."""
-    from .metrics import roc_auc
+    from heartsound.metrics import roc_auc
 
     k = summary["config"]["classes"].index(label)
     rows = [v for f in summary["folds"] for v in f["validation"] if v["label"] in (label, against)]
@@ -463,7 +463,7 @@ def rare_auc(summary: dict[str, Any], label: str, against: str = "normal") -> fl
 def shared_patients(summary: dict[str, Any], label: str, other: str = "normal") -> tuple[int, int]:
     """(patients with a ``label`` recording who also have an ``other`` one, patients with a
     ``label`` recording), from the set-B file names of a run's validation folds."""
-    from .data import parse_name
+    from heartsound.data import parse_name
 
     by_label: dict[str, set[str | None]] = {label: set(), other: set()}
     for f in summary["folds"]:
@@ -476,7 +476,7 @@ def shared_patients(summary: dict[str, Any], label: str, other: str = "normal") 
 def default_row(dataset: str) -> str | None:
     """The ablation row that is ``dataset``'s default (train.IMPROVED): same network,
     recipe and front end."""
-    from .train import IMPROVED, RECIPES, resolve_frontend
+    from heartsound.training.train import IMPROVED, RECIPES, resolve_frontend
 
     choice = IMPROVED[dataset]
     cfg = resolve_frontend(None, None, "improved", f"pascal-{dataset}")
@@ -491,7 +491,7 @@ def seed_ensemble(summaries: Sequence[dict[str, Any]], dataset: str
     probabilities over the runs (each run held it out: N networks per recording, N times
     the budget), and the same pooled scores of the single runs averaged over the runs —
     what averaging away the seeds' variance buys."""
-    from .metrics import pascal_scores
+    from heartsound.metrics import pascal_scores
 
     classes = summaries[0]["config"]["classes"]
     probs: dict[str, list[list[float]]] = {}
@@ -516,7 +516,7 @@ def _shifts(k: int) -> Callable[[np.ndarray], list[np.ndarray]]:
 
 
 def _rates(*rates: float) -> Callable[[np.ndarray], list[np.ndarray]]:
-    from .train import stretch_map
+    from heartsound.training.train import stretch_map
 
     return lambda m: [stretch_map(m, 0, len(m), float(np.log(r))) for r in rates]
 
@@ -551,8 +551,14 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
     7-s map the run was scored on) and of ``window_views`` (windows over the whole
     recording's map): the mean over folds, as a CV summary gives them, and
     ``views_per_recording``, the mean number of maps the network reads per recording."""
-    from .features import hop_frames, windows
-    from .train import dataset_key, load_maps, open_run, predict_proba, scores_for
+    from heartsound.features import hop_frames, windows
+    from heartsound.training.train import (
+        dataset_key,
+        load_maps,
+        open_run,
+        predict_proba,
+        scores_for,
+    )
 
     views = TEST_TIME_VIEWS if views is None else views
     window_views = WINDOW_VIEWS if window_views is None else window_views
@@ -628,8 +634,8 @@ def default_rows_found(runs: Path, sets: Sequence[str], command: str
         row = default_row(dataset)
         paths = ablation_runs(runs, dataset, row) if row else []
         if not paths or row is None:
-            print(f"heartsound {command}: no finished runs of set {dataset.upper()}'s default "
-                  f"row under {runs} (run `heartsound ablation` first)", file=sys.stderr)
+            print(f"heartsound-lab {command}: no finished runs of set {dataset.upper()}'s default "
+                  f"row under {runs} (run `heartsound-lab ablation` first)", file=sys.stderr)
             return None
         found[dataset] = (row, paths)
     return found
@@ -645,11 +651,11 @@ def write_doc(out: str | None, name: str, text: str) -> None:
 def views_markdown(scored: dict[str, list[dict[str, dict[str, Any]]]]) -> str:
     """docs/test-time-views.md: per set (its default row's seed runs), each view's mean ± std
     over seeds of the pooled validation scores."""
-    from .bench import cpu_name
+    from heartsound.provenance import cpu_name
 
     keys = ("accuracy", "total_precision", "youden")
     lines = ["# Test-time views: averaging several views of a recording", "",
-             f"Generated by `heartsound views` on {cpu_name()}, "
+             f"Generated by `heartsound-lab views` on {cpu_name()}, "
              f"{time.strftime('%Y-%m-%d')}, from the fold checkpoints of each set's default row "
              "in `docs/ablation.md` (no training): each validation recording's map is shown "
              "to its fold's network several ways and the probabilities are averaged "
@@ -732,7 +738,7 @@ def largest_session(summaries: Sequence[dict[str, Any]]
     folds: (its first minute, its commonest label, that label's recordings in it, that
     label's recordings in all, the share of those inside found, of those outside found),
     pooled over every run; None when no file name carries a minute."""
-    from .data import sessions_of
+    from heartsound.data import sessions_of
 
     rows = [v for s in summaries for f in s["folds"] for v in f["validation"]]
     names = sorted({v["path"] for v in rows})
@@ -798,9 +804,9 @@ def trained_where(summary: dict[str, Any], here: str, torch_here: str) -> str | 
 
 def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
-    from .bench import machine
-    from .models import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
-    from .train import NOISE_COPIES, RECIPES, Recipe, versions
+    from heartsound.provenance import machine
+    from heartsound.training.networks import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
+    from heartsound.training.train import NOISE_COPIES, RECIPES, Recipe, versions
 
     smoothing = RECIPES["joint-augment-smooth"].label_smoothing
     kd = Recipe()
@@ -809,7 +815,7 @@ def ablation_markdown(runs: Path) -> str:
     m = machine()
     torch_here = versions()["torch"]
     lines = ["# Ablation: what each change to the recipe gives", "",
-             f"Generated by `heartsound ablation` on {m['cpu']}, {m['date']}. Lightweight "
+             f"Generated by `heartsound-lab ablation` on {m['cpu']}, {m['date']}. Lightweight "
              "model, 5-fold CV (set B grouped by patient), every cell the mean ± std over "
              "seeds of the 5-fold mean. *paper* selects the best epoch on the validation "
              "fold itself (optimistic); every other row trains a fixed budget of epochs and "
@@ -963,7 +969,7 @@ def ablation_markdown(runs: Path) -> str:
             if dataset == "a" and text:
                 lines += ["", text]
         for where, mark in marks.items():
-            gpu = " on a GPU (`heartsound ablation --device cuda`)" if where.startswith(
+            gpu = " on a GPU (`heartsound-lab ablation --device cuda`)" if where.startswith(
                 "cuda") else ""
             lines += ["", f"{mark} Trained on {where}, not on this table's {m['cpu']}: the "
                       f"same code and seeds, not the same arithmetic (another torch build{gpu}),"

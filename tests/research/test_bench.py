@@ -12,13 +12,13 @@ pytest.importorskip("torch")
 def test_bench_quick_has_every_column(data_dir, tmp_path):
     md = tmp_path / "lightness.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "heartsound", "bench", "--quick", "--json", "--data",
+        [sys.executable, "-m", "heartsound.research", "bench", "--quick", "--json", "--data",
          str(data_dir), "--runs", str(tmp_path / "no-runs"), "--markdown", str(md)],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["threads"] == 1 and result["machine"]["cpu"]
-    from heartsound.study import SHIPPED_FROM, STUDIES
+    from heartsound.research.study import SHIPPED_FROM, STUDIES
 
     names = [r["name"] for r in result["rows"]]
     assert names == ["base-872", "light-872", "light-434", "light-215", "pascal-a-light",

@@ -1,6 +1,6 @@
-"""``heartsound report``: one self-contained HTML page (and a markdown twin) of a study.
+"""``heartsound-lab report``: one self-contained HTML page (and a markdown twin) of a study.
 
-    heartsound report runs/a-light runs/b-light [--bench bench.json] [--data DIR] --out report
+    heartsound-lab report runs/a-light runs/b-light [--bench bench.json] [--data DIR] --out report
 
 Why one page: it can be mailed, archived beside the runs and read on a phone, and it fetches
 nothing from the network. Figures are PNGs, embedded as ``data:`` URIs in ``index.html`` and
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from . import plots
-from .atomic import write_text
-from .config import DEFAULT, FrontEndConfig
-from .data import CLASSES, DataError, Recording
+from heartsound.atomic import write_text
+from heartsound.config import DEFAULT, FrontEndConfig
+from heartsound.data import CLASSES, DataError, Recording
+from heartsound.research import plots
 
 Frag = tuple[str, str]  # (markdown, html)
 
@@ -304,7 +304,7 @@ def load_run(path: Path, label: str | None = None) -> Run:
         return Run(path, label, summary, complete=True)
     if not (path / "config.json").is_file():
         raise ValueError(f"{path}: not a run folder of heartsound train (no summary.json)")
-    from .train import summarise
+    from heartsound.training.train import summarise
 
     def fold_number(p: Path) -> int:
         digits = p.parent.name.removeprefix("fold")
@@ -361,7 +361,7 @@ def read_curve(path: Path) -> dict[str, np.ndarray] | None:
 
 def load_pascal(data: str | None) -> tuple[list[Recording], Path, str | None]:
     """Both PASCAL sets, the folder tried and, when unreadable, why (the report still builds)."""
-    from .data import default_data_dir, pascal
+    from heartsound.data import default_data_dir, pascal
 
     root = Path(data) if data else default_data_dir()
     try:
@@ -373,7 +373,7 @@ def load_pascal(data: str | None) -> tuple[list[Recording], Path, str | None]:
 # -------------------------------------------------------------------- 1. data
 def section_data(recordings: list[Recording], root: Path, problem: str | None,
                  images: Images) -> Frag:
-    from .data import summary_rows
+    from heartsound.data import summary_rows
 
     head = heading(2, "1. Data", "data")
     if problem:
@@ -437,8 +437,8 @@ def section_frontend(recordings: list[Recording], images: Images,
                      cfg: FrontEndConfig = DEFAULT) -> Frag:
     from scipy.signal import sosfreqz
 
-    from .audio import AudioError, bandpass_sos, load, preprocess
-    from .features import features
+    from heartsound.audio import AudioError, bandpass_sos, load, preprocess
+    from heartsound.features import features
 
     frags = [heading(2, "2. Front end", "frontend"), para(
         f"Every recording: load (mono) → resample to {cfg.sample_rate:,} Hz → band-pass "
@@ -492,7 +492,9 @@ def section_frontend(recordings: list[Recording], images: Images,
 
 # -------------------------------------------------------------------- 3. cross-validation
 def run_description(run: Run) -> str:
-    from .study import recipe_text  # one wording of a recipe, shared with the model cards
+    from heartsound.research.study import (
+        recipe_text,  # one wording of a recipe, shared with the model cards
+    )
 
     cfg = run.config
     recipe = cfg.get("recipe") or {}
@@ -514,7 +516,7 @@ def run_description(run: Run) -> str:
 
 def fold_table(run: Run) -> Frag:
     """Table 2 style: one column per fold, then mean ± std over folds."""
-    from .metrics import scalar_keys
+    from heartsound.metrics import scalar_keys
 
     folds = run.folds
     header = ["metric", *(f"fold {f.get('fold', i + 1)}" for i, f in enumerate(folds)),
@@ -542,7 +544,7 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
 
 
 def section_cv(runs: list[Run], images: Images, not_started: Sequence[Path] = ()) -> Frag:
-    from .metrics import scalar_keys
+    from heartsound.metrics import scalar_keys
 
     frags = [heading(2, "3. Cross-validation", "cv"), para(
         "Per-fold scores on each fold's validation files (the challenge's formulas), mean ± "
@@ -684,7 +686,7 @@ def section_lightness(bench: dict[str, Any] | None, bench_path: Path | None,
                       "test files, and its times are not measured the way ours are.")
     if bench is None:
         return join(*frags, para("No bench JSON given. Produce one with "
-                                 "`heartsound bench --save-json docs/lightness.json` and pass "
+                                 "`heartsound-lab bench --save-json docs/lightness.json` and pass "
                                  "`--bench docs/lightness.json`."), paper_note, paper_table)
     machine = bench.get("machine") if isinstance(bench.get("machine"), dict) else {}
     frags.append(para(
@@ -759,7 +761,7 @@ def recipe_preset(recipe: dict[str, Any]) -> str | None:
     """The name of the ``--recipe`` preset a run used (epochs aside), if any."""
     import dataclasses
 
-    from .train import RECIPES, recipe_from_dict
+    from heartsound.training.train import RECIPES, recipe_from_dict
 
     try:
         stored = recipe_from_dict(recipe)
@@ -792,13 +794,13 @@ def train_command(run: Run) -> str:
 
 
 def section_reproduce(runs: list[Run], report_command: str) -> Frag:
-    from .bench import machine
+    from heartsound.provenance import machine
 
     here = machine()
     lines = ["make reproduce   # every study into runs/, the shipped models, docs/results.md",
              "", "# or one run at a time (add --data DIR if the PASCAL folder is elsewhere):",
              *(train_command(r) for r in runs), "",
-             "heartsound bench --save-json docs/lightness.json", report_command]
+             "heartsound-lab bench --save-json docs/lightness.json", report_command]
     keys = list(dict.fromkeys(k for r in runs for k in (r.config.get("versions") or {})))
     rows = [[r.label, str(r.config.get("seed", "–")),
              *(str((r.config.get("versions") or {}).get(k, "–")) for k in keys)] for r in runs]
@@ -868,10 +870,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
                  section_lightness(bench_json, bench_path, images),
                  section_reproduce(runs, command)]
     md, body = join(*sections)
-    title = "heartsound report: " + (", ".join(r.label for r in runs) if len(runs) <= 3
+    title = "heartsound-lab report: " + (", ".join(r.label for r in runs) if len(runs) <= 3
                                      else f"{len(runs)} cross-validation runs")
     intro = ("Heart-sound classification with the light CNN of Yoo et al. (JKIIE 47(6), 2021) "
-             "on PASCAL CHSC2011. Generated by `heartsound report`; every number of ours is "
+             "on PASCAL CHSC2011. Generated by `heartsound-lab report`; every number of ours is "
              "read from the run folders and the bench JSON.")
     written = [write_text(out / "report.md", f"# {title}\n\n{intro}\n\n{md}\n"),
                write_text(out / "index.html", page(title, f"<p>{inline(intro)}</p>\n{body}")),

@@ -1,0 +1,5 @@
+import sys
+
+from heartsound.research.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""The research command, ``heartsound-lab``: the studies that train, measure and report.
+
+``heartsound`` (``heartsound.cli``) is what a user runs; this is what ``make reproduce``
+runs. Errors are reported the same way: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from heartsound import __version__
+from heartsound.cli import add_device_argument, run
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from heartsound.research.study import reproduce
+
+    return reproduce(args)
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from heartsound.research.ablation import ablation
+
+    return ablation(args)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from heartsound.research.baseline import baseline
+
+    return baseline(args)
+
+
+def cmd_views(args: argparse.Namespace) -> int:
+    from heartsound.research.ablation import views
+
+    return views(args)
+
+
+def cmd_epochs(args: argparse.Namespace) -> int:
+    from heartsound.research.budget import epochs
+
+    return epochs(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from heartsound.research.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from heartsound.research.report import run_report
+
+    return run_report(args)
+
+
+def add_default_rows_arguments(p: argparse.ArgumentParser, doc: str) -> None:
+    """The options of the commands that re-score each set's default ablation row."""
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--out", help=f"markdown written (default: docs/{doc} of the repository)")
+
+
+def cmd_imports(args: argparse.Namespace) -> int:
+    from heartsound.research.imports import imports_command
+
+    return imports_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartsound-lab",
+        description="heartsound's studies: cross-validation runs, ablation, lightness bench, "
+                    "report (make reproduce).")
+    parser.add_argument("--version", action="version", version=f"heartsound {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("reproduce", help="the full study: every CV run, shipped models, tables")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="folder for the run folders (default runs/)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--only", nargs="*", help="run only these study names")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--train-only", action="store_true",
+                   help="train the runs only (no shipping, int8 study or results table)")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("ablation", help="CV of each recipe change alone and combined")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
+    p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--all-seeds-for", nargs="*",
+                   default=["paper (best val. epoch)", "fixed budget", "all four (candidate)",
+                            "+ augmentation", "+ joint A+B training", "+ learning rate 3e-3",
+                            "augmentation + joint A+B training",
+                            "augmentation + joint + context network",
+                            "+ audio noise and shifts",
+                            "augmentation + joint + context network + class weights",
+                            "+ 4× frame length", "augmentation + joint + 4× frame length",
+                            "augmentation + joint + label smoothing",
+                            "augmentation + joint + 4× frame length + label smoothing"],
+                   help="recipes run with every seed; the others with the first seed only")
+    p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    add_device_argument(p)
+    p.add_argument("--markdown-only", action="store_true",
+                   help="train nothing; rewrite docs/ablation.md from the finished runs")
+    p.add_argument("--out", help="markdown written (default: docs/ablation.md of the "
+                                 "repository; elsewhere when only some rows' runs are here)")
+    p.set_defaults(func=cmd_ablation)
+
+    p = sub.add_parser("views", help="score each set's default ablation row with test-time "
+                                     "views averaged (shifts, heart rates, reversal, 7-s "
+                                     "windows over the whole recording)")
+    add_default_rows_arguments(p, "test-time-views.md")
+    p.set_defaults(func=cmd_views)
+
+    p = sub.add_parser("baseline", help="a logistic regression on whole-recording spectrum "
+                                        "statistics, and its blend with each set's default "
+                                        "network, on the network's CV folds")
+    add_default_rows_arguments(p, "baseline.md")
+    p.add_argument("--C", type=float, default=0.1,
+                   help="inverse L2 strength of the regression (scikit-learn's C)")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("epochs", help="score every fixed epoch budget of each set's default "
+                                      "ablation row from its training curves (no training)")
+    add_default_rows_arguments(p, "epoch-budget.md")
+    p.set_defaults(func=cmd_epochs)
+
+    p = sub.add_parser("bench", help="time the front end (and models) on PASCAL recordings")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--quick", action="store_true", help="few recordings, few repeats")
+    p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    p.add_argument("--runs", default="runs", help="run folders of make reproduce (CV columns)")
+    p.add_argument("--markdown", help="also write the markdown table here (docs/lightness.md)")
+    p.add_argument("--save-json", help="also write the JSON here (docs/lightness.json)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="HTML + markdown report of training runs and the bench")
+    p.add_argument("runs", nargs="+", metavar="RUNDIR", help="run folders of heartsound train")
+    p.add_argument("--bench", help="JSON written by heartsound-lab bench --json")
+    p.add_argument("--data", help="PASCAL folder (for the data and front-end sections)")
+    p.add_argument("--out", required=True, help="output folder (index.html, report.md)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("imports", help="the package's import graph by room (runtime, training, "
+                                       "research), with any import against the direction")
+    p.set_defaults(func=cmd_imports)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
