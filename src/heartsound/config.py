@@ -131,10 +131,29 @@ class FrontEndConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FrontEndConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        """A stored config, checked field by field: types and sane ranges (``LIMITS``), so a
+        damaged or hostile model file cannot switch checks off or ask for gigabytes."""
+        if not isinstance(data, dict):
+            raise ValueError("front-end config is not a JSON object")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(known)
         if unknown:
             raise ValueError(f"unknown front-end config keys: {sorted(unknown)}")
+        defaults = cls()
+        for name, value in data.items():
+            expected = type(getattr(defaults, name))
+            if value is None and name in ("mel_norm", "top_db"):
+                continue
+            number = expected is float and isinstance(value, int)
+            if (not (isinstance(value, expected) or number)
+                    or (expected is not bool and isinstance(value, bool))):
+                if not (name == "mel_norm" and isinstance(value, str)):
+                    raise ValueError(f"front-end config {name}={value!r}: expected "
+                                     f"{expected.__name__}")
+            if name in LIMITS:
+                lo, hi = LIMITS[name]
+                if not lo <= value <= hi:  # NaN fails too
+                    raise ValueError(f"front-end config {name}={value!r} outside [{lo}, {hi}]")
         return cls(**data)
 
     @classmethod
@@ -145,6 +164,16 @@ class FrontEndConfig:
         """Short stable hash of the feature-shaping parameters (cache keys, model checks)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
+
+# Sane ranges of the numeric fields of a stored config (FrontEndConfig.from_dict).
+LIMITS: dict[str, tuple[float, float]] = {
+    "sample_rate": (1000, 48000), "band_low_hz": (0.0, 24000.0),
+    "band_high_hz": (1.0, 24000.0), "filter_order": (1, 12), "duration_s": (0.5, 120.0),
+    "crop_margin_s": (0.0, 10.0), "frame_length": (8, 16384), "hop_length": (1, 16384),
+    "n_fft": (8, 16384), "n_mels": (1, 512), "fmin_hz": (0.0, 24000.0),
+    "fmax_hz": (1.0, 24000.0), "amin": (1e-20, 1.0), "top_db": (1.0, 300.0),
+    "n_mfcc": (1, 512), "min_duration_s": (0.1, 60.0), "silence_dbfs": (-200.0, -20.0),
+}
 
 # Fields added after the first models shipped, with the default that older models used.
 LATER_FIELDS: dict[str, Any] = {"cepstrum": True}

@@ -7,6 +7,7 @@ and features made with any other config are refused.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from heartsound.registry import DEFAULT_MODEL, ModelError, models_dir, resolve_m
 
 __all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "describe_models",
            "predict_parallel", "prediction_rows", "resolve_model"]
+
+MAX_METADATA_BYTES = 1 << 20  # today's models carry ~2 KB
 
 
 class FrontEndMismatch(ModelError, ValueError):
@@ -51,16 +54,44 @@ class Classifier:
             raise ModelError(f"{self.path}: not a loadable ONNX model "
                              f"({type(exc).__name__})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        if "heartsound.frontend" not in self.metadata:
-            raise ModelError(f"{self.path}: ONNX model has no heartsound front-end metadata")
-        self.config = FrontEndConfig.from_json(self.metadata["heartsound.frontend"])
-        self.classes = json.loads(self.metadata["heartsound.classes"])
-        hop_s = self.metadata.get("heartsound.window_hop_s")
+        try:
+            self._read_metadata()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelError(f"{self.path}: unusable model metadata: {exc}") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _read_metadata(self) -> None:
+        """The front end, classes, windows and temperature, each checked: a model file is
+        input like any other, and a bad field is one line, not a traceback or a NaN."""
+        meta = self.metadata
+        if "heartsound.frontend" not in meta:
+            raise ValueError("no heartsound front-end metadata")
+        size = sum(len(k) + len(v) for k, v in meta.items())
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"{size} bytes of metadata (at most {MAX_METADATA_BYTES})")
+        self.config = FrontEndConfig.from_json(meta["heartsound.frontend"])
+        stored = meta.get("heartsound.fingerprint")
+        if stored is not None and stored != self.config.fingerprint():
+            raise ValueError(f"front-end fingerprint {stored} does not match its config "
+                             f"({self.config.fingerprint()})")
+        classes = json.loads(meta["heartsound.classes"])
+        if (not isinstance(classes, list) or not classes
+                or not all(isinstance(c, str) and c.strip() for c in classes)
+                or len(set(classes)) != len(classes)):
+            raise ValueError("classes must be a list of distinct non-empty names")
+        width = self.session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(classes):
+            raise ValueError(f"{len(classes)} classes named but the model outputs {width}")
+        self.classes = classes
+        hop_s = meta.get("heartsound.window_hop_s")
+        if hop_s is not None and not 0.1 <= float(hop_s) <= 60:
+            raise ValueError(f"window hop {hop_s} s outside [0.1, 60]")
         # Whole-recording models average 7-s windows this many frames apart.
         self.hop_frames = hop_frames(None if hop_s is None else float(hop_s), self.config)
         # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
-        self.temperature = float(self.metadata.get("heartsound.temperature", 1.0))
-        self.input_name = self.session.get_inputs()[0].name
+        self.temperature = float(meta.get("heartsound.temperature", 1.0))
+        if not (math.isfinite(self.temperature) and 0.01 <= self.temperature <= 100):
+            raise ValueError(f"temperature {self.temperature} (must be finite, in [0.01, 100])")
 
     @classmethod
     def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int = 1) -> Classifier:
