@@ -2,7 +2,7 @@
 
 librosa loads and resamples (``librosa.load(path, sr=4000)``), the same scipy band-pass and
 repeat rule as heartsound, ``librosa.feature.mfcc`` with the paper's settings, and the same
-trained network in torch eager mode at batch 1. ``heartsound bench`` times it on the same
+trained network in torch eager mode at batch 1. ``heartsound-lab bench`` times it on the same
 recordings, warm, with the same thread count, and reports our end-to-end time as a ratio.
 Only this file needs librosa and torch.
 """

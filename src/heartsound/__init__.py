@@ -1,7 +1,9 @@
 """heartsound: heart-sound classification with a light CNN (Yoo et al., JKIIE 47(6), 2021).
 
-Pipeline: ``audio`` (load/resample/filter/fit length) → ``features`` (MFCC) → ``models`` →
-``train`` → ``metrics``; ``cli`` on top, ``export`` / ``bench`` / ``report`` beside.
+The runtime (this package): ``audio`` (load/resample/filter/fit length) → ``features``
+(MFCC or log-mel maps) → ``infer`` (shipped ONNX models, ``registry``) → ``metrics``; ``cli``
+is the ``heartsound`` command. ``heartsound.training`` makes the models (torch);
+``heartsound.research`` measures them (``heartsound-lab``).
 """
 
 from heartsound.audio import AudioError, load, preprocess

@@ -1,4 +1,4 @@
-"""heartsound epochs: a curve's epoch e is the e-epoch budget, and the page it writes."""
+"""heartsound-lab epochs: a curve's epoch e is the e-epoch budget, and the page it writes."""
 
 import dataclasses
 import json
@@ -105,5 +105,5 @@ def test_a_broken_run_is_one_line_naming_it(tmp_path, capsys):
     out = tmp_path / "epochs.md"
     assert main(["epochs", "--runs", str(tmp_path), "--sets", "a", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"heartsound epochs: {folder}: no 'val_acc'")
+    assert len(err) == 1 and err[0].startswith(f"heartsound-lab epochs: {folder}: no 'val_acc'")
     assert not out.exists()

@@ -200,8 +200,8 @@ def test_reproduce_commands(report):
     run = report["runs"][1]
     assert (f"heartsound train --dataset pascal-a --model light --folds 2 --seed 2 "
             f"--split random --epochs 4 --recipe paper --out {run}") in md
-    assert "heartsound bench --save-json docs/lightness.json" in md
-    assert f"heartsound report {report['runs'][0]}" in md
+    assert "heartsound-lab bench --save-json docs/lightness.json" in md
+    assert f"heartsound-lab report {report['runs'][0]}" in md
     assert "| a-grouped | 1 | 0.1.0 | 3.11.7 | 9.9.9 |" in md
 
 
@@ -209,7 +209,7 @@ def test_without_bench_says_how_to_make_one(tmp_path):
     run = write_run(tmp_path, "b-only", dataset="pascal-b")
     build_report([run], tmp_path / "out", data=str(tmp_path / "none"))
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "`heartsound bench --save-json docs/lightness.json`" in md
+    assert "`heartsound-lab bench --save-json docs/lightness.json`" in md
     assert "Light 872×20" in md  # the paper's Table 6 is still there
 
 

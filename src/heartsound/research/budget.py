@@ -3,10 +3,10 @@
 Issue 6 asks for "a fixed epoch budget chosen across folds" rather than the best epoch on
 each validation fold (the paper's rule: with ~25 recordings per fold it picks noise). The
 learning rate restarts every ``Recipe.restart_epochs`` counted in optimiser steps, and
-nothing else in :func:`heartsound.train.fit` depends on the budget, so a run's weights after
-epoch ``e`` are exactly those of the same run trained for ``e`` epochs (a test checks this):
-each fold's ``curve.csv`` already holds every shorter budget's validation accuracy. ``heartsound
-epochs`` reads them for each set's default ablation row and scores every budget over the
+nothing else in :func:`heartsound.training.train.fit` depends on the budget, so a run's
+weights after epoch ``e`` are exactly those of the same run trained for ``e`` epochs (a test
+checks this): each fold's ``curve.csv`` already holds every shorter budget's validation
+accuracy. ``heartsound-lab epochs`` reads them for each set's default ablation row and scores every budget over the
 seeds, the per-fold best epoch beside them, and one honest choice: the budget that is best on
 the first half of the seeds, scored on the other half against the default's own budget.
 """

@@ -863,7 +863,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     else:
         sections.append(join(section_frontend([], images), para(
             "No PASCAL folder, so no example recordings (see section 1).")))
-    command = shlex.join(["heartsound", "report", *map(str, run_dirs),
+    command = shlex.join(["heartsound-lab", "report", *map(str, run_dirs),
                           *(["--bench", str(bench)] if bench else []),
                           *(["--data", str(data)] if data else []), "--out", str(out)])
     sections += [section_cv(runs, images, not_started), section_paper(runs, images),

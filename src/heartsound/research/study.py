@@ -270,8 +270,8 @@ SESSION_CAVEAT = (
     "- **Limits**: set A's recordings come in recording sessions (23 of its 34 murmurs from "
     "one), and folds by file let a network learn a session; with folds that hold out whole "
     "sessions (`--split sessions`) set A's recipes read far lower (docs/ablation.md, rows "
-    "*…, folds by recording session*; README, *Set A's numbers are by file*). Expect less on "
-    "recordings from a new phone or room.")
+    "*…, folds by recording session*; docs/research.md, *Set A's numbers are by file*). "
+    "Expect less on recordings from a new phone or room.")
 
 
 def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:

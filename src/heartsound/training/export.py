@@ -62,7 +62,7 @@ def compact(proto):  # type: ignore[no-untyped-def]
 
 def export_onnx(model: nn.Module, config: FrontEndConfig, classes: list[str],
                 path: str | os.PathLike[str], extra: dict[str, str] | None = None) -> Path:
-    """Write ``model`` (a :class:`~heartsound.models.HeartSoundNet`) to ``path`` atomically."""
+    """Write ``model`` (a ``networks.HeartSoundNet``) to ``path`` atomically."""
     import onnx
 
     wrapped = _WithSoftmax(model).eval()
