@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 RUN := $(VENV)/bin/heartsound
+LAB := $(VENV)/bin/heartsound-lab
 
-.PHONY: demo test reproduce bench lint clean
+.PHONY: demo test test-fast chromium reproduce bench lint clean
 
 # Runtime only (inference runs on numpy/scipy/soundfile/soxr + onnxruntime, no torch).
 $(VENV)/.runtime: pyproject.toml
@@ -24,29 +25,43 @@ $(VENV)/.dev: pyproject.toml
 demo: $(VENV)/.runtime
 	$(RUN) demo
 
-test: $(VENV)/.dev
+# Everything CI runs (.ci/run): lint, types of the runtime package, every test.
+test: $(VENV)/.dev chromium lint
 	$(PY) -m pytest
+
+# The runtime and layout tests without the slow ones (the wheel install): ~75 s on 2 cores.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest tests/runtime tests/test_layout.py -m "not slow"
+
+# Debian's chromium for the report's headless-browser test, installed when missing and
+# running as root (CI); elsewhere that test is skipped with the reason.
+chromium:
+	@command -v chromium >/dev/null || test "$$(id -u)" != 0 || ! command -v apt-get >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "chromium could not be installed: the report's browser test will be skipped"
 
 # The whole study (an hour or more on 2 CPU cores): every CV run, shipped models (float and
 # int8), the lightness bench, the ablation of every recipe change (its test-time views, the
 # non-deep baseline, its epoch budgets), and the report.
 reproduce: $(VENV)/.dev
-	$(RUN) reproduce
-	$(RUN) ablation
-	$(RUN) views
-	$(RUN) baseline
-	$(RUN) epochs
-	$(RUN) bench --markdown docs/lightness.md --save-json docs/lightness.json
-	$(RUN) report runs/a-light runs/a-base runs/b-light runs/b-base runs/b-light-random \
+	$(LAB) reproduce
+	$(LAB) ablation
+	$(LAB) views
+	$(LAB) baseline
+	$(LAB) epochs
+	$(LAB) bench --markdown docs/lightness.md --save-json docs/lightness.json
+	$(LAB) report runs/a-light runs/a-base runs/b-light runs/b-base runs/b-light-random \
 	  runs/b-base-random runs/a-light-x2 runs/a-light-x4 runs/b-light-x2 runs/b-light-x4 \
 	  runs/a-light-candidate runs/b-light-candidate runs/b-light-augment \
 	  runs/a-light-joint runs/a-light-improved runs/b-light-improved --bench docs/lightness.json --out docs/report
 
 bench: $(VENV)/.dev
-	$(RUN) bench --markdown docs/lightness.md --save-json docs/lightness.json
+	$(LAB) bench --markdown docs/lightness.md --save-json docs/lightness.json
 
+# ruff everywhere; mypy on the runtime package ([tool.mypy] in pyproject.toml).
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

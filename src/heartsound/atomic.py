@@ -63,7 +63,7 @@ def check_output(path: str | os.PathLike[str],
     return target
 
 
-def write_with(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
+def write_with(path: str | os.PathLike[str], write: Callable[[IO[Any]], object],
                mode: str = "w") -> Path:
     """Call ``write(file)`` on a temp file beside ``path``, flush it to disk, then rename it
     to ``path`` (a symlink's target). Returns ``path`` as given."""
@@ -76,7 +76,7 @@ def write_with(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     except OSError as exc:
         raise OutputError(f"{given}: cannot write ({exc.strerror or exc})") from None
     try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+        with os.fdopen(fd, mode, newline=None if "b" in mode else "") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
