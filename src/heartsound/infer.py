@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from heartsound.audio import AudioError
+from heartsound.audio import WHOLE_MAX_S, AudioError, load, preprocess
 from heartsound.calibration import scale
 from heartsound.config import FrontEndConfig
-from heartsound.features import features, hop_frames, windows
+from heartsound.features import feature_map, hop_frames, windows
+from heartsound.quality import QualityVerdict, assess
 from heartsound.registry import DEFAULT_MODEL, ModelError, models_dir, resolve_model, shipped_names
 
 __all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "describe_models",
@@ -117,20 +118,30 @@ class Classifier:
 
     @property
     def csv_fields(self) -> list[str]:
-        """Columns of the prediction CSV: ``path,label,prob_<class>...``."""
-        return ["path", "label", *(f"prob_{c}" for c in self.classes)]
+        """Columns of the prediction CSV: ``path,label,quality,reason,prob_<class>...``."""
+        return ["path", "label", "quality", "reason", *(f"prob_{c}" for c in self.classes)]
 
-    def file_windows(self, path: Path) -> np.ndarray:
-        """The model's input maps for one file: its 7-s map, or its sliding windows."""
+    def file_windows(self, path: Path, verdicts: dict[Path, QualityVerdict] | None = None
+                     ) -> np.ndarray:
+        """The model's input maps for one file: its 7-s map, or its sliding windows. With
+        ``verdicts``, the file's quality verdict is put there too, from the same samples."""
+        whole = self.hop_frames is not None
+        x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else self.config.read_seconds)
+        if verdicts is not None:
+            verdicts[path] = assess(x, rate, config=self.config,
+                                    max_seconds=self.config.read_seconds)
+        full = feature_map(preprocess(x, rate, self.config, path=path, whole=whole),
+                           self.config)
         if self.hop_frames is None:
-            return features(path, self.config)[None]
-        return windows(features(path, self.config, whole=True), self.config.n_frames,
-                       self.hop_frames)
+            return full[None]
+        return windows(full, self.config.n_frames, self.hop_frames)
 
-    def predict_files(self, paths: Iterable[Path], batch: int = 32
+    def predict_files(self, paths: Iterable[Path], batch: int = 32,
+                      verdicts: dict[Path, QualityVerdict] | None = None
                       ) -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
         """Yield ``(path, probabilities or None, error or None)`` per file, in order (window
-        probabilities averaged per file); bad files never stop the batch."""
+        probabilities averaged per file); bad files never stop the batch. ``verdicts``
+        collects each file's quality verdict (:mod:`heartsound.quality`) as it is read."""
         pending: list[tuple[Path, np.ndarray]] = []
 
         def flush() -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
@@ -147,7 +158,7 @@ class Classifier:
 
         for p in paths:
             try:
-                pending.append((p, self.file_windows(p)))
+                pending.append((p, self.file_windows(p, verdicts)))
             except AudioError as exc:
                 yield from flush()
                 yield p, None, exc.reason
@@ -158,34 +169,51 @@ class Classifier:
 
 
 def prediction_rows(classifier: Classifier, paths: Sequence[Path], batch: int = 32,
-                    min_confidence: float | None = None) -> tuple[list[dict], list[str]]:
-    """CSV rows ``path,label,prob_<class>...`` and one-line errors for the failures."""
+                    min_confidence: float | None = None, quality_gate: bool = True
+                    ) -> tuple[list[dict], list[str]]:
+    """CSV rows (:attr:`Classifier.csv_fields`) and one-line errors for the failures.
+
+    With the quality gate a recording that is not a usable heart sound is answered
+    ``unusable`` with its reason and no class probabilities; it is an answer, not an error.
+    """
     rows, errors = [], []
-    for path, probs, error in classifier.predict_files(paths, batch):
+    verdicts: dict[Path, QualityVerdict] | None = {} if quality_gate else None
+    for path, probs, error in classifier.predict_files(paths, batch, verdicts):
         if probs is None:
             errors.append(f"{path}: {error}")
+            continue
+        verdict = None if verdicts is None else verdicts.pop(path)
+        row = {"path": str(path), "quality": "" if verdict is None else f"{verdict.quality:.3f}",
+               "reason": "" if verdict is None or verdict.usable else verdict.reason}
+        if verdict is not None and not verdict.usable:
+            row["label"] = "unusable"
+            row.update({f"prob_{c}": "" for c in classifier.classes})
+            rows.append(row)
             continue
         best = int(np.argmax(probs))
         label = classifier.classes[best]
         if min_confidence is not None and probs[best] < min_confidence:
             label = "uncertain"
-        row = {"path": str(path), "label": label}
+        row["label"] = label
         row.update({f"prob_{c}": f"{p:.4f}" for c, p in zip(classifier.classes, probs,
                                                              strict=True)})
         rows.append(row)
     return rows, errors
 
 
-def _worker_rows(args: tuple[str, list[Path], int, float | None]) -> tuple[list[dict], list[str]]:
-    model, paths, batch, min_confidence = args
-    return prediction_rows(Classifier.load(model), paths, batch, min_confidence)
+def _worker_rows(args: tuple[str, list[Path], int, float | None, bool]
+                 ) -> tuple[list[dict], list[str]]:
+    model, paths, batch, min_confidence, gate = args
+    return prediction_rows(Classifier.load(model), paths, batch, min_confidence, gate)
 
 
 def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch: int = 32,
-                     min_confidence: float | None = None) -> tuple[list[dict], list[str]]:
+                     min_confidence: float | None = None, quality_gate: bool = True
+                     ) -> tuple[list[dict], list[str]]:
     """:func:`prediction_rows` over ``workers`` processes (each one ONNX thread), in order."""
     if workers <= 1 or len(paths) < 2:
-        return prediction_rows(Classifier.load(model), paths, batch, min_confidence)
+        return prediction_rows(Classifier.load(model), paths, batch, min_confidence,
+                               quality_gate)
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [list(paths[i::workers]) for i in range(workers)]
@@ -193,7 +221,7 @@ def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch:
     # in `heartsound-lab bench`'s throughput (each imports numpy, scipy and onnxruntime anew),
     # and the front end's small matrix products do not oversubscribe in practice.
     with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence)
+        parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence, quality_gate)
                                              for c in chunks]))
     order = {str(p): i for i, p in enumerate(paths)}
     rows = sorted((r for part in parts for r in part[0]), key=lambda r: order[r["path"]])
