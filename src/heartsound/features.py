@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
-import scipy.signal
-from scipy.signal import get_window
 
 from heartsound.atomic import save_npy
 from heartsound.audio import WHOLE_MAX_S, load, preprocess
@@ -80,8 +78,18 @@ def mel_filterbank(
 
 @functools.lru_cache(maxsize=16)
 def _window(name: str, frame_length: int, n_fft: int) -> np.ndarray:
-    """Periodic window, zero-padded to ``n_fft`` and centred (as librosa does)."""
-    w = get_window(name, frame_length, fftbins=True)
+    """Periodic window, zero-padded to ``n_fft`` and centred (as librosa does).
+
+    ``scipy.signal.get_window(name, frame_length, fftbins=True)``; the Hann window is computed
+    here, with scipy's arithmetic (so bit for bit), so the predict path needn't import
+    scipy.signal (slow: ~2 s, with scipy.stats); other names ask scipy.signal.
+    """
+    if name == "hann" and frame_length > 1:
+        w = (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, frame_length + 1)))[:-1]
+    else:
+        from scipy.signal import get_window
+
+        w = get_window(name, frame_length, fftbins=True)
     left = (n_fft - frame_length) // 2
     w = np.pad(w, (left, n_fft - frame_length - left))
     w.setflags(write=False)
@@ -130,6 +138,8 @@ def pcen(energies: np.ndarray, frames_per_second: float, time_constant_s: float 
     and smoother): each band divided by its own slowly smoothed level, an automatic gain
     control over time, then root compression instead of a log. The smoother starts at the
     first frame's level (librosa's starts from zero, which inflates the first second)."""
+    import scipy.signal  # lazily: slow to import, and no shipped model uses PCEN
+
     t = time_constant_s * frames_per_second
     b = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
     zi = scipy.signal.lfilter_zi([b], [1, b - 1])[:, None] * energies[:1]

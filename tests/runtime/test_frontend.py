@@ -238,3 +238,82 @@ def test_real_pascal_recordings(data_dir):
                  "set_b/extrastole__127_1306764300147_C2.wav"):
         feats = hs.features(data_dir / name)
         assert feats.shape == (872, 20) and np.all(np.isfinite(feats))
+
+
+def test_stored_bandpass_designs_are_scipys():
+    # The predict path designs no filter: the shipped front end's sections and initial
+    # conditions are stored, and must be scipy's, bit for bit.
+    assert (20.0, 1800.0, 4000, 4) in audio._STORED_DESIGNS
+    for (low, high, rate, order), (sos, zi) in audio._STORED_DESIGNS.items():
+        ref = scipy.signal.butter(order, [low, high], btype="bandpass", fs=rate, output="sos")
+        np.testing.assert_array_equal(np.array(sos), ref)
+        np.testing.assert_array_equal(np.array(zi), scipy.signal.sosfilt_zi(ref))
+        np.testing.assert_array_equal(audio.bandpass_sos(low, high, rate, order), ref)
+        np.testing.assert_array_equal(audio._sos_zi(low, high, rate, order),
+                                      scipy.signal.sosfilt_zi(ref))
+    # Other configurations are designed by scipy.signal.
+    ref = scipy.signal.butter(2, [50.0, 900.0], btype="bandpass", fs=4000, output="sos")
+    np.testing.assert_array_equal(audio.bandpass_sos(50.0, 900.0, 4000, 2), ref)
+
+
+def _assert_sosfiltfilt(x, cfg=None):
+    cfg = cfg or hs.DEFAULT
+    sos = audio.bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate,
+                             cfg.filter_order)
+    ref = scipy.signal.sosfiltfilt(sos, x)
+    ours = audio.bandpass(x, cfg)
+    assert ours.shape == ref.shape and ours.dtype == np.float64
+    # float64 rounding: both are ~1e-14 of the peak from the exact result
+    assert np.abs(ours - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("n", [28, 29, 47, 48, 1000, 30_000, 30_720 - 54, 30_720 - 53,
+                               61_440 - 54, 100_003, 240_000])
+def test_numpy_sosfiltfilt_matches_scipy_on_noise(n):
+    # Lengths around the block (48) and piece (30,720 samples, padded input) boundaries.
+    rng = np.random.default_rng(n)
+    _assert_sosfiltfilt(rng.standard_normal(n))
+    _assert_sosfiltfilt((0.3 + 0.01 * rng.standard_normal(n)).astype(np.float32))  # DC offset
+
+
+@pytest.mark.parametrize("low, high, order", [(50.0, 900.0, 2), (25.0, 400.0, 6),
+                                              (20.0, 1800.0, 1)])
+def test_numpy_sosfiltfilt_matches_scipy_for_other_designs(low, high, order):
+    cfg = dataclasses.replace(hs.DEFAULT, band_low_hz=low, band_high_hz=high,
+                              filter_order=order)
+    _assert_sosfiltfilt(np.random.default_rng(order).standard_normal(30_000), cfg)
+
+
+def test_bandpass_too_short_input_raises():
+    with pytest.raises(ValueError, match="padlen"):
+        audio.bandpass(np.ones(27))
+
+
+def test_numpy_sosfiltfilt_matches_scipy_on_pascal(data_dir):
+    pieces = []
+    for name in ("set_a/Aunlabelledtest__201106120928.wav",
+                 "set_b/extrastole__127_1306764300147_C2.wav",
+                 "set_b/normal_noisynormal_258_1309352253234_A.wav"):  # the longest, 27.9 s
+        x, rate = audio.load(data_dir / name)
+        x = audio.resample(x, rate, 4000)
+        pieces.append(x)
+        _assert_sosfiltfilt(x[:30_000])  # what preprocess filters: 7.5 s
+        _assert_sosfiltfilt(x)
+    whole = np.concatenate(pieces * 3)[:240_000]  # 60 s: the whole-recording maximum
+    assert whole.size == 240_000
+    _assert_sosfiltfilt(whole)
+
+
+@pytest.mark.parametrize("frame_length, n_fft", [(128, 128), (100, 128), (255, 256), (2, 2),
+                                                 (512, 512)])
+def test_hann_window_is_scipys_without_scipy_signal(frame_length, n_fft):
+    from heartsound.features import _window
+
+    w = _window.__wrapped__("hann", frame_length, n_fft)
+    ref = scipy.signal.get_window("hann", frame_length, fftbins=True)
+    left = (n_fft - frame_length) // 2
+    np.testing.assert_allclose(w[left:left + frame_length], ref, rtol=0, atol=1e-15)
+    assert w.size == n_fft and not w[:left].any() and not w[left + frame_length:].any()
+    other = _window.__wrapped__("hamming", frame_length, n_fft)  # other names: scipy's
+    np.testing.assert_array_equal(other[left:left + frame_length],
+                                  scipy.signal.get_window("hamming", frame_length))
