@@ -1,6 +1,6 @@
 """MFCC maps (the paper's section 3.3, eqs. 1-6) or log-mel maps, plus an on-disk cache.
 
-Pure numpy/scipy: frames → Hann window → FFT → power spectrum → mel filter bank → log → DCT-II.
+Pure numpy: frames → Hann window → FFT → power spectrum → mel filter bank → log → DCT-II.
 With the paper's defaults a 7-s, 4-kHz signal becomes an 872×20 map (frames × coefficients).
 """
 
@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 
 from heartsound.atomic import save_npy
 from heartsound.audio import WHOLE_MAX_S, load, preprocess
@@ -111,8 +110,8 @@ def log_mel(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     if cfg.center:
         x = np.pad(x, cfg.n_fft // 2)
     frames = frame(x, cfg.n_fft, cfg.hop_length)
-    bins = scipy.fft.rfft(frames * _window(cfg.window, cfg.frame_length, cfg.n_fft),
-                          n=cfg.n_fft, axis=-1)
+    bins = np.fft.rfft(frames * _window(cfg.window, cfg.frame_length, cfg.n_fft),
+                       n=cfg.n_fft, axis=-1)
     spectrum = bins.real**2 + bins.imag**2  # |X|², without abs's square root
     bank = mel_filterbank(
         sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin_hz=cfg.fmin_hz,
@@ -175,7 +174,9 @@ def feature_map(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarr
 def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
     """The first ``n_out`` columns of the orthonormal DCT-II of length ``n_in``: one small
     matrix product instead of a full transform whose other coefficients are thrown away."""
-    m = scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=-1)[:, :n_out]
+    i, k = np.arange(n_in)[:, None], np.arange(n_out)[None, :]
+    m = np.sqrt(2.0 / n_in) * np.cos(np.pi * (2 * i + 1) * k / (2 * n_in))
+    m[:, 0] /= np.sqrt(2.0)  # X_k = f_k Σ x_i cos(π(2i+1)k / 2N), f_0 = √(1/N), f_k = √(2/N)
     m.setflags(write=False)
     return m
 
