@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from heartsound.atomic import save_npy
+from heartsound.atomic import write_with
 from heartsound.audio import WHOLE_MAX_S, load, preprocess
 from heartsound.config import FrontEndConfig, resolve
 
@@ -228,6 +229,27 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+_CACHE_WARNED: set[str] = set()
+
+
+def _entry_checksum(feats: np.ndarray) -> np.ndarray:
+    return np.frombuffer(hashlib.sha256(feats.tobytes()).digest(), dtype=np.uint8)
+
+
+def _read_entry(entry: Path, cfg: FrontEndConfig, whole: bool) -> np.ndarray | None:
+    """A cache entry's map if it is whole and right (shape, dtype, finite, checksum)."""
+    try:
+        with np.load(entry, allow_pickle=False) as data:
+            feats, checksum = data["map"], data["sha256"]
+    except Exception:  # empty, truncated, flipped bytes: any failure means recompute
+        return None
+    ok = (feats.dtype == np.float32 and feats.ndim == 2
+          and feats.shape[1] == cfg.n_coefficients
+          and (feats.shape[0] >= cfg.n_frames if whole else feats.shape[0] == cfg.n_frames)
+          and np.array_equal(checksum, _entry_checksum(feats)) and np.isfinite(feats).all())
+    return feats if ok else None
+
+
 def cached_features(
     path: str | os.PathLike[str],
     config: FrontEndConfig | None = None,
@@ -237,15 +259,23 @@ def cached_features(
     """:func:`features`, memoised on disk by (file content sha256, config fingerprint).
 
     Renamed or copied files hit the same entry; an edited file or another config does not.
+    An entry is verified when read (shape, dtype, finite values, its own sha256) and
+    recomputed when bad; a cache folder that cannot be written is skipped after one warning.
     """
     cfg = resolve(config)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = root / cfg.fingerprint() / f"{file_digest(path)}{'-whole' if whole else ''}.npy"
-    if entry.exists():
-        try:
-            return np.load(entry)
-        except (OSError, ValueError):
-            entry.unlink(missing_ok=True)  # corrupt entry: recompute
+    entry = root / cfg.fingerprint() / f"{file_digest(path)}{'-whole' if whole else ''}.npz"
+    if entry.is_file():
+        feats = _read_entry(entry, cfg, whole)
+        if feats is not None:
+            return feats
     feats = features(path, cfg, whole=whole)
-    save_npy(entry, feats)
+    try:
+        write_with(entry, lambda fh: np.savez(fh, map=feats, sha256=_entry_checksum(feats)),
+                   mode="wb")
+    except (OSError, ValueError) as exc:
+        if str(root) not in _CACHE_WARNED:
+            _CACHE_WARNED.add(str(root))
+            print(f"heartsound: warning: feature cache {root} not usable ({exc}); going on "
+                  "without it", file=sys.stderr)
     return feats
