@@ -6,8 +6,11 @@ zero-phase Butterworth band-pass 20-1800 Hz (SOS) → tile or truncate to 7 s.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import re
+import stat
 import struct
 from pathlib import Path
 
@@ -57,6 +60,79 @@ def _check_riff_truncation(path: Path) -> None:
             pos += 8 + chunk_size + (chunk_size & 1)
 
 
+MIN_SAMPLE_RATE = 1000  # Hz: below this a header is damaged or the file is not a recording
+
+
+def _check_file(p: Path) -> None:
+    """What the path is, named: missing, a broken link or link loop, a folder, a FIFO or
+    device, unreadable, empty. Nothing is opened that could block (a FIFO would)."""
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise AudioError(p, "broken symbolic link" if p.is_symlink() else "no such file"
+                         ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError(p, "symbolic link loop") from None
+        raise AudioError(p, f"cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(p, "is a directory, not a sound file")
+    if stat.S_ISFIFO(info.st_mode):
+        raise AudioError(p, "is a FIFO (named pipe), not a sound file")
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError(p, "is a device or socket, not a sound file")
+    if info.st_size == 0:
+        raise AudioError(p, "empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise AudioError(p, "cannot read (permission denied)")
+
+
+_SHOULD_BE = re.compile(r"(\w[\w ]*?) *: *(\d+) \(should be (\d+)\)")
+_CHUNK_PAST_END = re.compile(r"Chunk size (\d+) > file length (\d+)")
+_FRAMES_MISMATCH = re.compile(r"frame count (\d+) does not match value from '\w+' chunk of (\d+)")
+
+
+def _truncation_in_log(log: str) -> str | None:
+    """A cut-off file as libsndfile's header log tells it, for every container it parses.
+
+    libsndfile reads what is there and quietly shrinks its frame count to the bytes present
+    (AIFF, AU, W64, RF64 ...); its log keeps the sizes the header declared: "SSND : 64008
+    (should be 31981)", "Chunk size A > file length B". No PASCAL or PhysioNet file logs one.
+    """
+    for name, declared, present in _SHOULD_BE.findall(log):
+        if int(declared) > int(present):
+            return f"header declares {declared} bytes of {name.strip()}, file holds {present}"
+    m = _CHUNK_PAST_END.search(log)
+    if m:
+        return f"header declares a chunk of {m.group(1)} bytes, file holds {m.group(2)}"
+    m = _FRAMES_MISMATCH.search(log)
+    if m and int(m.group(1)) < int(m.group(2)):
+        return f"header declares {m.group(2)} frames, file holds {m.group(1)}"
+    if "File ended unexpectedly" in log or "lacks an end-of-stream" in log:  # Ogg
+        return "the stream ends without its end-of-stream page"
+    return None
+
+
+SILENT_PEAK = 10 ** (-90 / 20)  # the default config's silence_dbfs, as a sample value
+
+
+def _after_leading_silence(fh: sf.SoundFile, frames: int, data: np.ndarray) -> np.ndarray:
+    """The ``frames`` frames from the first audible sample on, when the window read so far
+    is digital silence but the file goes on: a recording that starts with a pause is still
+    a recording. A file silent throughout keeps its silent window (and fails validation)."""
+    block = max(frames, 1)
+    start = data.shape[0]
+    while True:
+        chunk = fh.read(frames=block, dtype="float32", always_2d=True)
+        if not chunk.size:
+            return data
+        loud = np.flatnonzero(np.abs(chunk).max(axis=1) >= SILENT_PEAK)
+        if loud.size:
+            fh.seek(start + int(loud[0]))
+            return fh.read(frames=frames, dtype="float32", always_2d=True)
+        start += chunk.shape[0]
+
+
 def load(
     path: str | os.PathLike[str], max_seconds: float | None = None
 ) -> tuple[np.ndarray, int]:
@@ -68,21 +144,34 @@ def load(
     on unreadable input.
     """
     p = Path(path)
-    if not p.exists():
-        raise AudioError(p, "no such file")
-    if p.is_dir():
-        raise AudioError(p, "is a directory, not a sound file")
-    if p.stat().st_size == 0:
-        raise AudioError(p, "empty file (0 bytes)")
-    _check_riff_truncation(p)
+    _check_file(p)
     try:
-        with sf.SoundFile(str(p)) as fh:
+        _check_riff_truncation(p)
+        # bytes, not str: a file name that is not valid UTF-8 still opens
+        with sf.SoundFile(os.fsencode(p)) as fh:
             rate = fh.samplerate
+            if rate < MIN_SAMPLE_RATE:
+                raise AudioError(p, f"sample rate {rate} Hz in its header (below "
+                                    f"{MIN_SAMPLE_RATE} Hz: not a usable recording)")
+            declared = fh.frames
             frames = -1 if max_seconds is None else int(np.ceil(max_seconds * rate))
             data = fh.read(frames=frames, dtype="float32", always_2d=True)
+            complete = frames < 0 or data.shape[0] >= min(frames, declared)
+            if frames > 0 and data.size and np.abs(data).max() < SILENT_PEAK and complete:
+                data = _after_leading_silence(fh, frames, data)
+            elif fh.seekable() and 0 <= declared < 1 << 62:  # a real count, not "unknown"
+                expected = declared if frames < 0 else min(frames, declared)
+                if data.shape[0] < expected:
+                    raise AudioError(p, f"truncated {fh.format}: header declares {declared} "
+                                        f"frames, file holds {data.shape[0]}")
+            cut = _truncation_in_log(fh.extra_info)
+            if cut:
+                raise AudioError(p, f"truncated {fh.format}: {cut}")
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         reason = str(exc).split(":")[-1].strip() or "unreadable"
         raise AudioError(p, f"not a readable sound file ({reason})") from None
+    except OSError as exc:
+        raise AudioError(p, f"cannot read ({exc.strerror or exc})") from None
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
     return mono, int(rate)
 
