@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from heartsound.audio import AudioError
-from heartsound.data import CLASSES, SPLITS, DataError, Recording
+from heartsound.data import CLASSES, SPLITS, DataError, Recording, pascal_key
 from heartsound.registry import ModelError
 
 
@@ -37,11 +37,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     from heartsound.data import (
         default_data_dir,
         durations_by_group,
+        from_csv,
         pascal,
+        print_summary,
         session_summary,
         summary_rows,
     )
 
+    if args.dataset and pascal_key(args.dataset) is None:  # the user's own CSV
+        if args.rhythm:
+            raise UsageError("--rhythm measures the PASCAL sets only")
+        print_summary(from_csv(args.dataset), args.dataset, window_s=DEFAULT.duration_s,
+                      folds=args.folds)
+        return 0
     root = Path(args.data) if args.data else default_data_dir()
     recordings = pascal("a", root) + pascal("b", root)
     durations = durations_by_group(recordings)
@@ -93,7 +101,7 @@ def print_rhythm_aucs(recordings: Sequence[Recording]) -> None:
                                                            for m in RHYTHM_MEASURES))
     for dataset in ("a", "b"):
         rows = [(r, m) for r, m in measures if r.dataset == dataset]
-        for label in sorted({r.label for r, _ in rows} - {"normal"}):
+        for label in sorted({r.label for r, _ in rows if r.label} - {"normal"}):
             pair = [(r, m) for r, m in rows if r.label in (label, "normal")]
             aucs = []
             for name in RHYTHM_MEASURES:
@@ -178,14 +186,17 @@ def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
 
 
 def format_scores(scores: dict[str, object]) -> str:
+    from typing import cast
+
     from heartsound.metrics import scalar_keys
 
     lines = [f"{'metric':<26} {'value':>8}"]
     lines += [f"{k:<26} {float(scores[k]):>8.3f}" for k in scalar_keys(scores)]  # type: ignore[arg-type]
-    classes = scores["classes"]
+    classes = cast("list[str]", scores["classes"])
+    matrix = cast("list[list[int]]", scores["confusion_matrix"])
     lines.append(f"\nconfusion matrix (rows true, columns predicted), n={scores['n']}")
-    lines.append(" " * 12 + "".join(f"{c[:10]:>11}" for c in classes))  # type: ignore[union-attr]
-    for c, row in zip(classes, scores["confusion_matrix"], strict=True):  # type: ignore[arg-type]
+    lines.append(" " * 12 + "".join(f"{c[:10]:>11}" for c in classes))
+    for c, row in zip(classes, matrix, strict=True):
         lines.append(f"{c[:12]:<12}" + "".join(f"{v:>11}" for v in row))
     return "\n".join(lines)
 
@@ -227,6 +238,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
     model = resolve_model(args.model, args.recipe, args.dataset)
+    if pascal_key(args.dataset) is None:  # the user's own CSV: what it holds, first
+        from heartsound.data import from_csv, print_summary
+
+        print_summary(from_csv(args.dataset), args.dataset, file=sys.stderr,
+                      window_s=config.duration_s, whole=recipe.whole, split=args.split)
     run_cv(args.dataset, model, args.out, folds=args.folds, epochs=args.epochs,
            seed=args.seed, split=args.split, config=config, data_dir=args.data,
            quiet=args.quiet, final=not args.no_final, limit=args.limit, recipe=recipe,
@@ -240,8 +256,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from heartsound.atomic import write_csv
     from heartsound.infer import Classifier, predict_parallel, prediction_rows
+    from heartsound.registry import models_dir
 
     classifier = Classifier.load(args.model, threads=args.threads)
+    # Always said, so a model whose classes are not the user's is never used silently.
+    shipped = classifier.path == models_dir() / f"{args.model}.onnx"
+    print(f"heartsound: model {args.model if shipped else classifier.path} "
+          f"({', '.join(classifier.classes)})", file=sys.stderr)
     paths = expand_inputs(args.inputs)
     if not paths:
         raise UsageError("no WAV files found in " + ", ".join(args.inputs))
@@ -312,7 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"heartsound {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("data", help="count the PASCAL recordings per set, split and class")
+    p = sub.add_parser("data", help="count the PASCAL recordings per set, split and class, "
+                                    "or describe a CSV dataset (--dataset)")
+    p.add_argument("--dataset", help="a CSV with columns path,label[,group]: its classes, "
+                                     "durations, sample rates, groups and unreadable files "
+                                     "(pascal-a, pascal-b: the PASCAL table)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="with --dataset CSV: the fold count its classes are checked against")
     p.add_argument("--data", help="PASCAL folder (default: $HEARTSOUND_DATA, data/pascal, "
                                   "../shared/data/pascal)")
     p.add_argument("--rhythm", action="store_true",
@@ -365,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with expansion 2, narrower rows with expansion 6, or a fourth "
                         "row (<30K parameters); base: the "
                         "paper's base CNN. Default: the improved recipe's network "
-                        "(train.IMPROVED: light on set A, light-centred on set B), light with "
-                        "any other recipe")
+                        "(training.train.IMPROVED: light on set A, light-centred on set "
+                        "B), light with any other recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
@@ -383,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
-                        "(fields: see heartsound.train.Recipe)")
+                        "(fields: see heartsound.training.train.Recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     add_device_argument(p)
     p.add_argument("--seed", type=int, default=0)
@@ -391,11 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{k}: {v}" for k, v in SPLITS.items()))
     p.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=None,
                    help="front-end frame length multiplier (872/434/215/106 frames). Default: the "
-                        "improved recipe's (train.IMPROVED), 1 with any other recipe")
+                        "improved recipe's (training.train.IMPROVED), 1 with any other recipe")
     p.add_argument("--maps", choices=("mfcc", "log-mel"), default=None,
                    help="mfcc: the paper's 20 MFCCs per frame; log-mel: the 48 log mel-band "
                         "energies before the DCT. Default: the improved recipe's "
-                        "(train.IMPROVED), mfcc with any other recipe")
+                        "(training.train.IMPROVED), mfcc with any other recipe")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")
@@ -406,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify WAV files with a shipped or trained model")
     p.add_argument("inputs", nargs="+", metavar="WAV|DIR")
     p.add_argument("--model", default="pascal-b-light",
-                   help="shipped model name (pascal-{a,b}-{light,base}[-int8]) or .onnx path")
+                   help="shipped model name (pascal-{a,b}-{light,base}[-int8]), an .onnx "
+                        "path, or a run folder of heartsound train (its final/model.onnx); "
+                        "the model used and its classes are printed on stderr")
     p.add_argument("--out", help="CSV to write (path,label,prob_<class>...); default: stdout")
     p.add_argument("--batch", type=int, default=32, help="recordings per inference batch")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")

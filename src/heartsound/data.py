@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import os
 import re
+import statistics
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 import soundfile as sf
 
@@ -40,8 +43,11 @@ class Recording:
     split: str  # "labelled" or "test"
     group: str  # CV grouping key: set-B patient id, else the file's own name
     duration_s: float
-    sample_rate: int
+    sample_rate: int  # 0: the file could not be read (a CSV row; named by summary_lines)
     patient: str | None = None
+    # Whether ``group`` came from the data (a set-B patient id, a CSV's group column) rather
+    # than being the file's own name.
+    group_given: bool = False
 
 
 def default_data_dir() -> Path:
@@ -197,20 +203,32 @@ def pascal(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> list
             group=patient if (dataset == "b" and patient) else path.stem,
             duration_s=info.frames / info.samplerate, sample_rate=info.samplerate,
             patient=patient if dataset == "b" else None,
+            group_given=bool(dataset == "b" and patient),
         ))
     if not out:
         raise DataError(f"{folder}: no .wav files")
     return out
 
 
-def read_csv(path: str | os.PathLike[str], required: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of a CSV file that must have the ``required`` columns; one-line DataError else."""
+_WARNED: set[tuple[Path, tuple[str, ...]]] = set()
+
+
+def read_csv(path: str | os.PathLike[str], required: Sequence[str],
+             known: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV file that must have the ``required`` columns; one-line DataError else.
+
+    Column names are stripped of spaces (and a UTF-8 byte-order mark, as spreadsheets write
+    one). With ``known``, columns outside it are named in a warning on stderr: a misspelt
+    ``group`` column must not be dropped silently.
+    """
     path = Path(path)
     try:
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
+            if reader.fieldnames:
+                reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
             rows = list(reader)
-            fields = reader.fieldnames or []
+            fields = list(reader.fieldnames or [])
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -219,31 +237,67 @@ def read_csv(path: str | os.PathLike[str], required: Sequence[str]) -> list[dict
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need "
                         f"{','.join(required)}; found {','.join(fields) or 'nothing'})")
+    if known is not None:
+        unknown = [f for f in fields if f not in known]
+        if unknown and (path.resolve(), tuple(unknown)) not in _WARNED:
+            _WARNED.add((path.resolve(), tuple(unknown)))  # once per process, not per read
+            print(f"heartsound: warning: {path}: column(s) {', '.join(map(repr, unknown))} "
+                  f"not used (known columns: {', '.join(known)})", file=sys.stderr)
     return rows
+
+
+CSV_COLUMNS = ("path", "label", "group")
+
+
+def _lines(numbers: Sequence[int], most: int = 5) -> str:
+    """``line 3`` / ``lines 2, 5, 9`` / ``lines 2, 5, 9, 11, 12 and 7 more``."""
+    shown = ", ".join(map(str, numbers[:most]))
+    more = f" and {len(numbers) - most} more" if len(numbers) > most else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
 def from_csv(csv_path: str | os.PathLike[str]) -> list[Recording]:
     """A user dataset: CSV with columns ``path,label[,group]``, paths relative to the CSV.
 
-    Every listed file must exist; an empty label is an error (use PASCAL-style test sets for
-    unlabelled data).
+    Every listed file must exist, once; an empty label is an error (use PASCAL-style test
+    sets for unlabelled data). Labels are stripped of surrounding spaces; two spellings of
+    one label that differ only in case or spaces (``Murmur`` and ``murmur ``) are an error
+    naming their lines, never merged silently. A file soundfile cannot read is kept with
+    ``sample_rate`` 0 (:func:`summary_lines` names it; training leaves it out).
     """
     csv_path = Path(csv_path)
-    rows = read_csv(csv_path, ("path", "label"))
+    rows = read_csv(csv_path, ("path", "label"), known=CSV_COLUMNS)
     out = []
+    spellings: dict[str, dict[str, list[int]]] = {}  # folded label → as written → lines
+    seen: dict[Path, int] = {}
     for i, row in enumerate(rows, start=2):
-        if not row["path"] or not row["label"]:
+        written, raw_label = (row.get("path") or "").strip(), row.get("label") or ""
+        label = raw_label.strip()
+        if not written or not label:
             raise DataError(f"{csv_path}:{i}: empty path or label")
-        path = (csv_path.parent / row["path"]).resolve()
+        spellings.setdefault(" ".join(label.split()).casefold(), {}).setdefault(
+            raw_label, []).append(i)
+        path = (csv_path.parent / written).resolve()
         if not path.is_file():
-            raise DataError(f"{csv_path}:{i}: {row['path']}: no such file")
+            raise DataError(f"{csv_path}:{i}: {written}: no such file")
+        if path in seen:
+            raise DataError(f"{csv_path}:{i}: {written} is listed twice (also on line "
+                            f"{seen[path]}); a recording may be in one fold only")
+        seen[path] = i
         try:
             info = sf.info(str(path))
             duration, rate = info.frames / info.samplerate, info.samplerate
-        except (sf.LibsndfileError, RuntimeError):
-            duration, rate = 0.0, 0  # unreadable: reported when its features are computed
-        group = (row.get("group") or "").strip() or path.stem
-        out.append(Recording(path, csv_path.stem, row["label"], "labelled", group, duration, rate))
+        except (sf.LibsndfileError, RuntimeError, ZeroDivisionError):
+            duration, rate = 0.0, 0  # unreadable: named by summary_lines, left out in training
+        given = (row.get("group") or "").strip()
+        out.append(Recording(path, csv_path.stem, label, "labelled", given or path.stem,
+                             duration, rate, group_given=bool(given)))
+    for written_as in spellings.values():
+        if len(written_as) > 1:
+            raise DataError(f"{csv_path}: labels that differ only in case or spaces: "
+                            + "; ".join(f"{lab!r} on {_lines(lines)}"
+                                        for lab, lines in written_as.items())
+                            + " (write each class one way)")
     if not out:
         raise DataError(f"{csv_path}: no rows")
     return out
@@ -256,10 +310,17 @@ def classes_of(recordings: Iterable[Recording], dataset: str | None = None) -> t
     return tuple(sorted({r.label for r in recordings if r.label is not None}))
 
 
+def pascal_key(name: str) -> str | None:
+    """``"a"`` / ``"b"`` for a dataset argument naming a PASCAL set (``pascal-a``, ``b``,
+    ...), None for a CSV (an existing file of that name wins)."""
+    key = name.lower().removeprefix("pascal-")
+    return key if key in CLASSES and not Path(name).is_file() else None
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Recording]:
     """``pascal-a`` / ``pascal-b`` / ``a`` / ``b``, or a path to a CSV dataset."""
-    key = name.lower().removeprefix("pascal-")
-    if key in CLASSES and not Path(name).is_file():
+    key = pascal_key(name)
+    if key is not None:
         return pascal(key, data_dir)
     return from_csv(name)
 
@@ -280,3 +341,96 @@ def durations_by_group(recordings: Sequence[Recording]
 def summary_rows(recordings: Sequence[Recording]) -> list[tuple[str, str, str, int, float]]:
     """(set, split, class, files, seconds) rows, in class-vocabulary order."""
     return [(*k, len(d), sum(d)) for k, d in durations_by_group(recordings).items()]
+
+
+# ---------------------------------------------------------------- a labelled dataset in words
+def unreadable(recordings: Sequence[Recording]) -> list[Recording]:
+    """The recordings soundfile could not open (``sample_rate`` 0): left out of training."""
+    return [r for r in recordings if r.sample_rate == 0]
+
+
+def fold_unit(recordings: Sequence[Recording], split: str = "grouped") -> str:
+    """What a CV fold holds out whole, in words: ``"12 groups (group column)"``, or
+    ``"recording-level folds (no groups given)"`` when nothing groups the recordings."""
+    if split == "random":
+        return "recording-level folds (--split random)"
+    if split == "sessions" and any(r.dataset == "a" for r in recordings):
+        return f"{len(set(session_groups(recordings)))} groups (set-A recording sessions)"
+    given = [r for r in recordings if r.group_given]
+    if not given:
+        return "recording-level folds (no groups given)"
+    source = "patients" if all(r.patient for r in given) else "group column"
+    rest = len(recordings) - len(given)
+    return (f"{len({r.group for r in given})} groups ({source})"
+            + (f"; {rest} recording(s) without a group, each its own" if rest else ""))
+
+
+def trainable_problem(recordings: Sequence[Recording], folds: int) -> str | None:
+    """Why ``folds``-fold CV cannot train on these labelled recordings (one class only, or
+    a class with fewer readable recordings than folds), or None."""
+    counts = Counter(r.label for r in recordings if r.label is not None and r.sample_rate)
+    if len(counts) < 2:
+        what = (f"only one class ({', '.join(f'{c}: {n}' for c, n in counts.items())})"
+                if counts else "no readable labelled recordings")
+        return f"{what}; a classifier needs recordings of at least two classes"
+    few = sorted((n, c) for c, n in counts.items() if n < folds)
+    if few:
+        hint = (f"use --folds {few[0][0]} or fewer, or add recordings" if few[0][0] >= 2
+                else "add recordings of it or leave it out")
+        return (f"{folds}-fold CV needs at least {folds} recordings of every class, but "
+                + ", ".join(f"{c} has {n}" for n, c in few) + f" ({hint})")
+    return None
+
+
+def check_trainable(recordings: Sequence[Recording], folds: int, where: str = "") -> None:
+    """:func:`trainable_problem` as a one-line DataError."""
+    problem = trainable_problem(recordings, folds)
+    if problem:
+        raise DataError(f"{where}: {problem}" if where else problem)
+
+
+def summary_lines(recordings: Sequence[Recording], name: str = "dataset", *,
+                  window_s: float = 7.0, whole: bool = False, split: str = "grouped",
+                  folds: int | None = None) -> list[str]:
+    """What ``heartsound data --dataset CSV`` (and ``train`` on a CSV) says about a labelled
+    dataset: classes, durations, sample rates, how the model's ``window_s``-second window
+    fits them, what the folds hold out, and the unreadable files (named by the caller)."""
+    labelled = [r for r in recordings if r.label is not None]
+    readable = [r for r in labelled if r.sample_rate]
+    bad = unreadable(labelled)
+    counts = Counter(r.label for r in readable if r.label is not None)
+    lines = [f"{name}: {len(labelled)} labelled recording(s), {len(counts)} class(es)",
+             "  classes: " + (", ".join(f"{c} {counts[c]}" for c in sorted(counts))
+                              or "none readable")]
+    if readable:
+        d = sorted(r.duration_s for r in readable)
+        lines.append(f"  durations: min {d[0]:.1f} s, median {statistics.median(d):.1f} s, "
+                     f"max {d[-1]:.1f} s ({sum(d) / 60:.1f} min in all)")
+        rates = Counter(r.sample_rate for r in readable)
+        lines.append("  sample rates: " + ", ".join(
+            f"{rate} Hz ({n})" for rate, n in sorted(rates.items())))
+        shorter = sum(x < window_s for x in d)
+        longer = sum(x > window_s for x in d)
+        rest = (f"seen whole, as {window_s:g}-s windows" if whole
+                else f"truncated: only the first {window_s:g} s used")
+        lines.append(f"  {window_s:g}-s model window: {shorter} shorter (tiled: repeated to "
+                     f"{window_s:g} s), {longer} longer ({rest}), "
+                     f"{len(d) - shorter - longer} exactly {window_s:g} s")
+    lines.append(f"  folds: {fold_unit(readable or labelled, split)}")
+    if bad:
+        lines.append(f"  unreadable: {len(bad)} file(s) soundfile cannot open (named on "
+                     "stderr); left out of training")
+    if folds is not None:
+        problem = trainable_problem(labelled, folds)
+        if problem:
+            lines.append(f"  cannot train: {problem}")
+    return lines
+
+
+def print_summary(recordings: Sequence[Recording], name: str = "dataset",
+                  file: TextIO | None = None, **kwargs: Any) -> None:
+    """:func:`summary_lines` on ``file`` (stdout), each unreadable file named on stderr."""
+    for r in unreadable(recordings):
+        print(f"heartsound: warning: {r.path}: not readable as audio; left out",
+              file=sys.stderr)
+    print("\n".join(summary_lines(recordings, name, **kwargs)), file=file or sys.stdout)

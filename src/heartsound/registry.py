@@ -3,7 +3,8 @@ its own), ``$HEARTSOUND_MODELS`` an override; names resolved to files without su
 
 A bare name (``pascal-b-light``) always means a shipped model. A file is used only when it
 is given as a path: it contains a directory separator or ends in ``.onnx``. A path to a run
-folder of ``heartsound train`` means that run's final model.
+folder of ``heartsound train`` (or to its ``final/``) means that run's final model, and so
+does a bare name that is no shipped model but an existing folder.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def resolve_model(name_or_path: str) -> Path:
         return p
     candidate = models_dir() / f"{name_or_path}.onnx"
     if not candidate.is_file():
-        raise ModelError(f"{name_or_path}: no shipped model of that name (known: "
-                         f"{', '.join(shipped_names())}; a file is given as a path, e.g. "
-                         f"./{name_or_path}.onnx)")
+        if Path(name_or_path).is_dir():  # ``--model myrun``: no shipped model, a run folder
+            return run_model(Path(name_or_path))
+        raise ModelError(f"no shipped model {name_or_path!r} (known: "
+                         f"{', '.join(shipped_names())}; a file or run folder is given as a "
+                         f"path, e.g. ./{name_or_path}.onnx)")
     return candidate
 
 

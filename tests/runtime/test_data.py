@@ -125,3 +125,104 @@ def test_set_a_sessions(data_dir):
         "murmur"}
     b = [r for r in pascal("b", data_dir) if r.split == "labelled"]
     assert session_groups(b) == [r.group for r in b]
+
+
+# ------------------------------------------------------------ the user's own labelled CSV
+def _own_csv(tmp_path, make_wav, rows: str, header: str = "path,label") -> Path:
+    from conftest import heart_like
+
+    for i in range(4):
+        make_wav(f"w{i}.wav", heart_like(2.0 + 3 * i, 4000 if i < 3 else 2000, seed=i),
+                 4000 if i < 3 else 2000)
+    (tmp_path / "set.csv").write_text(f"{header}\n{rows}")
+    return tmp_path / "set.csv"
+
+
+def test_csv_labels_are_stripped_and_clashing_spellings_refused(tmp_path, make_wav):
+    ok = _own_csv(tmp_path, make_wav, " w0.wav , murmur \nw1.wav, murmur \nw2.wav,normal\n")
+    assert [r.label for r in from_csv(ok)] == ["murmur", "murmur", "normal"]
+    bad = _own_csv(tmp_path, make_wav, "w0.wav,Murmur\nw1.wav,murmur\nw2.wav,murmur \n"
+                                       "w3.wav,MURMUR\n")
+    with pytest.raises(DataError) as exc:
+        from_csv(bad)
+    msg = str(exc.value)
+    assert "differ only in case or spaces" in msg and len(msg.splitlines()) == 1
+    for part in ("'Murmur' on line 2", "'murmur' on line 3", "'murmur ' on line 4",
+                 "'MURMUR' on line 5"):
+        assert part in msg, msg
+
+
+def test_csv_unknown_columns_are_named_and_duplicates_refused(tmp_path, make_wav, capsys):
+    path = _own_csv(tmp_path, make_wav, "w0.wav,x,p1,a\nw1.wav,y,,b\n",
+                    header="\ufeffpath, label ,grup,note")
+    recs = from_csv(path)
+    assert [r.label for r in recs] == ["x", "y"] and not any(r.group_given for r in recs)
+    err = capsys.readouterr().err
+    assert "column(s) 'grup', 'note' not used" in err and "path, label, group" in err
+    twice = _own_csv(tmp_path, make_wav, "w0.wav,x\n./w0.wav,y\n")
+    with pytest.raises(DataError, match="listed twice.*line 2"):
+        from_csv(twice)
+
+
+def test_trainable_problems():
+    from heartsound.data import trainable_problem
+
+    def recs(*labels):
+        return [Recording(Path(f"{i}.wav"), "set", lab, "labelled", str(i), 5.0, 4000)
+                for i, lab in enumerate(labels)]
+
+    assert "only one class (x: 3)" in trainable_problem(recs("x", "x", "x"), 2)
+    problem = trainable_problem(recs("x", "x", "x", "y", "y", "z"), 3)
+    assert problem.startswith("3-fold CV needs at least 3 recordings of every class")
+    assert "z has 1, y has 2" in problem and "leave it out" in problem
+    assert "use --folds 2" in trainable_problem(recs("x", "x", "x", "y", "y"), 3)
+    assert trainable_problem(recs("x", "x", "y", "y"), 2) is None
+    unreadable = [*recs("x", "x"), Recording(Path("u.wav"), "set", "y", "labelled", "u", 0, 0)]
+    assert "only one class" in trainable_problem(unreadable, 2)  # y's file cannot be read
+
+
+def test_csv_summary(tmp_path, make_wav, capsys):
+    from heartsound.data import fold_unit, print_summary, summary_lines
+
+    (tmp_path / "junk.wav").write_text("not audio")
+    path = _own_csv(tmp_path, make_wav, "w0.wav,a\nw1.wav,a\nw2.wav,b\nw3.wav,b\njunk.wav,b\n")
+    recs = from_csv(path)
+    text = "\n".join(summary_lines(recs, "set.csv", window_s=7.0, folds=3))
+    assert "set.csv: 5 labelled recording(s), 2 class(es)" in text
+    assert "classes: a 2, b 2" in text
+    assert "durations: min 2.0 s, median 6.5 s, max 11.0 s" in text
+    assert "sample rates: 2000 Hz (1), 4000 Hz (3)" in text
+    assert "2 shorter (tiled" in text and "2 longer (truncated: only the first 7 s" in text
+    assert "folds: recording-level folds (no groups given)" in text
+    assert "unreadable: 1 file(s)" in text
+    assert "cannot train: 3-fold CV needs at least 3 recordings" in text
+    assert "seen whole" in "\n".join(summary_lines(recs, whole=True))
+    print_summary(recs, "set.csv")
+    captured = capsys.readouterr()
+    assert f"{tmp_path / 'junk.wav'}: not readable as audio" in captured.err
+    assert "classes: a 2, b 2" in captured.out
+    grouped = _own_csv(tmp_path, make_wav, "w0.wav,a,p1\nw1.wav,a,p1\nw2.wav,b,p2\nw3.wav,b,\n",
+                       header="path,label,group")
+    recs = from_csv(grouped)
+    assert fold_unit(recs) == "2 groups (group column); 1 recording(s) without a group, each " \
+                              "its own"
+    assert fold_unit(recs, "random") == "recording-level folds (--split random)"
+
+
+def test_data_command_describes_a_csv(tmp_path, make_wav, capsys):
+    from heartsound.cli import main
+
+    path = _own_csv(tmp_path, make_wav, "w0.wav,a\nw1.wav,a\nw2.wav,b\nw3.wav,b\n")
+    assert main(["data", "--dataset", str(path), "--folds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "classes: a 2, b 2" in out and "cannot train" not in out
+    assert main(["data", "--dataset", str(path)]) == 0  # 5 folds by default
+    assert "cannot train: 5-fold CV" in capsys.readouterr().out
+    assert main(["data", "--dataset", str(path), "--rhythm"]) == 2
+
+
+def test_data_command_names_pascal_sets(data_dir, capsys):
+    from heartsound.cli import main
+
+    assert main(["data", "--dataset", "pascal-b", "--data", str(data_dir)]) == 0
+    assert "PASCAL CHSC2011 recordings" in capsys.readouterr().out
