@@ -115,28 +115,46 @@ def print_rhythm_aucs(recordings: Sequence[Recording]) -> None:
 
 
 # ---------------------------------------------------------------------------- features
+def audio_extensions() -> frozenset[str]:
+    """File name extensions of every container libsndfile reads (``.wav``, ``.flac``,
+    ``.aif``/``.aiff``, ``.ogg``, ``.au``, ``.w64``, ``.caf``, ``.mp3`` ...)."""
+    import soundfile as sf
+
+    names = {k.lower() for k in sf.available_formats()} - {"raw"} | {"aif", "aiff", "aifc", "oga",
+                                                          "opus", "wave", "snd"}
+    return frozenset(f".{n}" for n in names)
+
+
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:
-    """Files as given; folders contribute their ``*.wav`` files (sorted, recursively)."""
+    """Files as given; folders contribute their sound files of every extension libsndfile
+    reads (sorted, recursively)."""
+    extensions = audio_extensions()
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".wav"))
+            out.extend(sorted(q for q in p.rglob("*")
+                              if q.suffix.lower() in extensions and not q.is_dir()))
         else:
             out.append(p)
     return out
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from heartsound.atomic import save_npy
+    from heartsound.atomic import OutputError, save_npy
     from heartsound.config import front_end
     from heartsound.features import features
 
     config = front_end(args.scale, args.maps == "log-mel")
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: --out must be a folder")
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise UsageError("no sound files found in " + ", ".join(args.inputs))
     failed: list[str] = []
     written: dict[Path, Path] = {}
-    for path in expand_inputs(args.inputs):
+    for path in paths:
         target = out_dir / f"{path.stem}.npy"
         if target in written:
             failed.append(f"{path}: output name {target.name} already used by {written[target]}")
@@ -148,12 +166,17 @@ def cmd_features(args: argparse.Namespace) -> int:
             failed.append(str(exc))
             err(failed[-1])
             continue
-        save_npy(target, feats)
+        try:
+            save_npy(target, feats)
+        except OutputError as exc:
+            failed.append(str(exc))
+            err(failed[-1])
+            continue
         written[target] = path
         if not args.quiet:
             print(f"{path} -> {target} {feats.shape[0]}x{feats.shape[1]}")
     print(f"{len(written)} feature map(s) written to {out_dir}, {len(failed)} failed")
-    if failed:
+    if failed or not written:
         print("failed:", file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
@@ -162,7 +185,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- evaluate
-def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
+def read_label_csv(path: str | Path, classes: Sequence[str],
+                   also: Sequence[str] = ()) -> dict[str, str]:
     """``path,label`` CSV → {file name: label}; checks columns, labels and duplicates."""
     from heartsound.data import read_csv
 
@@ -174,9 +198,9 @@ def read_label_csv(path: str | Path, classes: Sequence[str]) -> dict[str, str]:
         label = (row["label"] or "").strip()
         if not name:
             raise UsageError(f"{p}:{line}: empty path")
-        if label not in classes:
+        if label not in classes and label not in also:
             raise UsageError(f"{p}:{line}: unknown label {label!r} "
-                             f"(expected one of {', '.join(classes)})")
+                             f"(expected one of {', '.join([*classes, *also])})")
         if name in out:
             raise UsageError(f"{p}:{line}: {name} listed twice")
         out[name] = label
@@ -202,10 +226,10 @@ def format_scores(scores: dict[str, object]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from heartsound.metrics import pascal_scores
+    from heartsound.metrics import ABSTENTIONS, pascal_scores
 
     classes = CLASSES[args.dataset]
-    preds = read_label_csv(args.predictions, classes)
+    preds = read_label_csv(args.predictions, classes, also=ABSTENTIONS)
     truth = read_label_csv(args.labels, classes)
     unlabelled = sorted(set(preds) - set(truth))
     if unlabelled:
@@ -254,33 +278,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from heartsound.atomic import write_csv
+    from heartsound.atomic import check_output, write_csv
     from heartsound.infer import Classifier, predict_parallel, prediction_rows
     from heartsound.registry import models_dir
 
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise UsageError("no sound files found in " + ", ".join(args.inputs))
+    if args.out:  # checked before the work, not after it
+        check_output(args.out, paths)
     classifier = Classifier.load(args.model, threads=args.threads)
     # Always said, so a model whose classes are not the user's is never used silently.
     shipped = classifier.path == models_dir() / f"{args.model}.onnx"
     print(f"heartsound: model {args.model if shipped else classifier.path} "
           f"({', '.join(classifier.classes)})", file=sys.stderr)
-    paths = expand_inputs(args.inputs)
-    if not paths:
-        raise UsageError("no WAV files found in " + ", ".join(args.inputs))
+    gate = not args.no_quality_gate
     if args.workers > 1:
         rows, errors = predict_parallel(str(classifier.path), paths, args.workers, args.batch,
-                                        args.min_confidence)
+                                        args.min_confidence, gate)
     else:
-        rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence)
+        rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence,
+                                       gate)
     fields = classifier.csv_fields
     if args.out:
         write_csv(args.out, rows, fields)
     elif not args.quiet:
-        print(",".join(fields))
-        for row in rows:
-            print(",".join(str(row[f]) for f in fields))
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     counts = Counter(row["label"] for row in rows)
-    summary = ", ".join(f"{c} {counts[c]}" for c in [*classifier.classes, "uncertain"]
-                        if counts[c])
+    summary = ", ".join(f"{c} {counts[c]}" for c in [*classifier.classes, "uncertain",
+                                                     "unusable"] if counts[c])
     print(f"{classifier.path.name}: {len(rows)} recording(s) classified ({summary or 'none'})"
           + (f", {len(errors)} failed" if errors else "")
           + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
@@ -436,7 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shipped model name (pascal-{a,b}-{light,base}[-int8]), an .onnx "
                         "path, or a run folder of heartsound train (its final/model.onnx); "
                         "the model used and its classes are printed on stderr")
-    p.add_argument("--out", help="CSV to write (path,label,prob_<class>...); default: stdout")
+    p.add_argument("--out", help="CSV to write (path,label,quality,reason,prob_<class>...); "
+                                 "default: stdout")
+    p.add_argument("--no-quality-gate", action="store_true",
+                   help="classify every recording, even one the signal-quality gate would "
+                        "answer 'unusable' (research; docs/quality.md)")
     p.add_argument("--batch", type=int, default=32, help="recordings per inference batch")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     p.add_argument("--workers", type=int, default=1, help="processes (one model each)")

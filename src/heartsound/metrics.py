@@ -23,6 +23,9 @@ import numpy as np
 
 from heartsound.data import CLASSES
 
+# Answers that name no class: predict's --min-confidence and its quality gate.
+ABSTENTIONS = ("uncertain", "unusable")
+
 
 def confusion_matrix(
     y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
@@ -63,11 +66,15 @@ def scores_from_confusion(cm: np.ndarray, dataset: str) -> dict[str, object]:
     dataset = dataset.lower().removeprefix("pascal-")
     classes = CLASSES[dataset]
     cm = np.asarray(cm)
-    if cm.shape != (len(classes), len(classes)):
-        raise ValueError(f"set {dataset.upper()} needs a {len(classes)}x{len(classes)} matrix")
-    correct = np.diag(cm).astype(float)
+    k = len(classes)
+    if cm.shape not in ((k, k), (k, k + 1)):
+        raise ValueError(f"set {dataset.upper()} needs a {k}x{k} matrix (or {k}x{k + 1}, "
+                         "abstentions last)")
+    # An abstention (a last column: "uncertain", "unusable") is no class's prediction, so it
+    # lowers recall and accuracy but no precision: it is never counted as correct.
+    correct = np.diag(cm[:, :k]).astype(float)
     true_n = cm.sum(axis=1).astype(float)
-    pred_n = cm.sum(axis=0).astype(float)
+    pred_n = cm[:, :k].sum(axis=0).astype(float)
     idx = {c: i for i, c in enumerate(classes)}
     out: dict[str, object] = {}
     for c in classes:
@@ -92,7 +99,9 @@ def scores_from_confusion(cm: np.ndarray, dataset: str) -> dict[str, object]:
     out["accuracy"] = _ratio(correct.sum(), cm.sum())
     out["n"] = int(cm.sum())
     out["classes"] = list(classes)
-    out["confusion_matrix"] = cm.tolist()
+    out["confusion_matrix"] = cm[:, :k].tolist()
+    if cm.shape[1] > k:
+        out["abstained"] = int(cm[:, k].sum())
     return out
 
 
@@ -103,7 +112,19 @@ def pascal_scores(
     dataset = dataset.lower().removeprefix("pascal-")
     if dataset not in CLASSES:
         raise ValueError(f"unknown dataset {dataset!r} (expected a or b)")
-    return scores_from_confusion(confusion_matrix(y_true, y_pred, CLASSES[dataset]), dataset)
+    classes = CLASSES[dataset]
+    answered = [i for i, p in enumerate(y_pred) if p not in ABSTENTIONS]
+    cm = confusion_matrix([y_true[i] for i in answered], [y_pred[i] for i in answered], classes)
+    if len(answered) < len(y_pred):
+        abstained = np.zeros((len(classes), 1), dtype=np.int64)
+        for i, p in enumerate(y_pred):
+            if p in ABSTENTIONS:
+                if y_true[i] not in classes:
+                    raise ValueError(f"unknown label {y_true[i]!r} (expected one of "
+                                     f"{', '.join(classes)})")
+                abstained[classes.index(y_true[i]), 0] += 1
+        cm = np.hstack([cm, abstained])
+    return scores_from_confusion(cm, dataset)
 
 
 def classification_scores(

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from heartsound.atomic import OutputError
 from heartsound.config import DEFAULT
 from heartsound.data import CLASSES
 from heartsound.metrics import scalar_keys, scores_from_confusion
@@ -227,7 +228,7 @@ def test_writes_are_atomic(report, tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", failing_replace)
     run = report["runs"][0]
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(OutputError, match="simulated"):  # one line: file and problem
         build_report([run], out, data=str(tmp_path / "none"))
     assert (out / "index.html").read_bytes() == before
     assert temp_leftovers(out) == []

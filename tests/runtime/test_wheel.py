@@ -124,7 +124,7 @@ def test_installed_wheel_predicts_without_torch(venv, tmp_path):
     proc = run_in(venv, work, "heartsound", "predict", "x.wav")
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.strip().splitlines()
-    assert header == "path,label,prob_normal,prob_murmur,prob_extrastole"
+    assert header == "path,label,quality,reason,prob_normal,prob_murmur,prob_extrastole"
     assert row.split(",")[0] == "x.wav"
     assert row.split(",")[1] in ("normal", "murmur", "extrastole")
 

@@ -294,7 +294,8 @@ def test_predict_cli_without_torch(tiny_run, five_class_csv, tmp_path):
         "sys.meta_path.insert(0, NoTorch())\n"
         "from heartsound.cli import main\n"
         f"rc = main(['predict', {str(five_class_csv.parent)!r}, {str(bad)!r}, '--model', "
-        f"{str(out / 'final' / 'model.onnx')!r}, '--out', {str(csv_out)!r}])\n"
+        f"{str(out / 'final' / 'model.onnx')!r}, '--out', {str(csv_out)!r}, "
+        "'--no-quality-gate'])\n"
         "assert 'torch' not in sys.modules\n"
         "sys.exit(rc)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -302,9 +303,9 @@ def test_predict_cli_without_torch(tiny_run, five_class_csv, tmp_path):
     assert proc.returncode == 2, proc.stderr  # one bad file among good ones
     assert "Traceback" not in proc.stderr and f"{bad}: not a readable sound file" in proc.stderr
     lines = csv_out.read_text().splitlines()
-    assert lines[0] == "path,label," + ",".join(f"prob_class{c}" for c in range(5))
+    assert lines[0] == "path,label,quality,reason," + ",".join(f"prob_class{c}" for c in range(5))
     assert len(lines) == 1 + 20
-    probs = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+    probs = np.array([[float(v) for v in line.split(",")[4:]] for line in lines[1:]])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
 
 

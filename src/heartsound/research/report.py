@@ -34,6 +34,7 @@ import numpy as np
 from heartsound.atomic import write_text
 from heartsound.config import DEFAULT, FrontEndConfig
 from heartsound.data import CLASSES, DataError, Recording
+from heartsound.figures import save_mfcc_figure
 from heartsound.research import plots
 
 Frag = tuple[str, str]  # (markdown, html)
@@ -483,7 +484,7 @@ def section_frontend(recordings: list[Recording], images: Images,
                 except AudioError:
                     continue
     if maps:
-        fig = plots.save_mfcc_figure(maps, images.path("mfcc"), cfg.hop_length / cfg.sample_rate)
+        fig = save_mfcc_figure(maps, images.path("mfcc"), cfg.hop_length / cfg.sample_rate)
         frags.append(images.embed(
             fig, "The paper's Figure 4: MFCC map of the first labelled recording of each class "
                  "(coefficients 1–19; 0, the log energy, would swamp the colour scale)."))
