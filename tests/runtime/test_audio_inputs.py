@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import heart_like
+
 from heartsound.audio import AudioError, load
 
 FORMATS = [("AIFF", "aif", "PCM_16"), ("FLAC", "flac", "PCM_16"), ("RF64", "wav", "PCM_16"),

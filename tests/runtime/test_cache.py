@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import heart_like
+
 from heartsound.config import DEFAULT
 from heartsound.features import cached_features, features
 
