@@ -36,8 +36,8 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     shipped = [STUDIES[SHIPPED_FROM[f"pascal-{s}-light"]].config().shape for s in "ab"]
     assert [(r["frames"], r["width"]) for r in result["rows"]] == [
         (872, 20), (872, 20), (434, 20), (215, 20), *shipped]
-    assert [r["source"] for r in result["rows"][-2:]] == ["models/pascal-a-light.onnx",
-                                                          "models/pascal-b-light.onnx"]
+    assert [r["source"] for r in result["rows"][-2:]] == [
+        "src/heartsound/models/pascal-a-light.onnx", "src/heartsound/models/pascal-b-light.onnx"]
     assert set(result["int8_formats"]) == {"qdq", "qoperator"}
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()

@@ -3,3 +3,8 @@
 It may import the runtime (``heartsound``) and the training (``heartsound.training``);
 nothing imports it but its own command.
 """
+
+from pathlib import Path
+
+# The checkout the studies run in: docs/, runs/ and benchmarks/ live beside src/.
+REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -1,16 +1,18 @@
 """``heartsound-lab ablation`` and ``heartsound-lab views``: what each change to the recipe gives.
 
 Every row is one network, recipe and front end, cross-validated on several seeds
-(``runs/ablation/<set>-<row>-s<seed>``) and summarised in docs/ablation.md: mean ± std over
-seeds of the 5-fold means, the rare class found, where a run was trained, and the seed
-ensemble of each set's default. ``heartsound-lab views`` re-scores the default rows' fold
-checkpoints with test-time views (docs/test-time-views.md). docs/experiments.md tells the
-story.
+(``runs/ablation/<set>-<row>-s<seed>``, named from the row's label) and summarised in
+docs/ablation.md: mean ± std over seeds of the 5-fold means, the rare class found, where a
+run was trained, and the seed ensemble of each set's default. ``heartsound-lab views``
+re-scores the default rows' fold checkpoints with test-time views (docs/test-time-views.md).
+docs/experiments.md tells the story. The rows are one table, ``ablation_table``: a short
+id for each (``--only``, ``--all-seeds-for``), the label the page shows beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -25,6 +27,7 @@ import numpy as np
 
 from heartsound.atomic import write_text
 from heartsound.config import DEFAULT, FrontEndConfig, front_end
+from heartsound.research import REPO_ROOT
 from heartsound.research.study import noise_text
 
 ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
@@ -60,214 +63,346 @@ WIDTH_WORDS = {"wide": "wider rows, expansion 2", "expand6": "narrower rows, exp
 STRETCH = 0.15  # time-stretch rows: rates in [1/1.15, 1.15]
 
 
-def ablation_recipes() -> dict[str, Row]:
-    """Rows of the ablation by name. Each change alone on top of an honest baseline (a fixed
-    budget), then combinations."""
-    import dataclasses
+class Entry(NamedTuple):
+    """One line of the ablation: a short id (``--only``, ``--all-seeds-for``), the label
+    docs/ablation.md shows (the row's run folders are named from it, ``slug``), and the row."""
 
+    id: str
+    label: str
+    row: Row
+
+
+@functools.cache
+def ablation_table() -> tuple[Entry, ...]:
+    """The ablation, in the order docs/ablation.md shows it: each change alone on top of an
+    honest baseline (a fixed budget), then combinations, most of them on set A's default
+    (aug-joint-x4-smooth) or set B's (aug-joint-x2-smooth-centred-logmel)."""
     from heartsound.training.train import RECIPES
+    from heartsound.training.train import replace_recipe as vary
 
     paper = RECIPES["paper"]
-    fixed = dataclasses.replace(paper, select="last")
-    noisy = dataclasses.replace(RECIPES["joint-augment"], noise_snr_db=ABLATION_SNR_DB)
+    fixed = vary(paper, select="last")
+    aug = RECIPES["augment"]
+    joint, aug_joint = RECIPES["joint"], RECIPES["joint-augment"]
+    noisy = vary(aug_joint, noise_snr_db=ABLATION_SNR_DB)
     smooth = RECIPES["joint-augment-smooth"]  # the base of the later rows (set A's default)
     log_mel = (("cepstrum", False),)  # front-end change: log-mel maps instead of MFCCs
-    return {
-        "paper (best val. epoch)": Row("light", paper),
-        "fixed budget": Row("light", fixed),
-        "+ whole recording": Row("light", dataclasses.replace(fixed, crop="random",
-                                                              eval_hop_s=2.0)),
-        "+ class weights": Row("light", dataclasses.replace(fixed, class_weight="sqrt")),
-        "+ augmentation": Row("light", RECIPES["augment"]),
-        "+ mixup": Row("light", dataclasses.replace(fixed, mixup=0.4)),
-        "+ weight averaging": Row("light", dataclasses.replace(fixed, average_last=10)),
-        "+ learning rate 3e-3": Row("light", dataclasses.replace(fixed, lr=3e-3)),
-        "+ context network": Row("light-context", fixed),
-        "+ joint A+B training": Row("light", RECIPES["joint"]),
-        "+ centred maps": Row("light-centred", fixed),
-        "all four (candidate)": Row("light", RECIPES["candidate"]),
-        "augmentation + mixup": Row("light", dataclasses.replace(RECIPES["augment"], mixup=0.4)),
-        "augmentation + weight averaging": Row("light", dataclasses.replace(
-            RECIPES["augment"], average_last=10)),
-        "augmentation + learning rate 3e-3": Row("light", dataclasses.replace(
-            RECIPES["augment"], lr=3e-3)),
-        "augmentation + context network": Row("light-context", RECIPES["augment"]),
-        "augmentation + joint A+B training": Row("light", RECIPES["joint-augment"]),
-        "joint A+B training + context network": Row("light-context", RECIPES["joint"]),
-        "augmentation + joint + context network": Row("light-context", RECIPES["joint-augment"]),
-        "+ audio noise and shifts": Row("light", dataclasses.replace(
-            fixed, noise_snr_db=ABLATION_SNR_DB)),
-        "augmentation + joint + audio noise": Row("light", noisy),
-        "augmentation + joint + context network + audio noise": Row("light-context", noisy),
-        "augmentation + joint + context network + class weights": Row(
-            "light-context", dataclasses.replace(RECIPES["joint-augment"], class_weight="sqrt")),
-        "+ 4× frame length": Row("light", fixed, 4),
-        "augmentation + joint + 4× frame length": Row("light", RECIPES["joint-augment"], 4),
-        "+ label smoothing": Row("light", dataclasses.replace(
-            fixed, label_smoothing=smooth.label_smoothing)),
-        "augmentation + joint + label smoothing": Row("light", smooth),
-        "augmentation + joint + context network + label smoothing": Row("light-context", smooth),
-        "augmentation + joint + 4× frame length + label smoothing": Row("light", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + class weights": Row(
-            "light", dataclasses.replace(smooth, class_weight="sqrt"), 4),
-        "augmentation + joint + 4× frame length + label smoothing + context network": Row(
-            "light-context", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + distilled from base": Row(
-            "light", dataclasses.replace(smooth, distill_from="base"), 4),
-        "augmentation + joint + 4× frame length + label smoothing + distilled from 3 light":
-            Row("light", dataclasses.replace(smooth, distill_from="light", distill_teachers=3),
-                4),
-        "base network, augmentation + joint + 4× frame length + label smoothing": Row(
-            "base", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + temporal network": Row(
-            "light-temporal", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + own set 3×": Row(
-            "light", dataclasses.replace(smooth, own_repeat=3), 4),
-        "augmentation + joint + 4× frame length + label smoothing + ensemble network": Row(
-            "light-ensemble", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + 50 epochs": Row(
-            "light", dataclasses.replace(smooth, epochs=50), 4),
-        "augmentation + joint + 4× frame length + label smoothing + windows averaged": Row(
-            "light", dataclasses.replace(smooth, eval_hop_s=1.0), 4),
-        "augmentation + joint + 4× frame length + label smoothing + centred maps": Row(
-            "light-centred", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + centred maps, means aside":
-            Row("light-centred-means", smooth, 4),
-        "augmentation + joint + 2× frame length + label smoothing + centred maps": Row(
-            "light-centred", smooth, 2),
-        "augmentation + joint + 4× frame length + label smoothing + centred and scaled maps":
-            Row("light-cmvn", smooth, 4),
-        "augmentation + joint + 4× frame length + label smoothing + centred maps + own set 3×":
-            Row("light-centred", dataclasses.replace(smooth, own_repeat=3), 4),
-        "augmentation + 4× frame length + label smoothing + centred maps (no joint)": Row(
-            "light-centred", dataclasses.replace(smooth, joint=None), 4),
-        "augmentation + joint + 2× frame length + label smoothing": Row("light", smooth, 2),
-        "augmentation + joint (a head per set) + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(smooth, joint_labels="separate"), 4),
-        "augmentation + joint (a head per set) + 4× frame length + label smoothing + centred "
-        "log-mel maps": Row(
-            "light-centred", dataclasses.replace(smooth, joint_labels="separate"), 4, log_mel),
-        "augmentation without gain + joint + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(smooth, gain_db=0.0), 4),
-        "augmentation + joint + 4× frame length + label smoothing + PCEN maps": Row(
-            "light", smooth, 4, (*log_mel, ("log", "pcen"))),
-        "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps": Row(
-            "light-centred", smooth, 4, (*log_mel, ("log", "pcen"))),
-        "augmentation + joint + 4× frame length + label smoothing + log-mel maps": Row(
-            "light", smooth, 4, log_mel),
-        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps": Row(
-            "light-centred", smooth, 4, log_mel),
-        "augmentation + joint + 4× frame length + label smoothing + centred and scaled log-mel "
-        "maps": Row("light-cmvn", smooth, 4, log_mel),
-        "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
-        "64 bands": Row("light-centred", smooth, 4, (*log_mel, ("n_mels", 64))),
-        **{f"augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
-           f"{words}": Row(f"light-centred-{variant}", smooth, 4, log_mel)
-           for variant, words in STRIDE_WORDS.items()},
-        **{f"augmentation + joint + 4× frame length + label smoothing, {words}": Row(
-            f"light-{variant}", smooth, 4) for variant, words in WIDTH_WORDS.items()},
-        **{f"augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
-           f"{words}": Row(f"light-centred-{variant}", smooth, 2, log_mel)
-           for variant, words in WIDTH_WORDS.items()},
-        "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame": Row(
-            "light-keep-time", smooth, 4),
-        "augmentation + joint (shared labels only) + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(smooth, joint_labels="shared"), 4),
-        "augmentation + joint (shared labels only) + 2× frame length + label smoothing + "
-        "centred log-mel maps": Row(
-            "light-centred", dataclasses.replace(smooth, joint_labels="shared"), 2, log_mel),
-        "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3": Row(
-            "light", dataclasses.replace(smooth, weight_decay=1e-3), 4),
-        "augmentation + joint + 4× frame length + label smoothing, mel bands up to 1000 Hz":
-            Row("light", smooth, 4, (("fmax_hz", 1000.0),)),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
-        "mel bands up to 1000 Hz": Row("light-centred", smooth, 2, (*log_mel,
-                                                                   ("fmax_hz", 1000.0))),
-        "augmentation + joint + 4× frame length + label smoothing, 30 coefficients": Row(
-            "light", smooth, 4, (("n_mfcc", 30),)),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps": Row(
-            "light-centred", smooth, 2, log_mel),
-        "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
-        "every 64 samples": Row("light-centred", smooth, 1, (
-            *log_mel, ("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
-        "augmentation + joint + 4× frame length + label smoothing + whole recording": Row(
-            "light", dataclasses.replace(smooth, crop="random", eval_hop_s=1.0), 4),
-        "augmentation + joint (aligned) + 4× frame length + label smoothing": Row(
-            "light", dataclasses.replace(smooth, joint_align=True), 4),
-        "augmentation + joint + 4× frame length + label smoothing + time stretch": Row(
-            "light", dataclasses.replace(smooth, stretch=STRETCH), 4),
-        "augmentation + joint (aligned) + 2× frame length + label smoothing + centred log-mel "
-        "maps": Row("light-centred", dataclasses.replace(smooth, joint_align=True), 2, log_mel),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "time stretch": Row("light-centred", dataclasses.replace(smooth, stretch=STRETCH), 2,
-                            log_mel),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
-        "64 bands": Row("light-centred", smooth, 2, (*log_mel, ("n_mels", 64))),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "50 epochs": Row("light-centred", dataclasses.replace(smooth, epochs=50), 2, log_mel),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "balanced class weights": Row("light-centred", dataclasses.replace(
-            smooth, class_weight="balanced"), 2, log_mel),
-        "augmentation + joint + 8× frame length + label smoothing": Row("light", smooth, 8),
-        "augmentation + joint + 8× frame length + label smoothing + own set 3×": Row(
-            "light", dataclasses.replace(smooth, own_repeat=3), 8),
-        "augmentation + joint + label smoothing, 512-sample frames every 64 samples": Row(
-            "light", smooth, 1, (("frame_length", 512), ("n_fft", 512), ("hop_length", 64))),
-        "augmentation + joint + 4× frame length + label smoothing 0.2": Row(
-            "light", dataclasses.replace(smooth, label_smoothing=0.2), 4),
-        "augmentation + joint + 4× frame length + label smoothing + batch 16": Row(
-            "light", dataclasses.replace(smooth, batch_size=16), 4),
-        "augmentation + joint + 4× frame length + label smoothing + learning rate 5e-4": Row(
-            "light", dataclasses.replace(smooth, lr=5e-4), 4),
-        "augmentation + joint + 4× frame length + label smoothing + one cosine cycle": Row(
-            "light", dataclasses.replace(smooth, restart_epochs=30), 4),
-        "augmentation + joint + 4× frame length + label smoothing + 60 epochs, cycles of 20":
-            Row("light", dataclasses.replace(smooth, epochs=60, restart_epochs=20), 4),
-        "augmentation + joint + 4× frame length + label smoothing + 50 epochs + time stretch":
-            Row("light", dataclasses.replace(smooth, epochs=50, stretch=STRETCH), 4),
-        "augmentation + joint + 4× frame length + label smoothing + 50 epochs + own set 3×":
-            Row("light", dataclasses.replace(smooth, epochs=50, own_repeat=3), 4),
-        "augmentation + joint + 4× frame length + label smoothing + mixup 0.2": Row(
-            "light", dataclasses.replace(smooth, mixup=0.2), 4),
-        "augmentation + joint + 4× frame length + label smoothing + weight averaging": Row(
-            "light", dataclasses.replace(smooth, select="last", average_last=10), 4),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "mixup 0.2": Row("light-centred", dataclasses.replace(smooth, mixup=0.2), 2, log_mel),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "weight averaging": Row("light-centred", dataclasses.replace(
-            smooth, select="last", average_last=10), 2, log_mel),
+    pcen = (*log_mel, ("log", "pcen"))
+    f512h64 = (("frame_length", 512), ("n_fft", 512), ("hop_length", 64))
+    return (
+        Entry("paper", "paper (best val. epoch)", Row("light", paper)),
+        Entry("fixed", "fixed budget", Row("light", fixed)),
+        Entry("whole", "+ whole recording", Row("light", vary(fixed, crop="random",
+                                                              eval_hop_s=2.0))),
+        Entry("cw", "+ class weights", Row("light", vary(fixed, class_weight="sqrt"))),
+        Entry("aug", "+ augmentation", Row("light", aug)),
+        Entry("mixup", "+ mixup", Row("light", vary(fixed, mixup=0.4))),
+        Entry("swa", "+ weight averaging", Row("light", vary(fixed, average_last=10))),
+        Entry("lr3e-3", "+ learning rate 3e-3", Row("light", vary(fixed, lr=3e-3))),
+        Entry("context", "+ context network", Row("light-context", fixed)),
+        Entry("joint", "+ joint A+B training", Row("light", joint)),
+        Entry("centred", "+ centred maps", Row("light-centred", fixed)),
+        Entry("candidate", "all four (candidate)", Row("light", RECIPES["candidate"])),
+        Entry("aug-mixup", "augmentation + mixup", Row("light", vary(aug, mixup=0.4))),
+        Entry("aug-swa", "augmentation + weight averaging",
+              Row("light", vary(aug, average_last=10))),
+        Entry("aug-lr3e-3", "augmentation + learning rate 3e-3", Row("light", vary(aug, lr=3e-3))),
+        Entry("aug-context", "augmentation + context network", Row("light-context", aug)),
+        Entry("aug-joint", "augmentation + joint A+B training", Row("light", aug_joint)),
+        Entry("joint-context", "joint A+B training + context network",
+              Row("light-context", joint)),
+        Entry("aug-joint-context", "augmentation + joint + context network",
+              Row("light-context", aug_joint)),
+        Entry("noise", "+ audio noise and shifts",
+              Row("light", vary(fixed, noise_snr_db=ABLATION_SNR_DB))),
+        Entry("aug-joint-noise", "augmentation + joint + audio noise", Row("light", noisy)),
+        Entry("aug-joint-context-noise", "augmentation + joint + context network + audio noise",
+              Row("light-context", noisy)),
+        Entry("aug-joint-context-cw", "augmentation + joint + context network + class weights",
+              Row("light-context", vary(aug_joint, class_weight="sqrt"))),
+        Entry("x4", "+ 4× frame length", Row("light", fixed, 4)),
+        Entry("aug-joint-x4", "augmentation + joint + 4× frame length",
+              Row("light", aug_joint, 4)),
+        Entry("smooth", "+ label smoothing",
+              Row("light", vary(fixed, label_smoothing=smooth.label_smoothing))),
+        Entry("aug-joint-smooth", "augmentation + joint + label smoothing", Row("light", smooth)),
+        Entry("aug-joint-context-smooth",
+              "augmentation + joint + context network + label smoothing",
+              Row("light-context", smooth)),
+        Entry("aug-joint-x4-smooth", "augmentation + joint + 4× frame length + label smoothing",
+              Row("light", smooth, 4)),
+        Entry("aug-joint-x4-smooth-cw",
+              "augmentation + joint + 4× frame length + label smoothing + class weights",
+              Row("light", vary(smooth, class_weight="sqrt"), 4)),
+        Entry("aug-joint-x4-smooth-context",
+              "augmentation + joint + 4× frame length + label smoothing + context network",
+              Row("light-context", smooth, 4)),
+        Entry("aug-joint-x4-smooth-kd-base",
+              "augmentation + joint + 4× frame length + label smoothing + distilled from base",
+              Row("light", vary(smooth, distill_from="base"), 4)),
+        Entry("aug-joint-x4-smooth-kd-3light",
+              "augmentation + joint + 4× frame length + label smoothing + distilled from 3 light",
+              Row("light", vary(smooth, distill_from="light", distill_teachers=3), 4)),
+        Entry("base-aug-joint-x4-smooth",
+              "base network, augmentation + joint + 4× frame length + label smoothing",
+              Row("base", smooth, 4)),
+        Entry("aug-joint-x4-smooth-temporal",
+              "augmentation + joint + 4× frame length + label smoothing + temporal network",
+              Row("light-temporal", smooth, 4)),
+        Entry("aug-joint-x4-smooth-own3",
+              "augmentation + joint + 4× frame length + label smoothing + own set 3×",
+              Row("light", vary(smooth, own_repeat=3), 4)),
+        Entry("aug-joint-x4-smooth-ensemble",
+              "augmentation + joint + 4× frame length + label smoothing + ensemble network",
+              Row("light-ensemble", smooth, 4)),
+        Entry("aug-joint-x4-smooth-ep50",
+              "augmentation + joint + 4× frame length + label smoothing + 50 epochs",
+              Row("light", vary(smooth, epochs=50), 4)),
+        Entry("aug-joint-x4-smooth-windows",
+              "augmentation + joint + 4× frame length + label smoothing + windows averaged",
+              Row("light", vary(smooth, eval_hop_s=1.0), 4)),
+        Entry("aug-joint-x4-smooth-centred",
+              "augmentation + joint + 4× frame length + label smoothing + centred maps",
+              Row("light-centred", smooth, 4)),
+        Entry("aug-joint-x4-smooth-centred-means",
+              "augmentation + joint + 4× frame length + label smoothing + centred maps, "
+              "means aside",
+              Row("light-centred-means", smooth, 4)),
+        Entry("aug-joint-x2-smooth-centred",
+              "augmentation + joint + 2× frame length + label smoothing + centred maps",
+              Row("light-centred", smooth, 2)),
+        Entry("aug-joint-x4-smooth-cmvn",
+              "augmentation + joint + 4× frame length + label smoothing + centred and scaled "
+              "maps",
+              Row("light-cmvn", smooth, 4)),
+        Entry("aug-joint-x4-smooth-centred-own3",
+              "augmentation + joint + 4× frame length + label smoothing + centred maps + "
+              "own set 3×",
+              Row("light-centred", vary(smooth, own_repeat=3), 4)),
+        Entry("aug-x4-smooth-centred",
+              "augmentation + 4× frame length + label smoothing + centred maps (no joint)",
+              Row("light-centred", vary(smooth, joint=None), 4)),
+        Entry("aug-joint-x2-smooth", "augmentation + joint + 2× frame length + label smoothing",
+              Row("light", smooth, 2)),
+        Entry("aug-joint-heads-x4-smooth",
+              "augmentation + joint (a head per set) + 4× frame length + label smoothing",
+              Row("light", vary(smooth, joint_labels="separate"), 4)),
+        Entry("aug-joint-heads-x4-smooth-centred-logmel",
+              "augmentation + joint (a head per set) + 4× frame length + label smoothing + "
+              "centred log-mel maps",
+              Row("light-centred", vary(smooth, joint_labels="separate"), 4, log_mel)),
+        Entry("aug-nogain-joint-x4-smooth",
+              "augmentation without gain + joint + 4× frame length + label smoothing",
+              Row("light", vary(smooth, gain_db=0.0), 4)),
+        Entry("aug-joint-x4-smooth-pcen",
+              "augmentation + joint + 4× frame length + label smoothing + PCEN maps",
+              Row("light", smooth, 4, pcen)),
+        Entry("aug-joint-x4-smooth-centred-pcen",
+              "augmentation + joint + 4× frame length + label smoothing + centred PCEN maps",
+              Row("light-centred", smooth, 4, pcen)),
+        Entry("aug-joint-x4-smooth-logmel",
+              "augmentation + joint + 4× frame length + label smoothing + log-mel maps",
+              Row("light", smooth, 4, log_mel)),
+        Entry("aug-joint-x4-smooth-centred-logmel",
+              "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps",
+              Row("light-centred", smooth, 4, log_mel)),
+        Entry("aug-joint-x4-smooth-cmvn-logmel",
+              "augmentation + joint + 4× frame length + label smoothing + centred and scaled "
+              "log-mel maps",
+              Row("light-cmvn", smooth, 4, log_mel)),
+        Entry("aug-joint-x4-smooth-centred-logmel-mel64",
+              "augmentation + joint + 4× frame length + label smoothing + centred log-mel maps, "
+              "64 bands",
+              Row("light-centred", smooth, 4, (*log_mel, ("n_mels", 64)))),
+        *(Entry(f"aug-joint-x4-smooth-centred-logmel-{variant}",
+                "augmentation + joint + 4× frame length + label smoothing + centred log-mel "
+                f"maps, {words}",
+                Row(f"light-centred-{variant}", smooth, 4, log_mel))
+          for variant, words in STRIDE_WORDS.items()),
+        *(Entry(f"aug-joint-x4-smooth-{variant}",
+                f"augmentation + joint + 4× frame length + label smoothing, {words}",
+                Row(f"light-{variant}", smooth, 4))
+          for variant, words in WIDTH_WORDS.items()),
+        *(Entry(f"aug-joint-x2-smooth-centred-logmel-{variant}",
+                "augmentation + joint + 2× frame length + label smoothing + centred log-mel "
+                f"maps, {words}",
+                Row(f"light-centred-{variant}", smooth, 2, log_mel))
+          for variant, words in WIDTH_WORDS.items()),
+        Entry("aug-joint-x4-smooth-keep-time",
+              "augmentation + joint + 4× frame length + label smoothing, stem keeps every frame",
+              Row("light-keep-time", smooth, 4)),
+        Entry("aug-joint-shared-x4-smooth",
+              "augmentation + joint (shared labels only) + 4× frame length + label smoothing",
+              Row("light", vary(smooth, joint_labels="shared"), 4)),
+        Entry("aug-joint-shared-x2-smooth-centred-logmel",
+              "augmentation + joint (shared labels only) + 2× frame length + label smoothing + "
+              "centred log-mel maps",
+              Row("light-centred", vary(smooth, joint_labels="shared"), 2, log_mel)),
+        Entry("aug-joint-x4-smooth-wd1e-3",
+              "augmentation + joint + 4× frame length + label smoothing + weight decay 1e-3",
+              Row("light", vary(smooth, weight_decay=1e-3), 4)),
+        Entry("aug-joint-x4-smooth-fmax1k",
+              "augmentation + joint + 4× frame length + label smoothing, mel bands up to "
+              "1000 Hz",
+              Row("light", smooth, 4, (("fmax_hz", 1000.0),))),
+        Entry("aug-joint-x2-smooth-centred-logmel-fmax1k",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
+              "mel bands up to 1000 Hz",
+              Row("light-centred", smooth, 2, (*log_mel, ("fmax_hz", 1000.0)))),
+        Entry("aug-joint-x4-smooth-mfcc30",
+              "augmentation + joint + 4× frame length + label smoothing, 30 coefficients",
+              Row("light", smooth, 4, (("n_mfcc", 30),))),
+        Entry("aug-joint-x2-smooth-centred-logmel",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps",
+              Row("light-centred", smooth, 2, log_mel)),
+        Entry("aug-joint-smooth-centred-logmel-f512h64",
+              "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
+              "every 64 samples",
+              Row("light-centred", smooth, 1, (*log_mel, *f512h64))),
+        Entry("aug-joint-x4-smooth-whole",
+              "augmentation + joint + 4× frame length + label smoothing + whole recording",
+              Row("light", vary(smooth, crop="random", eval_hop_s=1.0), 4)),
+        Entry("aug-joint-aligned-x4-smooth",
+              "augmentation + joint (aligned) + 4× frame length + label smoothing",
+              Row("light", vary(smooth, joint_align=True), 4)),
+        Entry("aug-joint-x4-smooth-stretch",
+              "augmentation + joint + 4× frame length + label smoothing + time stretch",
+              Row("light", vary(smooth, stretch=STRETCH), 4)),
+        Entry("aug-joint-aligned-x2-smooth-centred-logmel",
+              "augmentation + joint (aligned) + 2× frame length + label smoothing + centred "
+              "log-mel maps",
+              Row("light-centred", vary(smooth, joint_align=True), 2, log_mel)),
+        Entry("aug-joint-x2-smooth-centred-logmel-stretch",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ time stretch",
+              Row("light-centred", vary(smooth, stretch=STRETCH), 2, log_mel)),
+        Entry("aug-joint-x2-smooth-centred-logmel-mel64",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
+              "64 bands",
+              Row("light-centred", smooth, 2, (*log_mel, ("n_mels", 64)))),
+        Entry("aug-joint-x2-smooth-centred-logmel-ep50",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ 50 epochs",
+              Row("light-centred", vary(smooth, epochs=50), 2, log_mel)),
+        Entry("aug-joint-x2-smooth-centred-logmel-cw-balanced",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ balanced class weights",
+              Row("light-centred", vary(smooth, class_weight="balanced"), 2, log_mel)),
+        Entry("aug-joint-x8-smooth", "augmentation + joint + 8× frame length + label smoothing",
+              Row("light", smooth, 8)),
+        Entry("aug-joint-x8-smooth-own3",
+              "augmentation + joint + 8× frame length + label smoothing + own set 3×",
+              Row("light", vary(smooth, own_repeat=3), 8)),
+        Entry("aug-joint-smooth-f512h64",
+              "augmentation + joint + label smoothing, 512-sample frames every 64 samples",
+              Row("light", smooth, 1, f512h64)),
+        Entry("aug-joint-x4-smooth0.2",
+              "augmentation + joint + 4× frame length + label smoothing 0.2",
+              Row("light", vary(smooth, label_smoothing=0.2), 4)),
+        Entry("aug-joint-x4-smooth-batch16",
+              "augmentation + joint + 4× frame length + label smoothing + batch 16",
+              Row("light", vary(smooth, batch_size=16), 4)),
+        Entry("aug-joint-x4-smooth-lr5e-4",
+              "augmentation + joint + 4× frame length + label smoothing + learning rate 5e-4",
+              Row("light", vary(smooth, lr=5e-4), 4)),
+        Entry("aug-joint-x4-smooth-one-cycle",
+              "augmentation + joint + 4× frame length + label smoothing + one cosine cycle",
+              Row("light", vary(smooth, restart_epochs=30), 4)),
+        Entry("aug-joint-x4-smooth-ep60-cycle20",
+              "augmentation + joint + 4× frame length + label smoothing + 60 epochs, cycles of "
+              "20",
+              Row("light", vary(smooth, epochs=60, restart_epochs=20), 4)),
+        Entry("aug-joint-x4-smooth-ep50-stretch",
+              "augmentation + joint + 4× frame length + label smoothing + 50 epochs + time "
+              "stretch",
+              Row("light", vary(smooth, epochs=50, stretch=STRETCH), 4)),
+        Entry("aug-joint-x4-smooth-ep50-own3",
+              "augmentation + joint + 4× frame length + label smoothing + 50 epochs + own set 3×",
+              Row("light", vary(smooth, epochs=50, own_repeat=3), 4)),
+        Entry("aug-joint-x4-smooth-mixup0.2",
+              "augmentation + joint + 4× frame length + label smoothing + mixup 0.2",
+              Row("light", vary(smooth, mixup=0.2), 4)),
+        Entry("aug-joint-x4-smooth-swa",
+              "augmentation + joint + 4× frame length + label smoothing + weight averaging",
+              Row("light", vary(smooth, select="last", average_last=10), 4)),
+        Entry("aug-joint-x2-smooth-centred-logmel-mixup0.2",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ mixup 0.2",
+              Row("light-centred", vary(smooth, mixup=0.2), 2, log_mel)),
+        Entry("aug-joint-x2-smooth-centred-logmel-swa",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ weight averaging",
+              Row("light-centred", vary(smooth, select="last", average_last=10), 2, log_mel)),
         # Set A's folds drawn by recording session (data.session_groups), not by file; on
         # set B these are the patient folds already.
-        "paper (best val. epoch), folds by recording session": Row("light", paper,
-                                                                   split="sessions"),
-        "fixed budget, folds by recording session": Row("light", fixed, split="sessions"),
-        "augmentation + joint + 4× frame length + label smoothing, folds by recording session":
-            Row("light", smooth, 4, split="sessions"),
-        "augmentation + joint + 4× frame length + label smoothing + centred maps, folds by "
-        "recording session": Row("light-centred", smooth, 4, split="sessions"),
-        "augmentation + joint (aligned) + 4× frame length + label smoothing, folds by recording "
-        "session": Row("light", dataclasses.replace(smooth, joint_align=True), 4,
-                       split="sessions"),
-        "augmentation + joint + 4× frame length + label smoothing + class weights, folds by "
-        "recording session": Row("light", dataclasses.replace(smooth, class_weight="sqrt"), 4,
-                                 split="sessions"),
-        "augmentation + joint + 4× frame length + label smoothing + own set 3×, folds by "
-        "recording session": Row("light", dataclasses.replace(smooth, own_repeat=3), 4,
-                                 split="sessions"),
-        "base network, augmentation + joint + 4× frame length + label smoothing, folds by "
-        "recording session": Row("base", smooth, 4, split="sessions"),
-        **{f"augmentation + joint + 4× frame length + label smoothing, {words}, folds by "
-           f"recording session": Row(f"light-{variant}", smooth, 4, split="sessions")
-           for variant, words in WIDTH_WORDS.items()},
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, folds "
-        "by recording session": Row("light-centred", smooth, 2, log_mel, split="sessions"),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "windows averaged": Row("light-centred", dataclasses.replace(smooth, eval_hop_s=1.0), 2,
-                                log_mel),
-        "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps + "
-        "whole recording": Row("light-centred", dataclasses.replace(
-            smooth, crop="random", eval_hop_s=1.0), 2, log_mel),
-    }
+        Entry("paper-sessions", "paper (best val. epoch), folds by recording session",
+              Row("light", paper, split="sessions")),
+        Entry("fixed-sessions", "fixed budget, folds by recording session",
+              Row("light", fixed, split="sessions")),
+        Entry("aug-joint-x4-smooth-sessions",
+              "augmentation + joint + 4× frame length + label smoothing, folds by recording "
+              "session",
+              Row("light", smooth, 4, split="sessions")),
+        Entry("aug-joint-x4-smooth-centred-sessions",
+              "augmentation + joint + 4× frame length + label smoothing + centred maps, folds by "
+              "recording session",
+              Row("light-centred", smooth, 4, split="sessions")),
+        Entry("aug-joint-aligned-x4-smooth-sessions",
+              "augmentation + joint (aligned) + 4× frame length + label smoothing, folds by "
+              "recording session",
+              Row("light", vary(smooth, joint_align=True), 4, split="sessions")),
+        Entry("aug-joint-x4-smooth-cw-sessions",
+              "augmentation + joint + 4× frame length + label smoothing + class weights, folds "
+              "by recording session",
+              Row("light", vary(smooth, class_weight="sqrt"), 4, split="sessions")),
+        Entry("aug-joint-x4-smooth-own3-sessions",
+              "augmentation + joint + 4× frame length + label smoothing + own set 3×, folds by "
+              "recording session",
+              Row("light", vary(smooth, own_repeat=3), 4, split="sessions")),
+        Entry("base-aug-joint-x4-smooth-sessions",
+              "base network, augmentation + joint + 4× frame length + label smoothing, folds by "
+              "recording session",
+              Row("base", smooth, 4, split="sessions")),
+        *(Entry(f"aug-joint-x4-smooth-{variant}-sessions",
+                f"augmentation + joint + 4× frame length + label smoothing, {words}, folds by "
+                "recording session",
+                Row(f"light-{variant}", smooth, 4, split="sessions"))
+          for variant, words in WIDTH_WORDS.items()),
+        Entry("aug-joint-x2-smooth-centred-logmel-sessions",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
+              "folds by recording session",
+              Row("light-centred", smooth, 2, log_mel, split="sessions")),
+        Entry("aug-joint-x2-smooth-centred-logmel-windows",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ windows averaged",
+              Row("light-centred", vary(smooth, eval_hop_s=1.0), 2, log_mel)),
+        Entry("aug-joint-x2-smooth-centred-logmel-whole",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
+              "+ whole recording",
+              Row("light-centred", vary(smooth, crop="random", eval_hop_s=1.0), 2, log_mel)),
+    )
+
+
+def ablation_recipes() -> dict[str, Row]:
+    """The ablation's rows by label, in the table's order."""
+    return {entry.label: entry.row for entry in ablation_table()}
+
+
+def row_label(name: str) -> str:
+    """The label of the row ``name`` (its id or its label); any other name as it is."""
+    return next((e.label for e in ablation_table() if name in (e.id, e.label)), name)
+
+
+def row_labels(names: Sequence[str], option: str) -> list[str]:
+    """Labels of rows named by id or label (``--only``, ``--all-seeds-for``); an unknown name
+    is a ValueError naming ``option`` and the ids."""
+    table = ablation_table()
+    by_name = {e.id: e.label for e in table} | {e.label: e.label for e in table}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"{option}: no ablation row {unknown[0]!r} (ids: "
+                         f"{', '.join(e.id for e in table)}; or a row's label)")
+    return [by_name[n] for n in names]
 
 
 def slug(name: str) -> str:
@@ -298,9 +433,10 @@ def ablation(args: argparse.Namespace) -> int:
 
     runs = Path(args.runs)
     recipes = ablation_recipes()
-    names = args.only or list(recipes)
+    names = row_labels(args.only, "--only") if args.only else list(recipes)
+    all_seeds = set(row_labels(args.all_seeds_for, "--all-seeds-for"))
     for name in [] if args.markdown_only else names:
-        seeds = args.seeds if name in args.all_seeds_for else args.seeds[:1]
+        seeds = args.seeds if name in all_seeds else args.seeds[:1]
         for dataset in args.sets:
             for seed in seeds:
                 out = ablation_folder(runs, dataset, name, seed)
@@ -322,29 +458,39 @@ def ablation(args: argparse.Namespace) -> int:
     return 0
 
 
-# Seed-0 runs of these recipes are the main studies (same settings): reused, not rerun.
-ABLATION_STUDIES = {"paper (best val. epoch)": "{}-light",
-                    "all four (candidate)": "{}-light-candidate"}
+# Seed-0 runs of these rows (by id) are the main studies (same settings): reused, not rerun.
+ABLATION_STUDIES = {"paper": "{}-light", "candidate": "{}-light-candidate"}
 # (set B's "+ augmentation" seed-0 run also became the b-light-augment study: same settings)
 
 
+def study_of(name: str) -> str | None:
+    """The main study (folder pattern) whose seed-0 run row ``name`` (id or label) reuses."""
+    label = row_label(name)
+    return next((ABLATION_STUDIES[e.id] for e in ablation_table()
+                 if e.label == label and e.id in ABLATION_STUDIES), None)
+
+
 def ablation_folder(runs: Path, dataset: str, name: str, seed: int) -> Path:
-    if seed == 0 and name in ABLATION_STUDIES:
-        return runs / ABLATION_STUDIES[name].format(dataset)
-    return runs / "ablation" / f"{dataset}-{slug(name)}-s{seed}"
+    """The run folder of row ``name`` (id or label) on ``dataset`` with ``seed``, named from
+    the row's label."""
+    study = study_of(name)
+    if seed == 0 and study:
+        return runs / study.format(dataset)
+    return runs / "ablation" / f"{dataset}-{slug(row_label(name))}-s{seed}"
 
 
 def ablation_runs(runs: Path, dataset: str, name: str) -> list[Path]:
-    """Summaries of one ablation row: its own seed runs plus the main study it reuses."""
+    """Summaries of one ablation row (id or label): its own seed runs plus the main study it
+    reuses."""
     import re
 
     # "-s<seed>" exactly: a longer row's folder ("…-maps-stem-keeps-…-s0") is not a seed.
-    prefix = f"{dataset}-{slug(name)}-s"
+    prefix = f"{dataset}-{slug(row_label(name))}-s"
     found = sorted((p for p in (runs / "ablation").glob(f"{prefix}*/summary.json")
                     if re.fullmatch(r"\d+", p.parent.name.removeprefix(prefix))),
                    key=lambda p: int(p.parent.name.removeprefix(prefix)))
     study = ablation_folder(runs, dataset, name, 0) / "summary.json"
-    if name in ABLATION_STUDIES and study.exists():
+    if study_of(name) and study.exists():
         found.insert(0, study)
     return found
 
@@ -643,7 +789,7 @@ def default_rows_found(runs: Path, sets: Sequence[str], command: str
 
 def write_doc(out: str | None, name: str, text: str) -> None:
     """Write a generated page to ``out``, by default ``docs/<name>`` of the repository."""
-    path = Path(out or Path(__file__).resolve().parents[2] / "docs" / name)
+    path = Path(out or REPO_ROOT / "docs" / name)
     write_text(path, text)
     print(f"wrote {path}", file=sys.stderr)
 
@@ -806,10 +952,10 @@ def ablation_markdown(runs: Path) -> str:
     """docs/ablation.md: mean ± std over seeds of the per-seed 5-fold CV means."""
     from heartsound.provenance import machine
     from heartsound.training.networks import ENSEMBLE_MEMBERS, ENSEMBLE_WIDTH
-    from heartsound.training.train import NOISE_COPIES, RECIPES, Recipe, versions
+    from heartsound.training.train import NOISE_COPIES, RECIPES, ResearchRecipe, versions
 
     smoothing = RECIPES["joint-augment-smooth"].label_smoothing
-    kd = Recipe()
+    kd = ResearchRecipe()
     metrics = {"a": ["accuracy", "total_precision", "youden"],
                "b": ["accuracy", "total_precision", "youden", "discriminant_power"]}
     m = machine()

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from heartsound.provenance import machine
+from heartsound.registry import models_dir
+from heartsound.research import REPO_ROOT
 
 # Thread-pool sizes that OpenBLAS/MKL/OpenMP read once, when numpy is first imported.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
     """(name, architecture, front-end config, {set: run folder for the CV columns}, shipped
@@ -112,10 +114,10 @@ def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name:
     """
     from heartsound.training.quantize import quantize_onnx
 
-    shipped = ROOT / "models" / f"{shipped_name}.onnx" if shipped_name else None
+    shipped = models_dir() / f"{shipped_name}.onnx" if shipped_name else None
     run_model = runs / study / "final" / "model.onnx" if study else None
     if shipped is not None and shipped.exists():
-        fp32, source = shipped, f"models/{shipped.name}"
+        fp32, source = shipped, f"src/heartsound/models/{shipped.name}"
     elif run_model is not None and run_model.exists():
         fp32, source = run_model, str(run_model)
     else:
@@ -227,7 +229,7 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
     state = ROOT / "runs" / "b-light" / "final" / "model.pt"
     model = build("light", 3)
     if state.exists():
-        model.load_state_dict(torch.load(state))
+        model.load_state_dict(torch.load(state, weights_only=True))
     model.eval()
     reference = statistics.fmean(
         median_ms(lambda p=p: ref.reference_predict(str(p), model), repeats) for p in recordings)

@@ -1,7 +1,7 @@
 """``make reproduce``: every cross-validation study, the shipped models and the results table.
 
 Each study is one ``heartsound train`` run folder under ``runs/``; re-running skips what is
-finished. The final models of the four main studies are copied to ``models/``, and
+finished. The final models of the four main studies are copied to ``src/heartsound/models/``, and
 ``docs/results.md`` compares our fold means with the paper's Table 2.
 """
 
@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 from heartsound.atomic import write_text, write_with
 from heartsound.config import DEFAULT, FrontEndConfig, front_end
+from heartsound.registry import models_dir
+from heartsound.research import REPO_ROOT
 
 
 class Study(NamedTuple):
@@ -341,18 +343,19 @@ def reproduce(args: argparse.Namespace) -> int:
     if args.train_only:
         return 0
     summaries = load_summaries(runs)
-    root = Path(__file__).resolve().parents[2]
-    shipped = ship_models(summaries, runs, root / "models")
-    shipped += ship_int8(runs, root / "models", args.data)
+    root = REPO_ROOT
+    models = models_dir()  # src/heartsound/models: the package data of the checkout
+    shipped = ship_models(summaries, runs, models)
+    shipped += ship_int8(runs, models, args.data)
     from heartsound.training.quantize import FORMATS, fold_study
 
     int8 = [fold_study(runs / name, fmt, args.data)
             for name in dict.fromkeys(("a-light", "b-light", SHIPPED_FROM["pascal-a-light"],
                                        SHIPPED_FROM["pascal-b-light"]))
             if name in summaries for fmt in FORMATS]
-    calibration = calibrate_shipped(runs, root / "models", args.data)
+    calibration = calibrate_shipped(runs, models, args.data)
     write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
-    write_text(root / "models" / "README.md", model_cards(summaries, root / "models"))
+    write_text(models / "README.md", model_cards(summaries, models))
     write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
     write_text(root / "docs" / "int8.md", int8_markdown(int8))
     wall = time.perf_counter() - start
