@@ -270,7 +270,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_cv(args.dataset, model, args.out, folds=args.folds, epochs=args.epochs,
            seed=args.seed, split=args.split, config=config, data_dir=args.data,
            quiet=args.quiet, final=not args.no_final, limit=args.limit, recipe=recipe,
-           threads=args.threads, device=args.device)
+           threads=args.threads, device=args.device, skip_bad=args.skip_bad,
+           force=args.force)
     return 0
 
 
@@ -456,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out recordings that are not usable audio (listed, and counted "
+                        "in the summary) instead of refusing the dataset")
+    p.add_argument("--force", action="store_true",
+                   help="when --out holds a run with other settings or files, discard it and "
+                        "start again (default: refuse, naming what differs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--out", required=True, help="run folder (re-running resumes it)")
     p.set_defaults(func=cmd_train)

@@ -181,3 +181,47 @@ def test_grouped_csv_folds_keep_groups_and_say_so(tmp_path, make_wav):
             for f in summary["folds"]]
     assert held[0].isdisjoint(held[1])  # each group p0/p1 in one fold only
     assert np.isclose(sum(f["n_val"] for f in summary["folds"]), 8)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--folds", "1"], "at least 2 folds"),
+    (["--epochs", "0"], "at least one epoch"),
+    (["--limit", "1"], "at least one recording per fold"),
+    (["--folds", "50", "--limit", "20"], "at least one recording per fold"),
+])
+def test_train_arguments_are_checked_before_work(tmp_path, make_wav, capsys, args, needle):
+    csv = write_dataset(tmp_path, make_wav)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(csv), "--threads", "1", "--quiet", *args,
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_unusable_recordings_refuse_the_dataset_unless_skip_bad(tmp_path, make_wav, capsys):
+    csv = write_dataset(tmp_path, make_wav, per_class=5)
+    (tmp_path / "fast" / "4.wav").write_bytes(b"not audio at all")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(csv), *TINY, "--no-final", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "1 unusable recording(s)" in err and "fast/4.wav" in err and "--skip-bad" in err
+    assert not (out / "config.json").exists()
+    assert main(["train", "--dataset", str(csv), *TINY, "--no-final", "--skip-bad",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["skipped"]) == 1 and "fast/4.wav" in summary["skipped"][0]
+    assert "1 unusable recording(s) left out" in (out / "summary.md").read_text()
+
+
+def test_force_discards_a_run_with_other_settings(tmp_path, make_wav, capsys):
+    csv = write_dataset(tmp_path, make_wav)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(csv), *TINY, "--no-final", "--out", str(out)]) == 0
+    again = ["train", "--dataset", str(csv), "--folds", "2", "--epochs", "2", "--threads", "1",
+             "--quiet", "--no-final", "--out", str(out)]
+    assert main(again) == 2
+    assert "epochs: 1 → 2" in capsys.readouterr().err
+    assert main([*again, "--force"]) == 0
+    assert "discarded the old run" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["recipe"]["epochs"] == 2
