@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
-                        "(fields: see heartsound.training.train.Recipe)")
+                        "(fields: heartsound.training.train.Recipe and ResearchRecipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     add_device_argument(p)
     p.add_argument("--seed", type=int, default=0)

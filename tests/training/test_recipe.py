@@ -126,7 +126,12 @@ def test_candidate_recipe_end_to_end(candidate_run):
     assert clf.file_windows(longest).shape == (3, 872, 20)
     results = list(clf.predict_files([longest, root / "c0_0.wav"]))
     expected = clf.predict_features(clf.file_windows(longest)).mean(axis=0)
-    np.testing.assert_allclose(results[0][1], expected, atol=1e-6)
+    # Window mean, then the temperature train fitted on the folds (summary["calibration"]).
+    from heartsound.calibration import scale
+
+    assert clf.temperature == pytest.approx(summary["calibration"]["temperature"], abs=1e-4)
+    np.testing.assert_allclose(results[0][1], scale(expected[None], clf.temperature)[0],
+                               atol=1e-6)
     assert results[1][1].shape == (3,) and results[1][1].sum() == pytest.approx(1.0, abs=1e-5)
 
 
@@ -175,6 +180,7 @@ def test_predict_applies_stored_temperature(candidate_run, tmp_path):
     root, out, _ = candidate_run
     model = tmp_path / "m.onnx"
     shutil.copyfile(out / "final" / "model.onnx", model)
+    set_temperature(model, 1.0)  # train stores the run's fitted T; start from none
     wav = root / "c1_2.wav"
     before = next(iter(Classifier(model).predict_files([wav])))[1]
     set_temperature(model, 2.0)
@@ -214,16 +220,16 @@ def test_weight_average_is_the_mean_of_epochs():
 @pytest.mark.parametrize("arch", ["light-context", "base"])
 def test_mixup_and_averaging_train(arch):
     """Mixup and weight averaging run end to end (base: BatchNorm refreshed after it)."""
-    from heartsound.training.train import Recipe, fit
+    from heartsound.training.train import ResearchRecipe, fit
 
     rng = np.random.default_rng(0)
     maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
     y = np.array([0, 1, 2] * 2)
-    recipe = Recipe(epochs=3, mixup=0.4, average_last=2, select="last")
+    recipe = ResearchRecipe(epochs=3, mixup=0.4, average_last=2, select="last")
     model, curve = fit(arch, maps, y, 3, recipe, seed=0)
     assert len(curve) == 3 and not model.training
     with pytest.raises(ValueError, match="fixed budget"):
-        fit(arch, maps, y, 3, Recipe(epochs=1, average_last=1), seed=0)
+        fit(arch, maps, y, 3, ResearchRecipe(epochs=1, average_last=1), seed=0)
     if arch == "base":
         bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
         assert int(bn.num_batches_tracked) == 1  # one refresh pass over 6 maps, batch 64
@@ -455,14 +461,20 @@ def test_teacher_targets_and_distilled_run(tmp_path):
     """Teachers' soft targets are distributions over the whole (joint) label set, sharpened
     less as T rises; a distilled CV run trains, records its recipe, refuses what it cannot."""
     from heartsound.config import DEFAULT
-    from heartsound.training.train import RECIPES, Recipe, recipe_with, run_cv, teacher_targets
+    from heartsound.training.train import (
+        RECIPES,
+        ResearchRecipe,
+        recipe_with,
+        run_cv,
+        teacher_targets,
+    )
 
     rng = np.random.default_rng(0)
     maps = [rng.normal(size=(872, 20)).astype(np.float32) for _ in range(6)]
     y = np.array([0, 1, 2] * 2)
-    targets = {t: teacher_targets(maps, y, 4, Recipe(epochs=2, select="last",
-                                                     distill_from="light", distill_teachers=2,
-                                                     distill_temperature=t), 0, DEFAULT)
+    targets = {t: teacher_targets(maps, y, 4, ResearchRecipe(
+        epochs=2, select="last", distill_from="light", distill_teachers=2,
+        distill_temperature=t), 0, DEFAULT)
                for t in (1.0, 4.0)}
     for p in targets.values():
         assert p.shape == (6, 4) and np.allclose(p.sum(axis=1), 1.0)
@@ -527,7 +539,7 @@ def test_ablation_runs_are_a_rows_own_seeds(tmp_path):
 def test_time_stretch_reads_the_map_faster_or_slower():
     """stretch_map at rate 1 is the map itself; at rate 2 every other frame; past the end it
     wraps round (the repeat rule); a stretch recipe keeps the batch shape and changes it."""
-    from heartsound.training.train import Recipe, make_batch, stretch_map
+    from heartsound.training.train import ResearchRecipe, make_batch, stretch_map
 
     m = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     np.testing.assert_array_equal(stretch_map(m, 0, 100, 0.0), m)
@@ -536,13 +548,13 @@ def test_time_stretch_reads_the_map_faster_or_slower():
     np.testing.assert_allclose(slow[1], (m[0] + m[1]) / 2)
     np.testing.assert_allclose(stretch_map(m, 0, 60, np.log(2.0))[50], m[0])  # wrapped
     fill = np.zeros(3, dtype=np.float32)
-    batch = make_batch([m], np.array([0, 0]), 100, Recipe(stretch=0.2),
+    batch = make_batch([m], np.array([0, 0]), 100, ResearchRecipe(stretch=0.2),
                        np.random.default_rng(1), fill)
     assert batch.shape == (2, 100, 3) and not np.array_equal(batch[0], m)
 
 
 def test_joint_align_moves_the_other_set_to_this_sets_statistics():
-    from heartsound.training.train import JointData, Recipe, align_maps
+    from heartsound.training.train import JointData, Recipe, ResearchRecipe, align_maps
 
     rng = np.random.default_rng(0)
     own = [rng.normal(5.0, 2.0, (50, 4)).astype(np.float32) for _ in range(6)]
@@ -555,7 +567,7 @@ def test_joint_align_moves_the_other_set_to_this_sets_statistics():
     joint = JointData(other, np.zeros(len(other), dtype=np.int64), 2, [0, 1])
     plain = joint.added_to(own, Recipe())
     assert len(plain) == 11 and plain[:6] == own and plain[6] is other[0]
-    aligned = joint.added_to(own, Recipe(joint_align=True))
+    aligned = joint.added_to(own, ResearchRecipe(joint_align=True))
     np.testing.assert_allclose(np.concatenate(aligned[6:]), moved, atol=1e-6)
 
 
@@ -691,8 +703,8 @@ def test_ablation_markdown_describes_every_row_kind(tmp_path):
 def test_session_rows_are_set_beside_the_default_by_session(tmp_path):
     """In the table, a row with folds by recording session is compared with the default's
     session row, not with the default by file; the paragraph under set A's table reads both."""
-    from heartsound.provenance import versions
     from heartsound.research.ablation import ablation_folder, ablation_markdown, default_row
+    from heartsound.training.train import versions
 
     classes = ["normal", "murmur", "extrahls", "artifact"]
     names = ["murmur__201108222221.wav", "murmur__201108222222.wav", "normal__201101010000.wav",

@@ -6,7 +6,8 @@ learning rate restarts every ``Recipe.restart_epochs`` counted in optimiser step
 nothing else in :func:`heartsound.training.train.fit` depends on the budget, so a run's
 weights after epoch ``e`` are exactly those of the same run trained for ``e`` epochs (a test
 checks this): each fold's ``curve.csv`` already holds every shorter budget's validation
-accuracy. ``heartsound-lab epochs`` reads them for each set's default ablation row and scores every budget over the
+accuracy. ``heartsound-lab epochs`` reads them for each set's default ablation row and
+scores every budget over the
 seeds, the per-fold best epoch beside them, and one honest choice: the budget that is best on
 the first half of the seeds, scored on the other half against the default's own budget.
 """

@@ -63,6 +63,12 @@ def add_default_rows_arguments(p: argparse.ArgumentParser, doc: str) -> None:
     p.add_argument("--out", help=f"markdown written (default: docs/{doc} of the repository)")
 
 
+def cmd_invariance(args: argparse.Namespace) -> int:
+    from heartsound.research.invariance import run as invariance
+
+    return invariance(args)
+
+
 def cmd_imports(args: argparse.Namespace) -> int:
     from heartsound.research.imports import imports_command
 
@@ -92,18 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="parent of the ablation/ run folders")
     p.add_argument("--sets", nargs="+", choices=("a", "b"), default=["a", "b"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--all-seeds-for", nargs="*",
-                   default=["paper (best val. epoch)", "fixed budget", "all four (candidate)",
-                            "+ augmentation", "+ joint A+B training", "+ learning rate 3e-3",
-                            "augmentation + joint A+B training",
-                            "augmentation + joint + context network",
-                            "+ audio noise and shifts",
-                            "augmentation + joint + context network + class weights",
-                            "+ 4× frame length", "augmentation + joint + 4× frame length",
-                            "augmentation + joint + label smoothing",
-                            "augmentation + joint + 4× frame length + label smoothing"],
-                   help="recipes run with every seed; the others with the first seed only")
-    p.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
+    p.add_argument("--all-seeds-for", nargs="*", metavar="ROW",
+                   default=["paper", "fixed", "candidate", "aug", "joint", "lr3e-3", "aug-joint",
+                            "aug-joint-context", "noise", "aug-joint-context-cw", "x4",
+                            "aug-joint-x4", "aug-joint-smooth", "aug-joint-x4-smooth"],
+                   help="rows run with every seed, by id or label (ablation.ablation_table); "
+                        "the others with the first seed only")
+    p.add_argument("--only", nargs="*", metavar="ROW",
+                   help="rows to run, by id or label (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
     add_device_argument(p)
     p.add_argument("--markdown-only", action="store_true",
@@ -146,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="PASCAL folder (for the data and front-end sections)")
     p.add_argument("--out", required=True, help="output folder (index.html, report.md)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("invariance", help="how often each shipped model keeps its label under "
+                                          "gain, noise, resampling and a shifted start")
+    p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
+    p.add_argument("--out", help="markdown written (default: docs/invariance.md)")
+    p.set_defaults(func=cmd_invariance)
 
     p = sub.add_parser("imports", help="the package's import graph by room (runtime, training, "
                                        "research), with any import against the direction")

@@ -10,13 +10,14 @@ best epoch (or the fixed budget). Interrupted runs resume from the last finished
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,16 +26,27 @@ import numpy as np
 
 from heartsound.atomic import write_json, write_text, write_with
 from heartsound.config import FrontEndConfig, front_end, resolve
-from heartsound.data import CLASSES, SPLITS, Recording, classes_of, load_dataset, session_groups
+from heartsound.data import (
+    CLASSES,
+    SPLITS,
+    Recording,
+    check_trainable,
+    classes_of,
+    fold_unit,
+    load_dataset,
+    session_groups,
+)
 from heartsound.features import cached_features, hop_frames
 from heartsound.metrics import classification_scores, pascal_scores, scalar_keys
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Training settings. Defaults are the paper's where it states them (batch 8, Adam,
-    lr 1e-3, cross-entropy, cosine annealing with warm restarts, first 7 s of each recording,
-    best validation epoch); the other fields are the changes measured in docs/ablation.md.
+    """Training settings of the shipped recipes (RECIPES, IMPROVED). Defaults are the paper's
+    where it states them (batch 8, Adam, lr 1e-3, cross-entropy, cosine annealing with warm
+    restarts, first 7 s of each recording, best validation epoch); the other fields are the
+    changes the shipped recipes make, measured in docs/ablation.md. The settings only the
+    ablation tries are ResearchRecipe's fields: read on a Recipe, each is its default (off).
     """
 
     epochs: int = 30
@@ -50,11 +62,34 @@ class Recipe:
     gain_db: float = 0.0  # random gain in ±gain_db (shifts MFCC c0 only)
     select: str = "best"  # "best": best validation epoch (the paper); "last": fixed budget
     pretrained: str | None = None  # state dict (e.g. a set-B model) to start the backbone from
-    mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
-    average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
     # Also train on this dataset's labelled files (never validated on); "pascal": the other
     # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
+    label_smoothing: float = 0.0  # targets (1-ε)·one-hot + ε/classes (Szegedy et al., 2016)
+
+    @property
+    def whole(self) -> bool:
+        """Whether training/evaluation needs whole-recording maps rather than the first 7 s."""
+        return self.crop == "random" or self.eval_hop_s is not None
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a name the recipe lacks: a research setting, off on this recipe.
+        try:
+            return RESEARCH_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                 f"{name!r}") from None
+
+
+@dataclass(frozen=True)
+class ResearchRecipe(Recipe):
+    """A recipe with the settings only the ablation tries (docs/ablation.md); no shipped
+    recipe uses them. Each is off at its default; ``fit`` plugs in a step for each one on
+    (Mixup, Distillation, WeightAveraging). Build one with ``replace_recipe`` or
+    ``recipe_with``: either gives a plain Recipe when every research setting is off."""
+
+    mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
+    average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
     # "merged": one output per label name across the sets (set A's normal and set B's normal
     # are one class); "separate": the other set's labels get outputs of their own, a head per
     # set on the shared backbone (both cut away from the final model); "shared": only the
@@ -68,7 +103,6 @@ class Recipe:
     # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
     # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
     noise_snr_db: float = 0.0
-    label_smoothing: float = 0.0  # targets (1-ε)·one-hot + ε/classes (Szegedy et al., 2016)
     # Knowledge distillation (Hinton et al., 2015): per fold, first train ``distill_teachers``
     # models of network ``distill_from`` with this recipe on the same training part, then train
     # on (1-α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T, the teachers' mean
@@ -86,28 +120,43 @@ class Recipe:
     # end it wraps round, the paper's repeat rule), so the same sounds come faster or slower.
     stretch: float = 0.0
 
-    @property
-    def whole(self) -> bool:
-        """Whether training/evaluation needs whole-recording maps rather than the first 7 s."""
-        return self.crop == "random" or self.eval_hop_s is not None
+
+# Each research setting and its default, off: what a shipped Recipe reads for it.
+RESEARCH_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(ResearchRecipe)
+    if f.name not in {g.name for g in dataclasses.fields(Recipe)}}
 
 
 def recipe_from_dict(stored: dict[str, Any]) -> Recipe:
-    """A run's stored recipe; fields added since the run was written take their defaults."""
-    return Recipe(**{**dataclasses.asdict(Recipe()), **stored})
+    """A recipe from its dict form (``dataclasses.asdict``: a run's config.json, a model's
+    metadata): a ResearchRecipe where a research setting is on, else a Recipe. Fields added
+    since the run was written take their defaults, so a run written before the split (every
+    setting stored, the research ones off) reads back as the Recipe it was; a field this
+    version does not know is a TypeError."""
+    values = {**dataclasses.asdict(ResearchRecipe()), **stored}
+    research = {k: values.pop(k) for k in RESEARCH_DEFAULTS}
+    if research == RESEARCH_DEFAULTS:
+        return Recipe(**values)
+    return ResearchRecipe(**values, **research)
+
+
+def replace_recipe(recipe: Recipe, **changes: Any) -> Recipe:
+    """``dataclasses.replace`` for any field of ResearchRecipe: ``recipe`` with ``changes``,
+    a ResearchRecipe where a research setting is on, else a Recipe."""
+    return recipe_from_dict({**dataclasses.asdict(recipe), **changes})
 
 
 def recipe_with(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
     """``recipe`` with ``key=value`` overrides (``heartsound train --set mixup=0.2``), each
-    value parsed as its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    value parsed as its field's type; any field of Recipe or ResearchRecipe."""
+    fields = {f.name: f for f in dataclasses.fields(ResearchRecipe)}
     changes: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
                              f"{', '.join(fields)}")
-        default = getattr(Recipe(), key)
+        default = getattr(ResearchRecipe(), key)
         try:
             if value.lower() in ("none", "") and key in ("eval_hop_s", "pretrained", "joint",
                                                             "distill_from"):
@@ -124,7 +173,7 @@ def recipe_with(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
                 changes[key] = value
         except ValueError:
             raise ValueError(f"--set {item!r}: {value!r} is not a valid {key}") from None
-    return dataclasses.replace(recipe, **changes)
+    return replace_recipe(recipe, **changes)
 
 
 RECIPES = {
@@ -239,11 +288,13 @@ def make_folds(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: i
 # ------------------------------------------------------------------------------------ data
 def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
               cache_dir: str | os.PathLike[str] | None = None,
-              whole: bool = False) -> tuple[list[np.ndarray], list[Recording]]:
+              whole: bool = False, errors: list[str] | None = None
+              ) -> tuple[list[np.ndarray], list[Recording]]:
     """Features of every recording (from the cache where possible): fixed 7-s maps, or
     whole-recording maps (≥ 7 s each) with ``whole``.
 
-    A recording whose features cannot be computed is reported on stderr and left out.
+    A recording whose features cannot be computed is left out: reported on stderr, or,
+    with ``errors``, appended there as one line each for the caller to decide.
     """
     from heartsound.audio import AudioError
 
@@ -253,7 +304,10 @@ def load_maps(recordings: Sequence[Recording], config: FrontEndConfig,
             feats.append(cached_features(r.path, config, cache_dir, whole=whole))
             kept.append(r)
         except AudioError as exc:
-            print(f"heartsound: warning: skipped {exc}", file=sys.stderr)
+            if errors is None:
+                print(f"heartsound: warning: skipped {exc}", file=sys.stderr)
+            else:
+                errors.append(str(exc))
     if not feats:
         raise ValueError("no usable recordings")
     return feats, kept
@@ -447,6 +501,139 @@ def align_maps(maps: Sequence[np.ndarray], like: Sequence[np.ndarray]) -> list[n
     return [((m - mu) / sd * to_sd + to_mu).astype(np.float32) for m in maps]
 
 
+@dataclass
+class Batch:
+    """One training batch, as ``fit``'s loop and its steps see it."""
+
+    at: Any  # its rows of the training set (a tensor on the training device)
+    x: Any  # (batch, n_frames, width) maps
+    y: Any  # their labels
+
+
+class Step:
+    """A behaviour plugged into ``fit``'s loop: the research settings' (mixup, distillation,
+    weight averaging) and the paper's best-epoch selection. The loop calls the hooks in the
+    order below; each leaves things as they are unless a step overrides it."""
+
+    def inputs(self, batch: Batch) -> Batch:
+        """The batch the network is shown, before the forward pass."""
+        return batch
+
+    def loss(self, loss: Any, batch: Batch, logits: Any, members: int) -> Any:
+        """The batch's loss, from its cross-entropy ``loss`` on ``batch.y`` of ``logits``
+        (every member's of an ensemble, ``members`` of them, stacked along the batch)."""
+        return loss
+
+    def epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
+        """After an epoch's training and validation; ``row`` is its line of the curve."""
+
+    def finish(self, model: Any) -> None:
+        """After the last epoch, with the model back on the CPU."""
+
+
+class Mixup(Step):
+    """Each batch mixed with itself in another order at a Beta(α, α) weight, maps and targets
+    alike (``mixup``; Zhang et al., 2018)."""
+
+    def __init__(self, alpha: float, rng: np.random.Generator, loss_fn: Any) -> None:
+        self.alpha, self.rng, self.loss_fn = alpha, rng, loss_fn
+        self.lam, self.other = 1.0, None  # this batch's weight and partner order
+
+    def inputs(self, batch: Batch) -> Batch:
+        torch = _torch()
+        self.lam = float(self.rng.beta(self.alpha, self.alpha))
+        self.other = torch.from_numpy(self.rng.permutation(len(batch.y))).to(batch.x.device)
+        return dataclasses.replace(
+            batch, x=self.lam * batch.x + (1 - self.lam) * batch.x[self.other])
+
+    def loss(self, loss: Any, batch: Batch, logits: Any, members: int) -> Any:
+        return self.lam * loss + (1 - self.lam) * self.loss_fn(
+            logits, batch.y[self.other].repeat(members))
+
+
+class Distillation(Step):
+    """(1-α)·loss + α·T²·KL(teacher ‖ student) on the teachers' softened probabilities of
+    each training map (``distill_from``, teacher_targets; Hinton et al., 2015)."""
+
+    def __init__(self, soft: np.ndarray, alpha: float, temperature: float, device: Any) -> None:
+        self.soft = _torch().from_numpy(soft.astype(np.float32)).to(device)
+        self.alpha, self.temperature = alpha, temperature
+
+    def loss(self, loss: Any, batch: Batch, logits: Any, members: int) -> Any:
+        return (1 - self.alpha) * loss + self.alpha * distill_loss(
+            logits, self.soft[batch.at].repeat(members, 1), self.temperature)
+
+
+class WeightAveraging(Step):
+    """The final model is the mean of the last ``last`` epochs' weights (``average_last``;
+    SWA, Izmailov et al., 2018), its BatchNorm statistics recomputed by ``refresh``."""
+
+    def __init__(self, last: int, epochs: int, refresh: Callable[[Any], None]) -> None:
+        self.last, self.after, self.refresh = last, epochs - last, refresh
+        self.averaged: dict[str, Any] | None = None
+
+    def epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
+        if epoch > self.after:
+            self.averaged = average_into(self.averaged, model, epoch - self.after)
+
+    def finish(self, model: Any) -> None:
+        if self.averaged is not None:
+            model.load_state_dict(self.averaged)
+            if self.last > 1:
+                self.refresh(model)
+
+
+class BestEpoch(Step):
+    """The paper's rule (``select="best"``): the final model is the epoch with the best
+    validation accuracy, then the lowest validation loss; the curve marks it ``best``."""
+
+    def __init__(self) -> None:
+        self.key: tuple[float, float] = (-1.0, -np.inf)
+        self.state: dict[str, Any] | None = None
+
+    def epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
+        if "val_acc" not in row:
+            return
+        key = (row["val_acc"], -row["val_loss"])
+        if key > self.key:
+            self.key = key
+            self.state = {k: v.clone() for k, v in model.state_dict().items()}
+            row["best"] = 1
+
+    def finish(self, model: Any) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def new_model(arch: str, maps: Sequence[np.ndarray], n_classes: int,
+              pretrained: str | None = None) -> tuple[Any, np.ndarray]:
+    """A network ``arch`` for ``maps`` (standardised with their clean frames' statistics; the
+    feature extractor from ``pretrained``'s state dict, the head and standardisation this
+    data's), and the mean frame, SpecAugment's fill."""
+    torch = _torch()
+    from heartsound.training.networks import build
+
+    frames = np.concatenate([m[0] if m.ndim == 3 else m for m in maps])  # clean maps
+    model = build(arch, n_classes, frames.shape[1])
+    if pretrained:
+        state = torch.load(pretrained, weights_only=True)
+        model.load_state_dict({k: v for k, v in state.items() if k.startswith("net.features.")},
+                              strict=False)
+    model.mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
+    return model, frames.mean(axis=0).astype(np.float32)
+
+
+def validation_scores(model: Any, maps: Sequence[np.ndarray], y: np.ndarray, n_frames: int,
+                      hop: int | None, keep: Sequence[int] | None) -> dict[str, float]:
+    """Validation loss and accuracy, over the classes ``keep`` only where given."""
+    probs = predict_proba(model, maps, n_frames, hop)
+    if keep is not None:
+        probs = probs[:, keep] / probs[:, keep].sum(axis=1, keepdims=True)
+    return {"val_loss": float(-np.mean(np.log(probs[np.arange(len(y)), y] + 1e-9))),
+            "val_acc": float((probs.argmax(1) == y).mean())}
+
+
 def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: int,
         recipe: Recipe, seed: int, maps_val: Sequence[np.ndarray] | None = None,
         y_val: np.ndarray | None = None, epochs: int | None = None,
@@ -459,10 +646,11 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     epoch; per-epoch curve). With ``keep`` (joint training on a wider label set), validation
     and the returned model's output are restricted to those classes. ``soft``: a teacher's
     (maps, n_classes) probabilities at ``recipe.distill_temperature`` to distil from.
+
+    A plain loop (epochs, batches, forward, loss, step, validation) with the recipe's steps
+    plugged in (Step: Mixup, Distillation, WeightAveraging, BestEpoch).
     """
     torch = _torch()
-    from heartsound.training.networks import build
-
     if recipe.average_last and recipe.select != "last":
         raise ValueError("average_last needs select='last' (a fixed budget)")
     if soft is not None and recipe.mixup:
@@ -470,21 +658,10 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = resolve(config)
-    n_frames = cfg.n_frames
-    frames = np.concatenate([m[0] if m.ndim == 3 else m for m in maps_tr])  # clean maps
-    model = build(arch, n_classes, frames.shape[1])
-    if recipe.pretrained:
-        # Transfer the feature extractor only: the head and standardisation are this data's.
-        state = torch.load(recipe.pretrained)
-        model.load_state_dict({k: v for k, v in state.items() if k.startswith("net.features.")},
-                              strict=False)
-    model.mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-    model.std.copy_(torch.from_numpy(frames.std(axis=0) + 1e-6))
-    fill = frames.mean(axis=0).astype(np.float32)
-    del frames
+    n_frames, hop = cfg.n_frames, hop_frames(recipe.eval_hop_s, cfg)
     dev = torch.device(_DEVICE)
+    model, fill = new_model(arch, maps_tr, n_classes, recipe.pretrained)
     model.to(dev)
-    hop = hop_frames(recipe.eval_hop_s, cfg)
     weights = class_weights(y_tr, n_classes, recipe.class_weight)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=None if weights is None else torch.from_numpy(weights).to(dev),
@@ -494,57 +671,51 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
     yt = torch.from_numpy(y_tr).to(dev)
-    soft_t = None if soft is None else torch.from_numpy(soft.astype(np.float32)).to(dev)
     epochs = epochs or recipe.epochs
+    steps: list[Step] = []
+    if recipe.mixup:
+        steps.append(Mixup(recipe.mixup, rng, loss_fn))
+    if soft is not None:
+        steps.append(Distillation(soft, recipe.distill_alpha, recipe.distill_temperature, dev))
+    if recipe.average_last:
+        steps.append(WeightAveraging(recipe.average_last, epochs, lambda m: refresh_batchnorm(
+            m, maps_tr, n_frames, recipe, rng, fill, cfg)))
+    if recipe.select == "best":
+        steps.append(BestEpoch())
+    validated = maps_val is not None and y_val is not None and len(maps_val) > 0
     curve: list[dict] = []
-    best_state, best_key = None, (-1.0, -np.inf)
-    averaged: dict[str, Any] | None = None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
-        perm = rng.permutation(len(maps_tr))
+        order = rng.permutation(len(maps_tr))
         total, correct = 0.0, 0
         for b in range(steps_per_epoch):
-            idx = perm[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            xb = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill,
-                                             cfg)).to(dev)
+            idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+            x = torch.from_numpy(make_batch(maps_tr, idx, n_frames, recipe, rng, fill,
+                                            cfg)).to(dev)
             at = torch.from_numpy(idx).to(dev)
-            yb = yt[at]
-            if recipe.mixup:
-                lam = float(rng.beta(recipe.mixup, recipe.mixup))
-                other = torch.from_numpy(rng.permutation(len(idx))).to(dev)
-                xb = lam * xb + (1 - lam) * xb[other]
-            # Each member of an ensemble takes its own loss (one member for a single network).
-            members = model.member_logits(xb)
-            k = len(members)
+            batch = Batch(at, x, yt[at])
+            for step in steps:
+                batch = step.inputs(batch)
+            # Every network gives its members' logits (one member unless it is an ensemble);
+            # each member takes its own loss, the members stacked along the batch.
+            members = model.member_logits(batch.x)
             logits = members.flatten(0, 1)
-            loss = loss_fn(logits, yb.repeat(k))
-            if recipe.mixup:
-                loss = lam * loss + (1 - lam) * loss_fn(logits, yb[other].repeat(k))
-            if soft_t is not None:
-                loss = (1 - recipe.distill_alpha) * loss + recipe.distill_alpha * distill_loss(
-                    logits, soft_t[at].repeat(k, 1), recipe.distill_temperature)
+            loss = loss_fn(logits, batch.y.repeat(len(members)))
+            for step in steps:
+                loss = step.loss(loss, batch, logits, len(members))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-            correct += int((members.detach().softmax(-1).mean(0).argmax(1) == yb).sum())
-        if epoch > epochs - recipe.average_last:
-            averaged = average_into(averaged, model, epoch - (epochs - recipe.average_last))
+            correct += int((members.detach().softmax(-1).mean(0).argmax(1) == batch.y).sum())
         row = {"epoch": epoch, "train_loss": total / len(maps_tr),
                "train_acc": correct / len(maps_tr), "lr": opt.param_groups[0]["lr"]}
-        if maps_val is not None and y_val is not None and len(maps_val):
-            probs = predict_proba(model, maps_val, n_frames, hop)
-            if keep is not None:
-                probs = probs[:, keep] / probs[:, keep].sum(axis=1, keepdims=True)
-            row["val_loss"] = float(-np.mean(np.log(probs[np.arange(len(y_val)), y_val] + 1e-9)))
-            row["val_acc"] = float((probs.argmax(1) == y_val).mean())
-            key = (row["val_acc"], -row["val_loss"])
-            if recipe.select == "best" and key > best_key:
-                best_key = key
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-                row["best"] = 1
+        if validated:
+            row |= validation_scores(model, maps_val, y_val, n_frames, hop, keep)
+        for step in steps:
+            step.epoch_end(model, epoch, row)
         row["seconds"] = time.perf_counter() - start
         curve.append(row)
         if progress is not None:
@@ -552,12 +723,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     if progress is not None:
         print(file=sys.stderr)
     model.to("cpu")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if averaged is not None:
-        model.load_state_dict(averaged)
-        if recipe.average_last > 1:
-            refresh_batchnorm(model, maps_tr, n_frames, recipe, rng, fill, cfg)
+    for step in steps:
+        step.finish(model)
     if keep is not None:
         from heartsound.training.networks import keep_classes
 
@@ -711,17 +878,33 @@ class FinishedRun:
     def hop(self) -> int | None:
         return hop_frames(self.recipe.eval_hop_s, self.frontend)
 
+    def index(self) -> dict[str, int]:
+        """Position of each recording by the name the run's metrics.json files use for it:
+        its file name (where no other shares it) or its path relative to the CSV's folder
+        (recording_names)."""
+        root = (Path(self.config["dataset"]).resolve().parent
+                if dataset_key(self.config["dataset"]) == "csv" else None)
+        from collections import Counter
+
+        names = [r.path.name for r in self.recordings]
+        index = {n: i for i, n in enumerate(recording_names(self.recordings, root))}
+        once = Counter(names)
+        for i, n in enumerate(names):
+            if once[n] == 1:
+                index.setdefault(n, i)
+        return index
+
     def fold_models(self) -> Any:
         """Yield (fold metrics, validation indices, fold model in eval mode) per fold."""
         torch = _torch()
         from heartsound.training.networks import build
 
-        index = {r.path.name: i for i, r in enumerate(self.recordings)}
+        index = self.index()
         for fold_dir in sorted(self.path.glob("fold*")):
             result = json.loads((fold_dir / "metrics.json").read_text())
             val = np.array([index[v["path"]] for v in result["validation"]])
             model = build(self.config["model"], len(self.classes), self.frontend.n_coefficients)
-            model.load_state_dict(torch.load(fold_dir / "checkpoint.pt"))
+            model.load_state_dict(torch.load(fold_dir / "checkpoint.pt", weights_only=True))
             yield result, val, model.eval()
 
 
@@ -786,19 +969,145 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     return JointData(maps, y, len(union), list(range(len(classes))))
 
 
+# ------------------------------------------------------------------- a run's identity
+def recording_names(recordings: Sequence[Recording], root: Path | None = None) -> list[str]:
+    """How a run's files name its recordings: their file names, or, where two share one (a
+    CSV's ``p1/rec.wav`` and ``p2/rec.wav``), their paths relative to ``root`` (the CSV's
+    folder; else the folder holding them all)."""
+    names = [r.path.name for r in recordings]
+    if len(set(names)) == len(names):
+        return names
+    base = root or Path(os.path.commonpath([r.path.resolve().parent for r in recordings]))
+    return [Path(os.path.relpath(r.path.resolve(), base)).as_posix() for r in recordings]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_manifest(recordings: Sequence[Recording], root: Path | None = None
+                     ) -> dict[str, Any]:
+    """What a run trains on, as content: each file's SHA-256, label and group, by its path
+    relative to ``root`` (a CSV's folder; else the folder holding them all), and one digest
+    over them. The same files spelt another way (relative or absolute), or moved whole, are
+    the same dataset; a changed byte, label or group is not."""
+    paths = [r.path.resolve() for r in recordings]
+    base = root or Path(os.path.commonpath([p.parent for p in paths]))
+    files = {Path(os.path.relpath(p, base)).as_posix(): {
+        "sha256": file_sha256(p), "label": r.label, "group": r.group}
+        for p, r in zip(paths, recordings, strict=True)}
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return {"root": str(base), "sha256": digest, "files": files}
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def manifest_differences(before: dict[str, Any], now: dict[str, Any]) -> str:
+    """``"3 files changed, 1 added, 2 relabelled"``: how two dataset manifests' files differ."""
+    old, new = before["files"], now["files"]
+    common = old.keys() & new.keys()
+    parts = [(sum(old[k]["sha256"] != new[k]["sha256"] for k in common), "changed"),
+             (len(new.keys() - old.keys()), "added"), (len(old.keys() - new.keys()), "removed"),
+             (sum(old[k]["label"] != new[k]["label"] for k in common), "relabelled"),
+             (sum(old[k]["group"] != new[k]["group"] for k in common), "regrouped")]
+    said: list[str] = []
+    for n, what in parts:
+        if n:
+            said.append(f"{n} {what}" if said else f"{_count(n, 'file')} {what}")
+    return ", ".join(said) or "its files or labels changed"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+# Settings that never change what a run computes (or are compared otherwise: the dataset
+# by its content).
+NOT_COMPARED = frozenset({"versions", "threads", "device", "machine", "dataset", "data"})
+
+
+def settings_differences(previous: dict[str, Any], current: dict[str, Any], out: Path,
+                         manifest: dict[str, Any] | None = None) -> list[str]:
+    """What differs between the config stored in run folder ``out`` and this run's (whose
+    dataset is ``manifest``), one short phrase each (``"dataset: 3 files changed"``,
+    ``"epochs: 30 → 5"``); empty when the run may resume."""
+    diffs: list[str] = []
+    was, now = str(previous.get("dataset")), str(current["dataset"])
+    old_data, new_data = previous.get("data"), current.get("data")
+    if "csv" not in (dataset_key(was), dataset_key(now)) and was != now:
+        diffs.append(f"dataset: {was} → {now}")
+    elif old_data is None or new_data is None:  # a run from before content digests
+        if Path(was).resolve() != Path(now).resolve() and was != now:
+            diffs.append(f"dataset: {was} → {now}")
+    elif old_data["sha256"] != new_data["sha256"]:
+        stored = out / "dataset.json"
+        detail = "its files or labels changed"
+        if stored.exists() and manifest is not None:
+            detail = manifest_differences(json.loads(stored.read_text()), manifest)
+        diffs.append(f"dataset: {detail}")
+    keys = [k for k in (*current, *(k for k in previous if k not in current))
+            if k not in NOT_COMPARED]
+    for key in keys:
+        a, b = previous.get(key), current.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            prefix = "" if key == "recipe" else f"{key}."  # recipe fields are --set names
+            diffs += [f"{prefix}{k}: {_shown(a.get(k))} → {_shown(b.get(k))}"
+                      for k in (*b, *(k for k in a if k not in b)) if a.get(k) != b.get(k)]
+        else:
+            diffs.append(f"{key}: {_shown(a)} → {_shown(b)}")
+    return diffs
+
+
+def discard_run(out: Path) -> None:
+    """Remove what a run folder's training wrote (its folds, final model and summaries)."""
+    import shutil
+
+    for child in out.iterdir():
+        if child.is_dir() and (child.name.startswith("fold") or child.name == "final"):
+            shutil.rmtree(child)
+        elif child.name in ("config.json", "dataset.json", "summary.json", "summary.md"):
+            child.unlink()
+
+
 def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int = 5,
            epochs: int | None = None, seed: int = 0, split: str = "grouped",
            config: FrontEndConfig | None = None, recipe: Recipe | None = None,
            data_dir: str | None = None, quiet: bool = False, final: bool = True,
            export: bool = True, limit: int | None = None,
-           threads: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README)."""
+           threads: int | None = None, device: str = "cpu", skip_bad: bool = False,
+           force: bool = False) -> dict[str, Any]:
+    """Cross-validate ``arch`` on ``dataset`` and write everything to ``out`` (see README).
+
+    Refused before any work: fewer than 2 folds, no epoch, ``limit`` below the folds, a
+    dataset with unusable recordings (unless ``skip_bad``: then they are left out, listed
+    and counted in the summary), and a run folder holding other settings or other files
+    (unless ``force``: its folds are then discarded and the run starts again).
+    """
     if split not in SPLITS:
         raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+    if folds < 2:
+        raise ValueError(f"--folds {folds}: cross-validation needs at least 2 folds")
+    if limit is not None and limit < folds:
+        raise ValueError(f"--limit {limit}: at least one recording per fold is needed "
+                         f"(--folds {folds})")
     cfg = resolve(config)
     recipe = recipe or Recipe()
     if epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=epochs)
+    if recipe.epochs < 1:
+        raise ValueError(f"epochs {recipe.epochs}: at least one epoch is needed")
     out = Path(out)
     started = time.perf_counter()
     recordings = [r for r in load_dataset(dataset, data_dir) if r.split == "labelled"]
@@ -806,14 +1115,22 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         recordings = recordings[:: max(1, len(recordings) // limit)][:limit]
     ds_key = dataset_key(dataset)
     classes = list(classes_of(recordings, ds_key))
+    # Before anything is written: one class, or a class with fewer recordings than folds.
+    check_trainable(recordings, folds, dataset)
+    # A CSV is stored by its absolute path (it is read back from other folders) and
+    # identified, like a PASCAL set, by its files' content (dataset_manifest).
+    csv_root = Path(dataset).resolve().parent if ds_key == "csv" else None
+    stored_name = str(Path(dataset).resolve()) if ds_key == "csv" else dataset
+    manifest = dataset_manifest(recordings, csv_root)
     from heartsound.provenance import cpu_name  # the processor, recorded beside the versions
 
     threads = set_threads(threads)
     set_device(device)
     run_config = {
-        "dataset": dataset, "model": arch, "folds": folds, "seed": seed, "split": split,
+        "dataset": stored_name, "model": arch, "folds": folds, "seed": seed, "split": split,
         "frontend": cfg.to_dict(), "recipe": dataclasses.asdict(recipe), "classes": classes,
         "threads": threads, "versions": versions(), "machine": cpu_name(), "limit": limit,
+        "data": {"files": len(manifest["files"]), "sha256": manifest["sha256"]},
         **({"device": device_label(device)} if device != "cpu" else {}),
     }
     # Before anything is written: a bad recipe must not leave a half-made run folder.
@@ -825,18 +1142,38 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         # Runs written before a Recipe or front-end field existed used its default.
         previous["recipe"] = dataclasses.asdict(recipe_from_dict(previous["recipe"]))
         previous["frontend"] = FrontEndConfig.from_dict(previous["frontend"]).to_dict()
-        ignore = {"versions", "threads", "device", "machine"}
-        if {k: v for k, v in previous.items() if k not in ignore} != {
-                k: v for k, v in run_config.items() if k not in ignore}:
-            raise ValueError(f"{out}: holds a run with other settings; use another --out")
-    else:
+        diffs = settings_differences(previous, run_config, out, manifest)
+        if diffs and not force:
+            shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4
+                                             else "")
+            raise ValueError(f"{out}: holds a run with other settings ({shown}); use "
+                             "another --out, or --force to discard it")
+        if diffs:
+            discard_run(out)
+            print(f"{out}: discarded the old run's folds and final model (--force): "
+                  + "; ".join(diffs[:4]), file=sys.stderr)
+        elif previous.get("data") and previous.get("dataset") != stored_name:
+            # The same files, moved or spelt anew: read them from where they are now.
+            stored = json.loads(config_path.read_text())
+            write_json(config_path, {**stored, "dataset": stored_name})
+            write_json(out / "dataset.json", manifest)
+    bad: list[str] = []
+    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole, errors=bad)
+    if bad and not skip_bad:
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ValueError(f"{len(bad)} unusable recording(s) in {dataset}: "
+                         f"{'; '.join(bad[:3])}{more} (fix or remove them, or pass --skip-bad "
+                         "to leave them out)")
+    for line in bad:
+        print(f"heartsound: skipped (--skip-bad) {line}", file=sys.stderr)
+    if not config_path.exists():
         write_json(config_path, run_config)
-    maps, recordings = load_maps(recordings, cfg, whole=recipe.whole)
+        write_json(out / "dataset.json", manifest)
     train_maps = with_noise(maps, recordings, cfg, recipe, seed)  # == maps unless noise is on
     hop = hop_frames(recipe.eval_hop_s, cfg)
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
-    names = [r.path.name for r in recordings]
+    names = recording_names(recordings, csv_root)
     groups = session_groups(recordings) if split == "sessions" else [r.group for r in recordings]
     val_sets = make_folds(labels, groups, folds, seed, grouped=split != "random")
     fold_results = []
@@ -846,8 +1183,10 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         done = fold_dir / "metrics.json"
         if done.exists():
             fold_results.append(json.loads(done.read_text()))
-            if not quiet:
-                print(f"fold {f}/{folds}: already done (resumed)", file=sys.stderr)
+            # One line per fold, --quiet or not (logs show every fold).
+            print(f"fold {f}/{folds}: already done (resumed): accuracy "
+                  f"{fold_results[-1]['scores']['accuracy']:.3f}, "
+                  f"{fold_results[-1].get('seconds', 0):.0f} s", file=sys.stderr)
             continue
         train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         t0 = time.perf_counter()
@@ -882,11 +1221,22 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
               + f", best epoch {best_epoch}, {result['seconds']:.0f} s", file=sys.stderr)
     had_final = (out / "final" / "final.json").exists()
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
-                               "mean": summarise(fold_results)}
+                               "mean": summarise(fold_results),
+                               "folds_by": fold_unit(recordings, split),
+                               "skipped": bad}
     if final or had_final:  # never drop a finished final model
         summary["final"] = train_final(arch, train_maps, y, classes, cfg, recipe, seed,
                                        fold_results, out, ds_key, export=export, quiet=quiet,
                                        joint=joint)
+    # Temperature scaling on the out-of-fold probabilities, stored in the final model.
+    from heartsound.training.temperature import calibrate_final
+
+    summary["calibration"] = calibrate_final(out, fold_results, classes, summary.get("final"))
+    cal = summary["calibration"]
+    print("calibration: " + (f"T {cal['temperature']:.3f}, ECE {cal['ece_before']:.3f} → "
+                             f"{cal['ece_after']:.3f}" if "temperature" in cal else "")
+          + (f"{'; ' if 'temperature' in cal else ''}{cal['note']}" if cal.get("note") else ""),
+          file=sys.stderr)
     # Wall time accumulates over resumed invocations; one that trains nothing adds nothing.
     previous = out / "summary.json"
     before = json.loads(previous.read_text()).get("wall_seconds", 0.0) if previous.exists() \
@@ -972,13 +1322,19 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
                                if recipe.eval_hop_s is not None else {})})
         info["onnx"] = str(path)
     write_json(done, info)
+    print(f"final model: {_count(max(1, epochs), 'epoch')} on {len(y)} recordings, "
+          f"{info['seconds']:.0f} s" + (f" → {info['onnx']}" if "onnx" in info else ""),
+          file=sys.stderr)
     return info
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     cfg = summary["config"]
-    lines = [f"# {cfg['dataset']} · {cfg['model']} · {cfg['folds']}-fold CV ({cfg['split']})",
-             "", f"seed {cfg['seed']}, recipe {cfg['recipe']}, {cfg['threads']} threads,"
+    folds_by = summary.get("folds_by") or cfg["split"]
+    shown = (folds_by if folds_by.startswith("recording-level") or cfg["split"] == "random"
+             else f"{cfg['split']}: {folds_by}")
+    lines = [f"# {cfg['dataset']} · {cfg['model']} · {cfg['folds']}-fold CV ({shown})",
+             "", f"seed {cfg['seed']}, {cfg['threads']} threads,"
              f" wall time {summary.get('wall_seconds', 0):.0f} s", "", markdown_table(summary),
              "", "Confusion matrices (rows true, columns predicted; "
              f"classes {', '.join(cfg['classes'])}):", ""]
@@ -986,4 +1342,30 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"- fold {f['fold']}: {f['scores']['confusion_matrix']}")
     total = np.sum([f["scores"]["confusion_matrix"] for f in summary["folds"]], axis=0)
     lines.append(f"- all folds: {total.tolist()}")
+    if "calibration" in summary:
+        lines += ["", calibration_markdown(summary["calibration"])]
+    if summary.get("skipped"):
+        lines += ["", f"{len(summary['skipped'])} unusable recording(s) left out (--skip-bad):",
+                  "", *(f"- {line}" for line in summary["skipped"])]
+    lines += ["", "Recipe:", "", recipe_table(cfg["recipe"])]
     return "\n".join(lines) + "\n"
+
+
+def recipe_table(recipe: dict[str, Any]) -> str:
+    """A run's recipe as a two-column markdown table (field | value)."""
+    rows = ["| field | value |", "|---|---|"]
+    rows += [f"| {k} | {'none' if v is None else v} |" for k, v in recipe.items()]
+    return "\n".join(rows)
+
+
+def calibration_markdown(cal: dict[str, Any]) -> str:
+    """One paragraph: the temperature fitted on the out-of-fold probabilities, its effect,
+    and whether the final model carries it (and why not)."""
+    if "temperature" not in cal:
+        return f"Calibration: {cal.get('note', 'not done')}."
+    fitted = (f"temperature T = {cal['temperature']:.3f} fitted on the {cal['n']} out-of-fold "
+              f"probabilities (expected calibration error {cal['ece_before']:.3f} → "
+              f"{cal['ece_after']:.3f}, NLL {cal['nll_before']:.3f} → {cal['nll_after']:.3f})")
+    if cal.get("applied"):
+        return f"Calibration: {fitted}; stored in final/model.onnx, which predict applies."
+    return f"Calibration {cal.get('note', 'not applied')}: {fitted}."

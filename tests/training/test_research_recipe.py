@@ -1,0 +1,118 @@
+"""The shipped Recipe and the research-only ResearchRecipe; fit's plugged-in steps."""
+
+import dataclasses
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from heartsound.training.train import (  # noqa: E402
+    IMPROVED,
+    RECIPES,
+    RESEARCH_DEFAULTS,
+    BestEpoch,
+    Recipe,
+    ResearchRecipe,
+    WeightAveraging,
+    recipe_from_dict,
+    recipe_with,
+    replace_recipe,
+)
+
+# Every recipe field as runs stored it before the split (config.json, model metadata).
+OLD_DEFAULTS = {
+    "epochs": 30, "batch_size": 8, "lr": 1e-3, "restart_epochs": 10, "min_lr": 1e-5,
+    "weight_decay": 0.0, "crop": "first", "eval_hop_s": None, "class_weight": "none",
+    "spec_augment": False, "gain_db": 0.0, "select": "best", "pretrained": None, "mixup": 0.0,
+    "average_last": 0, "joint": None, "joint_labels": "merged", "own_repeat": 1,
+    "noise_snr_db": 0.0, "label_smoothing": 0.0, "distill_from": None, "distill_teachers": 1,
+    "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
+
+
+def test_shipped_recipes_use_no_research_setting():
+    shipped = {f.name for f in dataclasses.fields(Recipe)}
+    assert not shipped & RESEARCH_DEFAULTS.keys()
+    assert shipped | RESEARCH_DEFAULTS.keys() == OLD_DEFAULTS.keys()
+    for name in {*RECIPES, *(c.recipe for c in IMPROVED.values())}:
+        assert type(RECIPES[name]) is Recipe
+    # Read on a shipped recipe, a research setting is its default (off); it cannot be set.
+    assert {k: getattr(Recipe(), k) for k in OLD_DEFAULTS} == OLD_DEFAULTS
+    assert {k: getattr(ResearchRecipe(), k) for k in OLD_DEFAULTS} == OLD_DEFAULTS
+    with pytest.raises(TypeError):
+        dataclasses.replace(Recipe(), mixup=0.2)
+    with pytest.raises(AttributeError):
+        _ = Recipe().no_such_setting
+
+
+def test_every_field_can_be_set_and_the_class_follows():
+    mixed = recipe_with(RECIPES["augment"], ["mixup=0.2", "epochs=5"])
+    assert type(mixed) is ResearchRecipe and (mixed.mixup, mixed.epochs) == (0.2, 5)
+    assert recipe_with(mixed, ["mixup=0"]) == dataclasses.replace(RECIPES["augment"], epochs=5)
+    assert type(recipe_with(mixed, ["mixup=0"])) is Recipe
+    assert replace_recipe(RECIPES["paper"], select="last") == Recipe(select="last")
+    for key, value in (("distill_from", "base"), ("joint_align", "true"), ("own_repeat", "3"),
+                       ("joint_labels", "shared"), ("stretch", "0.1"), ("noise_snr_db", "10"),
+                       ("average_last", "2"), ("distill_teachers", "2"),
+                       ("distill_alpha", "0.3"), ("distill_temperature", "4")):
+        r = recipe_with(Recipe(), [f"{key}={value}"])
+        assert type(r) is ResearchRecipe and getattr(r, key) != OLD_DEFAULTS[key]
+
+
+def test_stored_recipes_read_back_as_they_were():
+    """Runs written before the split stored every field: a shipped recipe's dict reads back
+    as that Recipe, one with a research setting on as a ResearchRecipe; either round-trips."""
+    old = {**OLD_DEFAULTS, "spec_augment": True, "gain_db": 6.0, "select": "last"}
+    assert recipe_from_dict(old) == RECIPES["augment"]
+    assert type(recipe_from_dict(old)) is Recipe
+    research = recipe_from_dict({**old, "mixup": 0.4})
+    assert type(research) is ResearchRecipe and research.mixup == 0.4
+    assert {**dataclasses.asdict(research)} == {**old, "mixup": 0.4}  # every key, as before
+    for r in (RECIPES["joint-augment-smooth"], research):
+        assert recipe_from_dict(json.loads(json.dumps(dataclasses.asdict(r)))) == r
+    assert recipe_from_dict({"epochs": 5}) == Recipe(epochs=5)  # fields added since: defaults
+    with pytest.raises(TypeError):
+        recipe_from_dict({**old, "no_such_field": 1})
+
+
+def test_a_run_written_before_the_split_resumes(tmp_path):
+    """A run folder whose config.json holds the old, every-field recipe is the same run."""
+    from test_recipe import two_class_csv
+
+    from heartsound.training.train import run_cv
+
+    two_class_csv(tmp_path)
+    recipe = recipe_with(RECIPES["augment"], ["epochs=1"])
+    kwargs = {"folds": 2, "recipe": recipe, "quiet": True, "final": False}
+    first = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", **kwargs)
+    path = tmp_path / "run" / "config.json"
+    config = json.loads(path.read_text())
+    config["recipe"] = {**OLD_DEFAULTS, **config["recipe"]}
+    path.write_text(json.dumps(config))
+    again = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "run", **kwargs)
+    assert again["folds"] == first["folds"]
+
+
+def test_best_epoch_and_weight_averaging_steps():
+    model = torch.nn.Linear(2, 1)
+
+    def at(value: float) -> torch.nn.Module:
+        with torch.no_grad():
+            model.weight.fill_(value)
+        return model
+
+    best = BestEpoch()
+    rows = [{"val_acc": 0.5, "val_loss": 1.0}, {"val_acc": 0.7, "val_loss": 2.0},
+            {"val_acc": 0.7, "val_loss": 3.0}, {"train_loss": 1.0}]
+    for epoch, row in enumerate(rows, start=1):
+        best.epoch_end(at(float(epoch)), epoch, row)
+    assert [r.get("best") for r in rows] == [1, 1, None, None]
+    best.finish(model)
+    assert float(model.weight.detach()[0, 0]) == 2.0  # ties on accuracy go to the lower loss
+
+    refreshed = []
+    averaging = WeightAveraging(2, 4, refreshed.append)
+    for epoch in range(1, 5):
+        averaging.epoch_end(at(float(epoch)), epoch, {})
+    averaging.finish(model)
+    assert float(model.weight.detach()[0, 0]) == pytest.approx(3.5) and refreshed == [model]
