@@ -19,7 +19,7 @@ $(VENV)/.runtime: pyproject.toml
 $(VENV)/.dev: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[train,plot,dev]'
+	$(PIP) -e '.[train,plot,dev,serve]'
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime

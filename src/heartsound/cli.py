@@ -1,4 +1,4 @@
-"""The product command: ``heartsound {predict,features,evaluate,data,train,models,demo}``.
+"""The product command: ``heartsound {predict,features,evaluate,data,train,models,demo,serve}``.
 
 The studies that measure the models are ``heartsound-lab`` (``heartsound.research.cli``).
 
@@ -346,6 +346,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+# ---------------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    import importlib
+    import tempfile
+
+    try:
+        from heartsound.serve import create_app, serve
+    except ImportError as exc:
+        raise UsageError(f"heartsound serve needs the server stack ({exc.name or exc} is not "
+                         "installed): install heartsound[serve]") from None
+    if args.max_body_mb <= 0 or args.timeout <= 0 or (args.concurrency or 1) < 1:
+        raise UsageError("--max-body-mb, --timeout and --concurrency must be positive")
+    with tempfile.TemporaryDirectory(prefix="heartsound-app-") as tmp:
+        app_dir = Path(args.app) if args.app else None
+        if app_dir is None:  # the web app, when this installation has one
+            try:
+                web = importlib.import_module("heartsound.web")
+            except ImportError:
+                web = None
+            if web is not None and hasattr(web, "build_app"):
+                app_dir = Path(tmp)
+                web.build_app(app_dir)
+        app = create_app(app_dir, max_body=int(args.max_body_mb * (1 << 20)),
+                         timeout_s=args.timeout, max_concurrency=args.concurrency,
+                         max_queue=args.queue)
+
+        def listening() -> None:
+            if args.host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"heartsound: serving on {args.host}: reachable from other machines, "
+                      "without authentication or TLS", file=sys.stderr)
+            print(f"heartsound: http://{args.host}:{args.port}/ (API: POST /v1/predict, "
+                  f"GET /v1/models, GET /healthz; Ctrl-C stops)", file=sys.stderr)
+
+        serve(app, args.host, args.port, on_listening=listening)
+    return 0
+
+
 def add_device_argument(p: argparse.ArgumentParser) -> None:
     """--device, for the commands that train."""
     p.add_argument("--device", default="cpu",
@@ -494,6 +531,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--out", default="demo", help="output folder for the figure (default demo/)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the app and a JSON API (POST /v1/predict) over "
+                                     "HTTP (needs heartsound[serve])")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--app", metavar="DIR", help="a built static web app to serve at / "
+                                                "(default: the package's, if it has one)")
+    p.add_argument("--max-body-mb", type=float, default=20,
+                   help="largest request body accepted, in MB (default 20; larger: 413)")
+    p.add_argument("--timeout", type=float, default=30,
+                   help="seconds per request, body and answer (default 30; later: 408/503)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="recordings classified at once (default: one per core, at most 8)")
+    p.add_argument("--queue", type=int, default=64,
+                   help="requests waiting for a worker beyond those (default 64; more: 503)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -69,6 +69,12 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     return invariance(args)
 
 
+def cmd_serve_bench(args: argparse.Namespace) -> int:
+    from heartsound.research.serve_bench import run as serve_bench
+
+    return serve_bench(args)
+
+
 def cmd_imports(args: argparse.Namespace) -> int:
     from heartsound.research.imports import imports_command
 
@@ -155,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
     p.add_argument("--out", help="markdown written (default: docs/invariance.md)")
     p.set_defaults(func=cmd_invariance)
+
+    p = sub.add_parser("serve-bench", help="p50/p99 latency and throughput of heartsound serve "
+                                           "on 127.0.0.1 (needs heartsound[serve])")
+    from heartsound.research.serve_bench import add_arguments as serve_bench_arguments
+
+    serve_bench_arguments(p)
+    p.set_defaults(func=cmd_serve_bench)
 
     p = sub.add_parser("imports", help="the package's import graph by room (runtime, training, "
                                        "research), with any import against the direction")
