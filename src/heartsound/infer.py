@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heartsound.audio import WHOLE_MAX_S, AudioError, load, preprocess
+from heartsound.audio import WHOLE_MAX_S, AudioError, load, preprocess, resample, validate
 from heartsound.calibration import scale
 from heartsound.config import FrontEndConfig
 from heartsound.features import feature_map, hop_frames, windows
@@ -60,6 +60,9 @@ class Classifier:
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"{self.path}: unusable model metadata: {exc}") from None
         self.input_name = self.session.get_inputs()[0].name
+        # An audio model (heartsound.training.audio_model): the front end, the temperature
+        # included, is inside the graph, which takes 4-kHz waveforms (batch, samples).
+        self.audio = self.input_name == "audio"
 
     def _read_metadata(self) -> None:
         """The front end, classes, windows and temperature, each checked: a model file is
@@ -104,6 +107,9 @@ class Classifier:
 
         ``config`` is the front end the maps were made with; it must be the model's own.
         """
+        if self.audio:
+            raise ModelError(f"{self.path.name}: an audio model takes 4-kHz waveforms "
+                             "(predict_audio), not feature maps")
         if config is not None and config != self.config:
             raise FrontEndMismatch(
                 f"{self.path.name}: features made with front end {config.fingerprint()} but the "
@@ -115,6 +121,47 @@ class Classifier:
             raise FrontEndMismatch(f"{self.path.name}: expects maps of shape "
                                    f"{self.config.shape}, got {maps.shape[1:]}")
         return self.session.run(None, {self.input_name: maps})[0]
+
+    def predict_audio(self, x_4k: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities ``(batch, n_classes)`` of an audio model for
+        waveforms at the model's rate (4 kHz), ``(samples,)`` or ``(batch, samples)``, each at
+        least ``min_duration_s`` (0.5 s) long: the recording resampled as ``predict`` does
+        (:meth:`file_audio`). Only the first ``read_seconds`` are used."""
+        if not self.audio:
+            raise ModelError(f"{self.path.name}: takes feature maps (predict_features), "
+                             "not audio")
+        x = np.asarray(x_4k, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None]
+        shortest = math.ceil(self.config.min_duration_s * self.config.sample_rate)
+        if x.ndim != 2 or x.shape[1] < shortest:
+            raise ValueError(f"{self.path.name}: expects waveforms (batch, samples) of at "
+                             f"least {shortest} samples, got shape {x.shape}")
+        return self.session.run(None, {self.input_name: x})[0]
+
+    def file_audio(self, path: Path, verdicts: dict[Path, QualityVerdict] | None = None
+                   ) -> np.ndarray:
+        """An audio model's input for one file: its first ``read_seconds``, validated and
+        resampled to 4 kHz exactly as :func:`heartsound.audio.preprocess` does before the
+        band-pass. With ``verdicts``, the quality verdict too (as :meth:`file_windows`)."""
+        seconds = self.config.read_seconds
+        x, rate = load(path, max_seconds=seconds)
+        if verdicts is not None:
+            verdicts[path] = assess(x, rate, config=self.config, max_seconds=seconds)
+        x = x[: int(np.ceil(seconds * rate))]
+        validate(x, rate, self.config, path)
+        return resample(x, rate, self.config.sample_rate)
+
+    def _predict_audio_files(self, paths: Iterable[Path],
+                             verdicts: dict[Path, QualityVerdict] | None
+                             ) -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
+        for p in paths:  # one recording per run: waveforms differ in length
+            try:
+                x = self.file_audio(p, verdicts)
+            except AudioError as exc:
+                yield p, None, exc.reason
+                continue
+            yield p, self.predict_audio(x)[0], None
 
     @property
     def csv_fields(self) -> list[str]:
@@ -142,6 +189,9 @@ class Classifier:
         """Yield ``(path, probabilities or None, error or None)`` per file, in order (window
         probabilities averaged per file); bad files never stop the batch. ``verdicts``
         collects each file's quality verdict (:mod:`heartsound.quality`) as it is read."""
+        if self.audio:
+            yield from self._predict_audio_files(paths, verdicts)
+            return
         pending: list[tuple[Path, np.ndarray]] = []
 
         def flush() -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
@@ -238,6 +288,8 @@ def card_lines(cards: str) -> dict[str, str]:
         elif name and line.startswith("- **CV**"):
             out[name] = line.removeprefix("- **CV**").strip()
             out[f"{name}-int8"] = out[name] + " (the float model's; int8: docs/int8.md)"
+            for source in (name, f"{name}-int8"):  # audio graphs: their source model's
+                out[f"{source}-audio"] = out[source] + " (front end in the graph)"
     return out
 
 

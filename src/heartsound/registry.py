@@ -14,7 +14,10 @@ from importlib import resources
 from pathlib import Path
 
 SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
-           "pascal-b-light-int8", "pascal-a-light-int8")
+           "pascal-b-light-int8", "pascal-a-light-int8",
+           # raw-audio graphs (heartsound.training.audio_model): input 4-kHz waveforms
+           "pascal-b-light-audio", "pascal-a-light-audio", "pascal-b-light-int8-audio",
+           "pascal-a-light-int8-audio")
 DEFAULT_MODEL = "pascal-b-light"
 
 

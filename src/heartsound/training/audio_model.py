@@ -1,0 +1,304 @@
+"""Raw-audio models: a shipped model with its whole front end in front, in one ONNX graph.
+
+``NAME-audio.onnx`` takes input ``audio``: the 4-kHz mono waveform, float32, shape
+``(batch, samples)`` (any length of at least the front end's ``min_duration_s``, 0.5 s; the
+graph itself does not check it: :meth:`heartsound.infer.Classifier.predict_audio` does, as
+``predict`` validates every recording). Its output ``probabilities`` ``(batch, classes)`` are
+the calibrated class probabilities (temperature scaling inside). The graph computes what
+:func:`heartsound.audio.preprocess` and :func:`heartsound.features.feature_map` do after the
+resampling, in plain opset-17 operators (no DFT/STFT, no custom ops, so onnxruntime on a CPU
+and onnxruntime-web's WebAssembly backend both run it):
+
+1. the first ``read_seconds`` (7.5 s, 30,000 samples): ``Slice``;
+2. the zero-phase Butterworth band-pass, ``scipy.signal.sosfiltfilt``'s exact definition:
+   odd extension by ``pad`` (27) samples at both ends (``Slice`` with step -1, ``Mul``,
+   ``Sub``, ``Concat``); the forward pass from its steady-state initial conditions, which is
+   the causal filter run over a past that repeats the first extended sample forever: that
+   sample ``Tile``d ``L - 1`` times in front, then a ``Conv`` with the truncated impulse
+   response ``h`` of the SOS cascade (``L`` taps, cut where the ``L1`` norm of the rest is
+   below :data:`TAIL`, 1e-8, far below float32 rounding); the backward pass likewise, its
+   last output repeated ``L - 1`` times behind and the ``Conv`` with ``h`` reversed (an
+   anti-causal filter); then the extension cropped. Two causal FIRs, not one symmetric
+   FIR with response ``|H|²``: the same cost, and the edges (the steady-state initial
+   conditions) come out exactly as ``sosfiltfilt``'s, not only the interior;
+3. fit to ``duration_s`` (28,000 samples): ``Tile`` by ``ceil(28000 / n)`` (1 for a long
+   recording) and ``Slice``, the paper's repeat rule;
+4. frames, periodic Hann window, DFT and power: one strided ``Conv`` whose ``2·(n_fft/2+1)``
+   kernels are ``window·cos`` and ``window·sin`` (built in the graph from tables of
+   ``cos(2πm/n_fft)`` by ``Gather`` at ``k·n mod n_fft``, so the file stays small; onnxruntime
+   folds them once when it loads the model), then ``re² + im²``;
+5. the mel filter bank (``MatMul``), ``10·log10(max(S, amin))`` (``Max``, ``Log``, ``Mul``),
+   the ``top_db`` clip below each map's own peak (``ReduceMax`` per item, ``Sub``, ``Max``),
+   and the DCT-II (``MatMul``) for MFCC maps;
+6. the shipped network unchanged (its standardisation is inside it), its tensors renamed
+   ``net/...``;
+7. temperature scaling ``softmax(log(max(p, 1e-12)) / T)`` (``Max``, ``Log``, ``Div``,
+   ``Softmax``), as :func:`heartsound.calibration.scale`.
+
+The file carries the source model's metadata plus ``heartsound.input = "audio"`` and
+``heartsound.source_model = NAME``. ``python -m heartsound.training.audio_model`` writes
+``NAME-audio.onnx`` beside every shipped ``*-light*.onnx``; parity with ``heartsound predict``
+is measured by ``python -m heartsound.research.audio_parity``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartsound.atomic import write_with
+from heartsound.config import FrontEndConfig
+
+SUFFIX = "-audio"
+INPUT = "audio"
+OUTPUT = "probabilities"
+OPSET = 17
+TAIL = 1e-8  # L1 norm of the impulse response left out of the FIR (per unit of input)
+PROB_FLOOR = 1e-12  # calibration.scale's clip before the log
+_INT_MAX = 2**62
+
+
+def bandpass_pad(sos: np.ndarray) -> int:
+    """``sosfiltfilt``'s default extension length (as :func:`heartsound.audio.bandpass`)."""
+    return 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
+
+
+def impulse_response(config: FrontEndConfig, tail: float = TAIL,
+                     limit: int = 1 << 16) -> np.ndarray:
+    """The causal band-pass's impulse response (the forward pass of the zero-phase filter),
+    cut after the first ``L`` taps such that ``sum |h[L:]| < tail``."""
+    from scipy import signal as sps
+
+    from heartsound.audio import bandpass_sos
+
+    sos = bandpass_sos(config.band_low_hz, config.band_high_hz, config.sample_rate,
+                       config.filter_order)
+    impulse = np.zeros(limit)
+    impulse[0] = 1.0
+    h = sps.sosfilt(sos, impulse)
+    rest = np.cumsum(np.abs(h)[::-1])[::-1]  # rest[i] = sum |h[i:]|
+    short = np.flatnonzero(rest < tail)
+    if not short.size:
+        raise ValueError(f"the band-pass impulse response has not decayed to {tail} after "
+                         f"{limit} samples")
+    return h[: int(short[0])]
+
+
+class _Builder:
+    """Nodes and initializers of a graph under construction, named ``fe/...``."""
+
+    def __init__(self, prefix: str = "fe/") -> None:
+        self.prefix, self.count = prefix, 0
+        self.nodes: list[Any] = []  # onnx.NodeProto
+        self.inits: list[Any] = []  # onnx.TensorProto
+
+    def name(self, hint: str) -> str:
+        self.count += 1
+        return f"{self.prefix}{hint}{self.count}"
+
+    def const(self, value: object, hint: str = "c", dtype: type | None = None) -> str:
+        from onnx import numpy_helper
+
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        name = self.name(hint)
+        self.inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def ints(self, *values: int) -> str:
+        return self.const(np.array(values, dtype=np.int64), "i")
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        from onnx import helper
+
+        output = out or self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, list(inputs), [output],
+                                           name=self.name("n"), **attrs))
+        return output
+
+    def slice(self, x: str, start: int, end: int, axis: int, step: int = 1) -> str:
+        return self.op("Slice", x, self.ints(start), self.ints(end), self.ints(axis),
+                       self.ints(step))
+
+
+def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
+               ) -> dict[str, str]:
+    """Nodes from the graph input ``audio`` (batch, samples) to the map ``out``; returns the
+    names of the band-passed signal (``band``: batch, 1, min(samples, read)) and the
+    fixed-length one (``fixed``: batch, 1, n_samples)."""
+    from heartsound.audio import bandpass_sos
+    from heartsound.features import _dct_matrix, _window, mel_filterbank
+
+    cfg = config
+    sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
+    pad, taps = bandpass_pad(sos), len(h)
+    read = int(math.ceil(cfg.read_seconds * cfg.sample_rate))
+    x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples): Conv's layout
+    x = b.slice(x, 0, read, 2)
+    # sosfiltfilt's odd extension: 2·x[0] - x[pad:0:-1] and 2·x[-1] - x[-2:-pad-2:-1]
+    two = b.const(np.float32(2.0), "two")
+    head = b.op("Sub", b.op("Mul", b.slice(x, 0, 1, 2), two), b.slice(x, pad, 0, 2, -1))
+    tail = b.op("Sub", b.op("Mul", b.slice(x, -1, _INT_MAX, 2), two),
+                b.slice(x, -2, -pad - 2, 2, -1))
+    ext = b.op("Concat", head, x, tail, axis=2)
+    # Forward pass from steady state: the first sample repeated before, causal FIR.
+    kernel = b.const(h.reshape(1, 1, -1), "fir")
+    flipped = b.slice(kernel, -1, -_INT_MAX, 2, -1)  # Conv correlates: h reversed is causal
+    lead = b.op("Tile", b.slice(ext, 0, 1, 2), b.ints(1, 1, taps - 1))
+    fwd = b.op("Conv", b.op("Concat", lead, ext, axis=2), flipped)
+    # Backward pass from steady state: the last forward output repeated after, anti-causal.
+    trail = b.op("Tile", b.slice(fwd, -1, _INT_MAX, 2), b.ints(1, 1, taps - 1))
+    both = b.op("Conv", b.op("Concat", fwd, trail, axis=2), kernel)
+    band = b.slice(both, pad, -pad, 2)
+    # fit_length: tile by ceil(n_samples / n), keep the first n_samples.
+    n = b.slice(b.op("Shape", band), 2, 3, 0)
+    reps = b.op("Div", b.op("Add", n, b.ints(cfg.n_samples - 1)), n)
+    tiled = b.op("Tile", band, b.op("Concat", b.ints(1, 1), reps, axis=0))
+    fixed = b.slice(tiled, 0, cfg.n_samples, 2)
+    # Frames · window · DFT in one strided Conv; kernels from cos/sin tables.
+    n_fft, bins = cfg.n_fft, cfg.n_fft // 2 + 1
+    angle = 2 * np.pi * np.arange(n_fft) / n_fft
+    k = b.op("Unsqueeze", b.op("Range", b.const(np.int64(0)), b.const(np.int64(bins)),
+                               b.const(np.int64(1))), b.ints(1))
+    m = b.op("Unsqueeze", b.op("Range", b.const(np.int64(0)), b.const(np.int64(n_fft)),
+                               b.const(np.int64(1))), b.ints(0))
+    index = b.op("Mod", b.op("Mul", k, m), b.const(np.int64(n_fft)))  # (bins, n_fft)
+    window = b.const(_window(cfg.window, cfg.frame_length, n_fft), "window")
+    cos = b.op("Mul", b.op("Gather", b.const(np.cos(angle), "cos"), index), window)
+    sin = b.op("Mul", b.op("Gather", b.const(np.sin(angle), "sin"), index), window)
+    dft = b.op("Unsqueeze", b.op("Concat", cos, sin, axis=0), b.ints(1))  # (2·bins, 1, n_fft)
+    half = n_fft // 2 if cfg.center else 0  # features.log_mel pads zeros when centring
+    spec = b.op("Conv", fixed, dft, strides=[cfg.hop_length], pads=[half, half])
+    re, im = b.slice(spec, 0, bins, 1), b.slice(spec, bins, 2 * bins, 1)
+    power = b.op("Add", b.op("Mul", re, re), b.op("Mul", im, im))  # (batch, bins, frames)
+    bank = mel_filterbank(sample_rate=cfg.sample_rate, n_fft=n_fft, n_mels=cfg.n_mels,
+                          fmin_hz=cfg.fmin_hz, fmax_hz=cfg.fmax_hz,
+                          htk=cfg.mel_scale == "htk", norm=cfg.mel_norm)
+    mel = b.op("MatMul", b.op("Transpose", power, perm=[0, 2, 1]),
+               b.const(np.ascontiguousarray(bank.T), "mel"))  # (batch, frames, n_mels)
+    floor = b.op("Max", mel, b.const(np.float32(cfg.amin), "amin"))
+    if cfg.log == "ln":
+        logs = b.op("Log", floor)
+    else:
+        logs = b.op("Mul", b.op("Log", floor), b.const(np.float32(10 / np.log(10)), "db"))
+        if cfg.top_db is not None:
+            peak = b.op("ReduceMax", logs, axes=[1, 2], keepdims=1)
+            logs = b.op("Max", logs, b.op("Sub", peak, b.const(np.float32(cfg.top_db), "top")))
+    if cfg.cepstrum:
+        b.op("MatMul", logs, b.const(_dct_matrix(cfg.n_mels, cfg.n_mfcc), "dct"), out=out)
+    else:
+        b.op("Identity", logs, out=out)
+    return {"band": band, "fixed": fixed}
+
+
+def _check_supported(config: FrontEndConfig, meta: dict[str, str]) -> None:
+    if config.log == "pcen":
+        raise ValueError("PCEN maps are not built into audio graphs (a recursive smoother)")
+    if "heartsound.window_hop_s" in meta:
+        raise ValueError("whole-recording models (sliding windows) have no audio graph")
+
+
+def build_audio_model(model_path: str | os.PathLike[str],
+                      intermediates: bool = False) -> Any:
+    """The audio model of ``model_path`` as an ``onnx.ModelProto`` (not written).
+
+    ``intermediates`` adds outputs after ``probabilities``, for parity measurements:
+    ``band`` (the band-passed signal, batch × 1 × samples read), ``fixed`` (fitted to
+    ``duration_s``, batch × 1 × n_samples) and ``map`` (the network's input map)."""
+    import onnx
+    from onnx import TensorProto, helper
+    from onnx.compose import add_prefix_graph
+
+    model_path = Path(model_path)
+    source = onnx.load(str(model_path))
+    meta = {p.key: p.value for p in source.metadata_props}
+    config = FrontEndConfig.from_json(meta["heartsound.frontend"])
+    _check_supported(config, meta)
+    (net_in,), (net_out,) = source.graph.input, source.graph.output
+    classes = net_out.type.tensor_type.shape.dim[-1].dim_value
+    net = add_prefix_graph(source.graph, "net/")
+    b = _Builder()
+    h = impulse_response(config)
+    stages = _front_end(b, config, h, out=f"net/{net_in.name}")
+    head = b.nodes[:]
+    temperature = float(meta.get("heartsound.temperature", 1.0))
+    probs = f"net/{net_out.name}"
+    if temperature == 1.0:  # Classifier.predict_files leaves T = 1 unscaled
+        b.op("Identity", probs, out=OUTPUT)
+    else:
+        logits = b.op("Log", b.op("Max", probs, b.const(np.float32(PROB_FLOOR), "floor")))
+        scaled = b.op("Div", logits, b.const(np.float32(temperature), "temperature"))
+        b.op("Softmax", scaled, out=OUTPUT, axis=-1)
+    calibration = b.nodes[len(head):]
+    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", classes])]
+    if intermediates:
+        for label, name in (*stages.items(), ("map", f"net/{net_in.name}")):
+            calibration.append(helper.make_node("Identity", [name], [label],
+                                                name=b.name("n")))
+            outputs.append(helper.make_tensor_value_info(label, TensorProto.FLOAT,
+                                                         ["batch", None, None]))
+    graph = helper.make_graph(
+        [*head, *net.node, *calibration], f"{model_path.stem}{SUFFIX}",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", "samples"])],
+        outputs, [*b.inits, *net.initializer],
+    )
+    model = helper.make_model(graph, opset_imports=list(source.opset_import),
+                              producer_name="heartsound")
+    model.ir_version = source.ir_version
+    model.doc_string = (f"{model_path.stem} with its front end inside: 4-kHz audio (batch, "
+                        "samples), at least 0.5 s, in; calibrated probabilities out. "
+                        f"Band-pass: sosfiltfilt as two {len(h)}-tap FIR passes from "
+                        "steady state (heartsound.training.audio_model).")
+    for key, value in {**meta, "heartsound.input": INPUT,
+                       "heartsound.source_model": model_path.stem}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_audio_model(model_path: str | os.PathLike[str],
+                       out_path: str | os.PathLike[str] | None = None) -> Path:
+    """Write the audio model of ``model_path`` to ``out_path`` (default: ``NAME-audio.onnx``
+    beside it), atomically."""
+    model_path = Path(model_path)
+    out = (Path(out_path) if out_path is not None
+           else model_path.with_name(f"{model_path.stem}{SUFFIX}.onnx"))
+    proto = build_audio_model(model_path)
+    return write_with(out, lambda fh: fh.write(proto.SerializeToString()), mode="wb")
+
+
+def sources(folder: Path) -> list[Path]:
+    """The light models of ``folder`` that get an audio graph (not the audio graphs)."""
+    return sorted(p for p in folder.glob("*-light*.onnx") if not p.stem.endswith(SUFFIX))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heartsound.registry import models_dir
+
+    parser = argparse.ArgumentParser(
+        prog="python -m heartsound.training.audio_model",
+        description="write NAME-audio.onnx (front end inside) for every *-light*.onnx")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="folder of models (default: the shipped models' folder)")
+    args = parser.parse_args(argv)
+    folder = args.models or models_dir()
+    found = sources(folder)
+    if not found:
+        print(f"no *-light*.onnx in {folder}", file=sys.stderr)
+        return 1
+    for path in found:
+        out = export_audio_model(path)
+        print(f"{out} ({out.stat().st_size / 1000:.1f} KB, from {path.name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
