@@ -328,14 +328,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(models, indent=2))
         return 0
-    print(f"{'name':<22} {'input':<16} {'params':>7} {'KB':>6}  classes")
+    width = max(len(m["name"]) for m in models) + 2
+    print(f"{'name':<{width}} {'input':<16} {'params':>7} {'KB':>6}  classes")
     for m in models:
         shape = "audio" if m["input"] == "audio" else "x".join(map(str, m["input_shape"]))
-        print(f"{m['name']:<22} {shape:<16} {m['parameters'] or '':>7} "
+        print(f"{m['name']:<{width}} {shape:<16} {m['parameters'] or '':>7} "
               f"{m['bytes'] / 1000:>6.1f}  {', '.join(m['classes'])}")
-        print(f"{'':<22} {m['front_end']}")
+        print(f"{'':<{width}} {m['front_end']}")
         if m.get("card"):
-            print(f"{'':<22} {m['card']}")
+            print(f"{'':<{width}} {m['card']}")
     return 0
 
 

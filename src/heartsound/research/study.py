@@ -354,6 +354,10 @@ def reproduce(args: argparse.Namespace) -> int:
                                        SHIPPED_FROM["pascal-b-light"]))
             if name in summaries for fmt in FORMATS]
     calibration = calibrate_shipped(runs, models, args.data)
+    # The raw-audio twins carry the calibrated models inside: made after the temperatures.
+    from heartsound.training.audio_model import export_audio_model, sources
+
+    shipped += [export_audio_model(path) for path in sources(models)]
     write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
     write_text(models / "README.md", model_cards(summaries, models))
     write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
