@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from heartsound.synthetic import heart_like  # noqa: F401  (tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HEARTSOUND_DATA", ROOT.parent / "shared" / "data" / "pascal"))
 
@@ -24,18 +26,6 @@ def data_dir() -> Path:
     if not (DATA / "set_a").is_dir():
         pytest.skip(f"PASCAL data not found at {DATA}")
     return DATA
-
-
-def heart_like(seconds: float, rate: int, bpm: float = 72.0, seed: int = 0) -> np.ndarray:
-    """A crude heartbeat: 50-150 Hz bursts (S1, S2) every beat, plus a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    beat = 60.0 / bpm
-    x = np.zeros_like(t)
-    for onset, freq in ((0.0, 60.0), (0.3, 110.0)):
-        phase = (t - onset) % beat
-        x += np.exp(-phase / 0.03) * np.sin(2 * np.pi * freq * t) * (phase < 0.12)
-    return 0.5 * x + 0.01 * rng.standard_normal(t.size)
 
 
 @pytest.fixture

@@ -19,23 +19,11 @@ from heartsound.quality import (
     assess_file,
     clipping_share,
 )
+from heartsound.synthetic import heart_like
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
 RATE = 4000
-
-
-def heart_like(seconds: float, rate: int, bpm: float = 72.0, seed: int = 0,
-               noise: float = 0.01) -> np.ndarray:
-    """tests/conftest.py's crude heartbeat: 60/110 Hz bursts (S1, S2) each beat, plus noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    beat = 60.0 / bpm
-    x = np.zeros_like(t)
-    for onset, freq in ((0.0, 60.0), (0.3, 110.0)):
-        phase = (t - onset) % beat
-        x += np.exp(-phase / 0.03) * np.sin(2 * np.pi * freq * t) * (phase < 0.12)
-    return 0.5 * x + noise * rng.standard_normal(t.size)
 
 
 def pcm16(x: np.ndarray) -> np.ndarray:
