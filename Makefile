@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 RUN := $(VENV)/bin/heartsound
 LAB := $(VENV)/bin/heartsound-lab
 
-.PHONY: demo test test-fast chromium reproduce bench lint clean
+.PHONY: demo test test-fast chromium web web-deps reproduce bench lint clean
 
 # Runtime only (inference runs on numpy/scipy/soundfile/soxr + onnxruntime, no torch).
 $(VENV)/.runtime: pyproject.toml
@@ -26,7 +26,7 @@ demo: $(VENV)/.runtime
 	$(RUN) demo
 
 # Everything CI runs (.ci/run): lint, types of the runtime package, every test.
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev chromium web-deps lint
 	$(PY) -m pytest
 
 # The runtime and layout tests without the slow ones (the wheel install): ~75 s on 2 cores.
@@ -39,6 +39,18 @@ chromium:
 	@command -v chromium >/dev/null || test "$$(id -u)" != 0 || ! command -v apt-get >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || echo "chromium could not be installed: the report's browser test will be skipped"
+
+# The phone app's runtime: onnxruntime-web from the npm registry, pinned by web/package.json
+# and web/package-lock.json (npm ci installs exactly the locked tree into web/node_modules).
+web-deps: web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the web app's tests will be skipped"; exit 0; } \
+	  && cd web && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.package-lock.json
+
+# The static offline app (page, WebAssembly runtime, raw-audio models) in web/dist/.
+web: $(VENV)/.runtime web-deps
+	$(RUN) web --out web/dist
 
 # The whole study (an hour or more on 2 CPU cores): every CV run, shipped models (float and
 # int8), the lightness bench, the ablation of every recipe change (its test-time views, the
