@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from heartsound.audio import AudioError
-from heartsound.data import CLASSES, SPLITS, DataError, Recording, pascal_key
+from heartsound.data import CLASSES, SPLITS, DataError, Recording, is_physionet, pascal_key
 from heartsound.registry import ModelError
 
 
@@ -44,6 +44,15 @@ def cmd_data(args: argparse.Namespace) -> int:
         summary_rows,
     )
 
+    if args.dataset and is_physionet(args.dataset):
+        from heartsound.data import physionet2016, physionet_summary_lines
+
+        if args.rhythm:
+            raise UsageError("--rhythm measures the PASCAL sets only")
+        found = physionet2016(args.data)
+        print(f"PhysioNet/CinC 2016 training records in {found[0].path.parent.parent}\n")
+        print("\n".join(physionet_summary_lines(found)))
+        return 0
     if args.dataset and pascal_key(args.dataset) is None:  # the user's own CSV
         if args.rhythm:
             raise UsageError("--rhythm measures the PASCAL sets only")
@@ -262,7 +271,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
     model = resolve_model(args.model, args.recipe, args.dataset)
-    if pascal_key(args.dataset) is None:  # the user's own CSV: what it holds, first
+    if pascal_key(args.dataset) is None and not is_physionet(args.dataset):
+        # The user's own CSV: what it holds, first.
         from heartsound.data import from_csv, print_summary
 
         print_summary(from_csv(args.dataset), args.dataset, file=sys.stderr,
@@ -347,6 +357,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+# ---------------------------------------------------------------------------- web
+def cmd_web(args: argparse.Namespace) -> int:
+    from heartsound.web import app_size, build_app
+
+    out = build_app(Path(args.out))
+    mb = app_size(out) / 1e6
+    print(f"heartsound: app written to {out} ({mb:.1f} MB); serve the folder over http(s) "
+          f"(e.g. python -m http.server -d {out} -b 127.0.0.1) and open index.html",
+          file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------- serve
 def cmd_serve(args: argparse.Namespace) -> int:
     import importlib
@@ -406,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "or describe a CSV dataset (--dataset)")
     p.add_argument("--dataset", help="a CSV with columns path,label[,group]: its classes, "
                                      "durations, sample rates, groups and unreadable files "
-                                     "(pascal-a, pascal-b: the PASCAL table)")
+                                     "(pascal-a, pascal-b: the PASCAL table; physionet2016: "
+                                     "records per database and class, durations)")
     p.add_argument("--folds", type=int, default=5,
                    help="with --dataset CSV: the fold count its classes are checked against")
     p.add_argument("--data", help="PASCAL folder (default: $HEARTSOUND_DATA, data/pascal, "
@@ -438,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
     p.add_argument("--dataset", required=True,
-                   help="pascal-a, pascal-b, or a CSV with columns path,label[,group]")
+                   help="pascal-a, pascal-b, physionet2016 (normal/abnormal screening; "
+                        "--split databases: leave-one-database-out), or a CSV with columns "
+                        "path,label[,group]")
     p.add_argument("--model", default=None,
                    choices=("light", "light-context", "light-temporal", "light-ensemble",
                             "light-centred", "light-centred-means", "light-cmvn",
@@ -532,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--out", default="demo", help="output folder for the figure (default demo/)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("web", help="write the offline phone app (static files: page, "
+                                   "WebAssembly runtime, raw-audio models) into a folder")
+    p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier "
+                                                "build, which is replaced)")
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("serve", help="serve the app and a JSON API (POST /v1/predict) over "
                                      "HTTP (needs heartsound[serve])")

@@ -1,4 +1,6 @@
-"""Datasets: the PASCAL CHSC2011 recordings (Kaggle layout) and any ``path,label[,group]`` CSV.
+"""Datasets: the PASCAL CHSC2011 recordings (Kaggle layout), the PhysioNet/CinC 2016 training
+databases (``physionet2016``: normal / abnormal, grouped by database) and any
+``path,label[,group]`` CSV.
 
 PASCAL labels come from the file names and are cross-checked against ``set_a.csv`` /
 ``set_b.csv``; a disagreement is an error. Set-B names carry a patient id
@@ -84,6 +86,9 @@ SPLITS = {
     "sessions": "as grouped, and set A's recordings grouped by recording session (file-name "
                 "minutes no more than 15 apart, data.session_groups)",
     "random": "the paper's ungrouped stratified folds",
+    "databases": "leave-one-database-out: each fold holds out one group whole (PhysioNet "
+                 "2016: a database, a-f; a CSV: its group column), --folds = the number of "
+                 "groups",
 }
 
 
@@ -307,6 +312,8 @@ def classes_of(recordings: Iterable[Recording], dataset: str | None = None) -> t
     """Class vocabulary: PASCAL's fixed order, or sorted labels of a CSV dataset."""
     if dataset in CLASSES:
         return CLASSES[dataset]
+    if dataset == PHYSIONET:
+        return PHYSIONET_CLASSES
     return tuple(sorted({r.label for r in recordings if r.label is not None}))
 
 
@@ -318,7 +325,10 @@ def pascal_key(name: str) -> str | None:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Recording]:
-    """``pascal-a`` / ``pascal-b`` / ``a`` / ``b``, or a path to a CSV dataset."""
+    """``pascal-a`` / ``pascal-b`` / ``a`` / ``b``, ``physionet2016``, or a path to a CSV
+    dataset."""
+    if is_physionet(name):
+        return physionet2016(data_dir)
     key = pascal_key(name)
     if key is not None:
         return pascal(key, data_dir)
@@ -343,6 +353,99 @@ def summary_rows(recordings: Sequence[Recording]) -> list[tuple[str, str, str, i
     return [(*k, len(d), sum(d)) for k, d in durations_by_group(recordings).items()]
 
 
+# ---------------------------------------------------------------- PhysioNet/CinC 2016
+PHYSIONET = "physionet2016"
+PHYSIONET_CLASSES = ("normal", "abnormal")  # abnormal: the screening task's positive class
+PHYSIONET_NAMES = ("physionet2016", "physionet-2016", "physionet")
+_REFERENCE = {"1": "abnormal", "-1": "normal"}
+
+
+def is_physionet(name: str) -> bool:
+    """Whether a dataset argument names the PhysioNet/CinC 2016 training set (an existing
+    file of that name, a CSV, wins)."""
+    return name.lower() in PHYSIONET_NAMES and not Path(name).is_file()
+
+
+def physionet_data_dir() -> Path:
+    """``$HEARTSOUND_DATA/physionet2016``, else ``data/physionet2016``, else
+    ``../shared/data/physionet2016`` (also looked for beside the source tree)."""
+    env = os.environ.get("HEARTSOUND_DATA")
+    candidates = [Path(env) / "physionet2016"] if env else []
+    here = Path(__file__).resolve().parents[2]
+    candidates += [Path("data/physionet2016"), Path("../shared/data/physionet2016"),
+                   here / "data/physionet2016", here.parent / "shared/data/physionet2016"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
+
+
+def physionet2016(data_dir: str | os.PathLike[str] | None = None) -> list[Recording]:
+    """The labelled records of the PhysioNet/CinC Challenge 2016 training databases found
+    under ``data_dir`` (``training-<letter>/<record>.flac`` or ``.wav``, labels from each
+    folder's ``REFERENCE.csv``: ``1`` abnormal, ``-1`` normal), sorted by database and
+    record. ``group`` is the database letter: record names carry no patient id, so the
+    database is the only grouping the data gives (a patient may have several records in
+    one database)."""
+    root = Path(data_dir) if data_dir is not None else physionet_data_dir()
+    folders = sorted(f for f in root.glob("training-*") if f.is_dir())
+    if not folders:
+        raise DataError(f"{root}: no training-* folders of PhysioNet 2016 (set --data or "
+                        "$HEARTSOUND_DATA)")
+    out = []
+    for folder in folders:
+        letter = folder.name.removeprefix("training-")
+        reference = folder / "REFERENCE.csv"
+        if not reference.is_file():
+            raise DataError(f"{reference}: no such file")
+        labels: dict[str, str] = {}
+        with reference.open(newline="") as fh:
+            for i, row in enumerate(csv.reader(fh), start=1):
+                if not row or not row[0].strip():
+                    continue
+                value = row[1].strip() if len(row) > 1 else ""
+                if value not in _REFERENCE:
+                    raise DataError(f"{reference}:{i}: expected <record>,1 or <record>,-1")
+                labels[row[0].strip()] = _REFERENCE[value]
+        for record, label in sorted(labels.items()):
+            path = next((p for p in (folder / f"{record}.flac", folder / f"{record}.wav")
+                         if p.is_file()), None)
+            if path is None:
+                raise DataError(f"{folder}: {record} is in REFERENCE.csv but has no "
+                                ".flac or .wav file")
+            info = sf.info(str(path))
+            out.append(Recording(
+                path=path, dataset=PHYSIONET, label=label, split="labelled", group=letter,
+                duration_s=info.frames / info.samplerate, sample_rate=info.samplerate,
+                group_given=True))
+    return out
+
+
+def physionet_summary_lines(recordings: Sequence[Recording]) -> list[str]:
+    """What ``heartsound data --dataset physionet2016`` prints: records per database and
+    class, abnormal prevalence, durations (min / median / max, hours), and the totals."""
+    head = (f"{'database':<9} {'records':>7} {'abnormal':>8} {'normal':>6} {'% abn':>6} "
+            f"{'min s':>6} {'median s':>8} {'max s':>6} {'hours':>6}")
+    lines = [head]
+
+    def row(name: str, rs: Sequence[Recording]) -> str:
+        d = sorted(r.duration_s for r in rs)
+        abn = sum(r.label == "abnormal" for r in rs)
+        return (f"{name:<9} {len(rs):>7} {abn:>8} {len(rs) - abn:>6} {abn / len(rs):>6.0%} "
+                f"{d[0]:>6.1f} {statistics.median(d):>8.1f} {d[-1]:>6.1f} "
+                f"{sum(d) / 3600:>6.2f}")
+
+    for letter in sorted({r.group for r in recordings}):
+        lines.append(row(f"training-{letter}", [r for r in recordings if r.group == letter]))
+    lines.append(row("total", recordings))
+    rates = Counter(r.sample_rate for r in recordings)
+    lines.append("sample rates: " + ", ".join(f"{rate} Hz ({n})"
+                                              for rate, n in sorted(rates.items())))
+    lines.append("record names carry no patient id: folds within a database may share a "
+                 "patient; --split databases holds out one database per fold")
+    return lines
+
+
 # ---------------------------------------------------------------- a labelled dataset in words
 def unreadable(recordings: Sequence[Recording]) -> list[Recording]:
     """The recordings soundfile could not open (``sample_rate`` 0): left out of training."""
@@ -354,6 +457,9 @@ def fold_unit(recordings: Sequence[Recording], split: str = "grouped") -> str:
     ``"recording-level folds (no groups given)"`` when nothing groups the recordings."""
     if split == "random":
         return "recording-level folds (--split random)"
+    if split == "databases":
+        held = sorted({r.group for r in recordings})
+        return f"{len(held)} databases, one held out per fold ({', '.join(held)})"
     if split == "sessions" and any(r.dataset == "a" for r in recordings):
         return f"{len(set(session_groups(recordings)))} groups (set-A recording sessions)"
     given = [r for r in recordings if r.group_given]

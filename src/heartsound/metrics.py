@@ -167,3 +167,72 @@ def roc_auc(y_true: Sequence[bool], score: Sequence[float]) -> float:
 
     ranks = rankdata(s)  # ties get their mean rank
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+# ------------------------------------------------------------------ screening (PhysioNet 2016)
+SCREENING_CLASSES = ("normal", "abnormal")  # abnormal is the positive class
+
+
+def screening_scores(y_true: Sequence[str], y_pred: Sequence[str],
+                     scores: Sequence[float] | None = None) -> dict[str, object]:
+    """The PhysioNet/CinC 2016 screening scores, abnormal the positive class.
+
+    ``y_true`` holds ``normal`` / ``abnormal``; ``y_pred`` also ``uncertain`` / ``unusable``
+    (the 2016 challenge's "unsure"), which count as *not correct*: they stay in the
+    denominators of sensitivity, specificity and accuracy, so abstaining never raises MAcc.
+    (The challenge's own rule weighted unsure answers by signal quality; this one is
+    stricter.) ``sensitivity`` = abnormal predicted abnormal / true abnormal, ``specificity``
+    = normal predicted normal / true normal, ``macc`` = (sensitivity + specificity) / 2 (the
+    challenge's official score), ``accuracy`` = correct / all. With ``scores`` (P(abnormal)
+    per recording, abstentions included), ``auroc``: the threshold-free ROC AUC. The
+    confusion matrix (rows true normal, abnormal; columns predicted normal, abnormal) counts
+    the answered recordings; ``unsure_normal`` / ``unsure_abnormal`` the unsure ones by
+    their true class.
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    if scores is not None and len(scores) != len(y_true):
+        raise ValueError(f"{len(y_true)} true labels but {len(scores)} scores")
+    for label in y_true:
+        if label not in SCREENING_CLASSES:
+            raise ValueError(f"unknown true label {label!r} (expected normal or abnormal)")
+    for label in y_pred:
+        if label not in SCREENING_CLASSES and label not in ABSTENTIONS:
+            raise ValueError(f"unknown prediction {label!r} (expected normal, abnormal, "
+                             f"{' or '.join(ABSTENTIONS)})")
+    answered = [i for i, p in enumerate(y_pred) if p not in ABSTENTIONS]
+    cm = confusion_matrix([y_true[i] for i in answered], [y_pred[i] for i in answered],
+                          SCREENING_CLASSES)
+    unsure = [sum(y_true[i] == c and y_pred[i] in ABSTENTIONS for i in range(len(y_true)))
+              for c in SCREENING_CLASSES]
+    n_normal, n_abnormal = (cm[i].sum() + unsure[i] for i in range(2))
+    se = _ratio(cm[1, 1], n_abnormal)
+    sp = _ratio(cm[0, 0], n_normal)
+    out: dict[str, object] = {
+        "sensitivity": se, "specificity": sp, "macc": (se + sp) / 2,
+        "accuracy": _ratio(cm[0, 0] + cm[1, 1], len(y_true)),
+    }
+    if scores is not None:
+        out["auroc"] = roc_auc([t == "abnormal" for t in y_true], scores)
+    out |= {"unsure_normal": int(unsure[0]), "unsure_abnormal": int(unsure[1]),
+            "n": len(y_true), "prevalence": _ratio(n_abnormal, len(y_true)),
+            "classes": list(SCREENING_CLASSES), "confusion_matrix": cm.tolist()}
+    return out
+
+
+def best_threshold(y_true: Sequence[bool], scores: Sequence[float]) -> float:
+    """The threshold on ``scores`` (predict positive at ``score >= t``) with the highest
+    MAcc on these recordings; among ties, the one nearest 0.5. NaN without both classes."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    if y.all() or not y.any():
+        return float("nan")
+    values = np.unique(s)
+    # Midpoints between neighbouring scores, and beyond both ends.
+    cuts = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2,
+                           [values[-1] + 1e-6]])
+    se = np.array([(s[y] >= t).mean() for t in cuts])
+    sp = np.array([(s[~y] < t).mean() for t in cuts])
+    macc = (se + sp) / 2
+    best = np.flatnonzero(np.isclose(macc, macc.max()))
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])

@@ -75,6 +75,12 @@ def cmd_serve_bench(args: argparse.Namespace) -> int:
     return serve_bench(args)
 
 
+def cmd_physionet(args: argparse.Namespace) -> int:
+    from heartsound.research.physionet import physionet
+
+    return physionet(args)
+
+
 def cmd_imports(args: argparse.Namespace) -> int:
     from heartsound.research.imports import imports_command
 
@@ -168,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_bench_arguments(p)
     p.set_defaults(func=cmd_serve_bench)
+
+    p = sub.add_parser("physionet", help="PhysioNet 2016 screening: leave-one-database-out "
+                                         "and 5-fold CV runs (--train), docs/physionet.md")
+    from heartsound.research.physionet import add_arguments as physionet_arguments
+
+    physionet_arguments(p)
+    add_device_argument(p)
+    p.set_defaults(func=cmd_physionet)
 
     p = sub.add_parser("imports", help="the package's import graph by room (runtime, training, "
                                        "research), with any import against the direction")

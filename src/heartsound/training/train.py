@@ -28,16 +28,23 @@ from heartsound.atomic import write_json, write_text, write_with
 from heartsound.config import FrontEndConfig, front_end, resolve
 from heartsound.data import (
     CLASSES,
+    PHYSIONET,
     SPLITS,
     Recording,
     check_trainable,
     classes_of,
     fold_unit,
+    is_physionet,
     load_dataset,
     session_groups,
 )
 from heartsound.features import cached_features, hop_frames
-from heartsound.metrics import classification_scores, pascal_scores, scalar_keys
+from heartsound.metrics import (
+    classification_scores,
+    pascal_scores,
+    scalar_keys,
+    screening_scores,
+)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,9 @@ class Choice(NamedTuple):
 # nothing; unmeasured).
 IMPROVED = {"a": Choice("light", "joint-augment-smooth", 4),
             "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
-            "csv": Choice("light", "augment", 1)}
+            "csv": Choice("light", "augment", 1),
+            # PhysioNet 2016 screening (normal / abnormal): a CSV's choice, unmeasured.
+            PHYSIONET: Choice("light", "augment", 1)}
 
 
 def resolve_recipe(name: str, dataset: str) -> Recipe:
@@ -283,6 +292,18 @@ def make_folds(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: i
         fold_counts[best] += counts[g]
     return [np.array(sorted(i for g in order if assignment[g] == f for i in members[g]))
             for f in range(k)]
+
+
+def database_folds(groups: Sequence[str], k: int) -> list[np.ndarray]:
+    """Leave-one-database-out (``split="databases"``): fold f holds every recording of the
+    f-th group in sorted order (PhysioNet 2016: database a, b, c, d, f). ``k`` must be the
+    number of groups."""
+    names = sorted(set(groups))
+    if len(names) != k:
+        raise ValueError(f"--split databases: {len(names)} databases/groups "
+                         f"({', '.join(names[:8])}{' ...' if len(names) > 8 else ''}) but "
+                         f"--folds {k}; use --folds {len(names)}")
+    return [np.flatnonzero(np.asarray(groups) == g) for g in names]
 
 
 # ------------------------------------------------------------------------------------ data
@@ -803,9 +824,16 @@ def _progress(prefix: str, epoch: int, epochs: int, row: dict) -> None:
 
 # ------------------------------------------------------------------------------------ runs
 def scores_for(dataset: str, classes: Sequence[str], y_true: Sequence[str],
-               y_pred: Sequence[str]) -> dict[str, Any]:
+               y_pred: Sequence[str], probs: np.ndarray | None = None) -> dict[str, Any]:
+    """The scores of a dataset key: PASCAL's workbook, PhysioNet 2016's screening scores
+    (with ``probs``, per-class probabilities in ``classes`` order, also the AUROC of
+    P(abnormal)), else general multi-class scores."""
     if dataset in CLASSES:
         return pascal_scores(y_true, y_pred, dataset)
+    if dataset == PHYSIONET:
+        p_abnormal = None if probs is None else np.asarray(probs)[:, list(classes).index(
+            "abnormal")].tolist()
+        return screening_scores(y_true, y_pred, p_abnormal)
     return classification_scores(y_true, y_pred, classes)
 
 
@@ -854,7 +882,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 
 def dataset_key(dataset: str) -> str:
-    """"a" / "b" for the PASCAL sets (challenge metrics), "csv" for a user dataset."""
+    """"a" / "b" for the PASCAL sets (challenge metrics), "physionet2016" for the PhysioNet
+    2016 training set (screening metrics), "csv" for a user dataset."""
+    if is_physionet(dataset):
+        return PHYSIONET
     key = dataset.lower().removeprefix("pascal-")
     return key if key in CLASSES and not Path(dataset).is_file() else "csv"
 
@@ -1175,7 +1206,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     names = recording_names(recordings, csv_root)
     groups = session_groups(recordings) if split == "sessions" else [r.group for r in recordings]
-    val_sets = make_folds(labels, groups, folds, seed, grouped=split != "random")
+    val_sets = (database_folds(groups, folds) if split == "databases"
+                else make_folds(labels, groups, folds, seed, grouped=split != "random"))
     fold_results = []
     trained_folds: set[int] = set()
     for f, val_idx in enumerate(val_sets, start=1):
@@ -1201,7 +1233,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
         pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
-                            [classes[p] for p in pred])
+                            [classes[p] for p in pred], probs)
         best_epoch = next((r["epoch"] for r in reversed(curve) if r.get("best")), len(curve))
         result = {"fold": f, "n_train": len(train_idx), "n_joint": len(joint.maps),
                   "n_val": len(val_idx),
@@ -1217,7 +1249,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         fold_results.append(result)
         print(f"fold {f}/{folds}: accuracy {scores['accuracy']:.3f}"
               + (f", total precision {scores['total_precision']:.3f}"
-                 if "total_precision" in scores else f", macro-F1 {scores['macro_f1']:.3f}")
+                 if "total_precision" in scores else f", MAcc {scores['macc']:.3f}"
+                 if "macc" in scores else f", macro-F1 {scores['macro_f1']:.3f}")
               + f", best epoch {best_epoch}, {result['seconds']:.0f} s", file=sys.stderr)
     had_final = (out / "final" / "final.json").exists()
     summary: dict[str, Any] = {"config": run_config, "folds": fold_results,
