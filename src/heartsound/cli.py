@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (re-running resumes it)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="classify WAV files with a shipped or trained model")
+    p = sub.add_parser("predict", help="classify recordings (WAV, FLAC, ...) with a shipped or "
+                                       "trained model; unusable ones answered as such")
     p.add_argument("inputs", nargs="+", metavar="WAV|DIR")
     p.add_argument("--model", default="pascal-b-light",
                    help="shipped model name (pascal-{a,b}-{light,base}[-int8]), an .onnx "
