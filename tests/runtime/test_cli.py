@@ -171,6 +171,7 @@ def test_python_m_and_console_script_agree():
     assert code == 0 and out.startswith("heartsound ")
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 def test_demo_runs_and_classifies_test_sets(data_dir, tmp_path):
     from heartsound.registry import models_dir
 
@@ -234,6 +235,7 @@ def test_unknown_model_is_one_line(capsys, monkeypatch, tmp_path):
         main(["predict", str(wav), "--model", "pascal-c-huge"])
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 def test_train_offers_every_recipe_and_network():
     """The parser's lists are written out (the CLI starts without importing torch); they
     must name exactly what train.RECIPES and models.ARCHITECTURES hold."""

@@ -53,6 +53,7 @@ def good(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=damaged(), suffix=st.sampled_from([".wav", ".flac"]))

@@ -130,6 +130,7 @@ def test_best_threshold_maximises_macc_and_prefers_half():
     assert np.isnan(best_threshold([True, True], [0.1, 0.2]))
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 # --------------------------------------------------------------- the databases split
 def test_databases_split_holds_one_database_per_fold(tmp_path, make_wav):
     from heartsound.training.train import run_cv

@@ -281,6 +281,7 @@ def test_limits_time_and_queue(recordings):
         assert status == 200 and answer["label"] != "unusable"
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 def test_200_concurrent_requests_lose_nothing(server, recordings, pascal_files):
     files = [recordings[n] for n in ("beat0", "beat1", "beat2", "beat4", "noise", "flac")]
     files += pascal_files.get("pascal-b-light", [])[:2]

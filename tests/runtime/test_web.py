@@ -266,6 +266,7 @@ def node_or_skip() -> str:
     return node
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 def test_gate_port_matches_python(tmp_path, data_dir):
     """quality.js + dsp.js (resampling, band-pass, indices, verdict) against
     heartsound.quality on real recordings of both sets and on the gate's bad archetypes."""

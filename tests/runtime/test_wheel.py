@@ -79,6 +79,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.slow  # make test-fast leaves it to make test
 def test_wheel_carries_models_examples_and_version(wheel):
     assert wheel.name.startswith(f"heartsound-{heartsound.__version__}-")
     names = set(zipfile.ZipFile(wheel).namelist())
