@@ -38,7 +38,7 @@ from heartsound.data import (
     load_dataset,
     session_groups,
 )
-from heartsound.features import cached_features, hop_frames
+from heartsound.features import cached_features, file_digest, hop_frames
 from heartsound.metrics import (
     classification_scores,
     pascal_scores,
@@ -1012,14 +1012,6 @@ def recording_names(recordings: Sequence[Recording], root: Path | None = None) -
     return [Path(os.path.relpath(r.path.resolve(), base)).as_posix() for r in recordings]
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dataset_manifest(recordings: Sequence[Recording], root: Path | None = None
                      ) -> dict[str, Any]:
     """What a run trains on, as content: each file's SHA-256, label and group, by its path
@@ -1029,7 +1021,7 @@ def dataset_manifest(recordings: Sequence[Recording], root: Path | None = None
     paths = [r.path.resolve() for r in recordings]
     base = root or Path(os.path.commonpath([p.parent for p in paths]))
     files = {Path(os.path.relpath(p, base)).as_posix(): {
-        "sha256": file_sha256(p), "label": r.label, "group": r.group}
+        "sha256": file_digest(p), "label": r.label, "group": r.group}
         for p, r in zip(paths, recordings, strict=True)}
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     return {"root": str(base), "sha256": digest, "files": files}
