@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                             *(f"light-{c}{s}" for s in ("keep-time", "keep-freq", "late",
                                                         "wide", "expand6", "deeper")
                               for c in ("", "centred-")),
-                            "base"),
+                            "light-level", "light-bn", "light-level-bn", "light-centred-bn",
+                            "base", "base-level"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); light-temporal: the same rows as 1-D convolutions "
@@ -484,8 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(same parameters, more multiply-adds); "
                         "light[-centred]-wide|expand6|deeper: the budget spent on wider rows "
                         "with expansion 2, narrower rows with expansion 6, or a fourth "
-                        "row (<30K parameters); base: the "
-                        "paper's base CNN. Default: the improved recipe's network "
+                        "row (<30K parameters); light-level: light on level-free maps "
+                        "(c0's mean over time removed: gain-invariant); -bn: BatchNorm "
+                        "instead of LayerNorm, folded into the convolutions at export; "
+                        "base: the paper's base CNN (base-level: on level-free maps). "
+                        "Default: the improved recipe's network "
                         "(training.train.IMPROVED: light on set A, light-centred on set "
                         "B), light with any other recipe")
     p.add_argument("--folds", type=int, default=5)

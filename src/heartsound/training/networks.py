@@ -91,14 +91,25 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+def channel_norm(channels: int, norm: str = "layer") -> nn.Module:
+    """The light network's normalisation: ``"layer"`` (the paper's, per position over
+    channels) or ``"batch"`` (BatchNorm, Ioffe & Szegedy, 2015), which the ONNX export folds
+    into the preceding convolution, so it costs nothing at inference."""
+    if norm == "layer":
+        return ChannelLayerNorm(channels)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    raise ValueError(f"unknown norm {norm!r} (expected layer or batch)")
+
+
 def conv_norm_act(c_in: int, c_out: int, kernel: int | tuple[int, int] = 3,
                   stride: int | tuple[int, int] = 1, groups: int = 1,
-                  act: bool = True) -> nn.Sequential:
+                  act: bool = True, norm: str = "layer") -> nn.Sequential:
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, (kh, kw), stride, (kh // 2, kw // 2), groups=groups,
                   bias=False),
-        ChannelLayerNorm(c_out),
+        channel_norm(c_out, norm),
     ]
     if act:
         layers.append(nn.ReLU6())  # not in place: its input is a fresh tensor anyway
@@ -109,16 +120,17 @@ class InvertedResidual(nn.Module):
     """MobileNetV2 block: expand (1×1) → depthwise (3×3, stride) → linear project (1×1)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, expansion: int,
-                 kernel: int | tuple[int, int] = 3, time_only: bool = False) -> None:
+                 kernel: int | tuple[int, int] = 3, time_only: bool = False,
+                 norm: str = "layer") -> None:
         super().__init__()
         hidden = c_in * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
-            layers.append(conv_norm_act(c_in, hidden, kernel=1))
+            layers.append(conv_norm_act(c_in, hidden, kernel=1, norm=norm))
         layers += [
             conv_norm_act(hidden, hidden, kernel, (stride, 1) if time_only else stride,
-                          groups=hidden),
-            conv_norm_act(hidden, c_out, kernel=1, act=False),  # linear bottleneck
+                          groups=hidden, norm=norm),
+            conv_norm_act(hidden, c_out, kernel=1, act=False, norm=norm),  # linear bottleneck
         ]
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
@@ -132,12 +144,13 @@ class TemporalContext(nn.Module):
     """Residual depthwise convolution along time only (kernel k×1, dilation d×1), LayerNorm,
     ReLU6: widens the receptive field over several beats at C·k parameters."""
 
-    def __init__(self, channels: int, dilation: int, kernel: int = CONTEXT_KERNEL) -> None:
+    def __init__(self, channels: int, dilation: int, kernel: int = CONTEXT_KERNEL,
+                 norm: str = "layer") -> None:
         super().__init__()
         self.block = nn.Sequential(
             nn.Conv2d(channels, channels, (kernel, 1), padding=(dilation * (kernel // 2), 0),
                       dilation=(dilation, 1), groups=channels, bias=False),
-            ChannelLayerNorm(channels), nn.ReLU6())
+            channel_norm(channels, norm), nn.ReLU6())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
@@ -168,34 +181,54 @@ class CentreOverTime(nn.Module):
         return x
 
 
+class CentreLevel(nn.Module):
+    """Subtract each map's mean over time of its first column only. A gain g adds
+    20·log10(g) dB to every mel band of a log-mel map, which the DCT moves into c0 alone
+    (the other coefficients of a constant are zero), so this removes the recording level
+    and keeps everything else — the spectral shape c1… and how c0 moves over time. On a
+    log-mel map use ``CentreOverTime``'s per-band centring, or the map's global mean."""
+
+    def __init__(self, columns: int = 1) -> None:
+        super().__init__()
+        self.columns = columns
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.columns == 0:  # log-mel: one level over time and bands
+            return x - x.mean(dim=(2, 3), keepdim=True)
+        level = x[..., : self.columns].mean(dim=2, keepdim=True)
+        return torch.cat([x[..., : self.columns] - level, x[..., self.columns:]], dim=-1)
+
+
 class LightweightCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, int, int]] = LIGHT_ROWS,
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
                  context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
                  centre: str = "off", n_mfcc: int = 20,
-                 stem_stride: int | tuple[int, int] = 2) -> None:
+                 stem_stride: int | tuple[int, int] = 2, norm: str = "layer") -> None:
         super().__init__()
         # centre="drop": the convolutions see maps centred over time, the means are dropped;
         # "side": the means (the recording's channel and level) go to the classifier instead;
-        # "scale": centred and divided by their own spread over time.
-        centring: list[nn.Module] = ([] if centre == "off" else
-                                     [CentreOverTime(scale=centre == "scale")])
+        # "scale": centred and divided by their own spread over time; "level": only the
+        # level (c0's mean over time) removed — gain-invariant MFCC maps, shape kept.
+        centring: list[nn.Module] = (
+            [] if centre == "off" else [CentreLevel()] if centre == "level"
+            else [CentreOverTime(scale=centre == "scale")])
         self.side = n_mfcc if centre == "side" else 0
         if temporal:  # 1-D along time, the coefficients as the stem's input channels
             kernel: int | tuple[int, int] = (TEMPORAL_KERNEL, 1)
             layers = [*centring, CoefficientsAsChannels(),
-                      conv_norm_act(n_mfcc, stem, kernel, (2, 1))]
+                      conv_norm_act(n_mfcc, stem, kernel, (2, 1), norm=norm)]
         else:
             kernel = 3
-            layers = [*centring, conv_norm_act(1, stem, stride=stem_stride)]
+            layers = [*centring, conv_norm_act(1, stem, stride=stem_stride, norm=norm)]
         c = stem
         for t, c_out, n, s in rows:
             for i in range(n):
                 layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t, kernel,
-                                               temporal))
+                                               temporal, norm))
                 c = c_out
-        layers.append(conv_norm_act(c, head, kernel=1))
-        layers += [TemporalContext(head, d) for d in context]
+        layers.append(conv_norm_act(c, head, kernel=1, norm=norm))
+        layers += [TemporalContext(head, d, norm=norm) for d in context]
         self.features = nn.Sequential(*layers)
         self.pool = pool
         width = head * (2 if pool == "meanmax" else 1) + self.side
@@ -276,9 +309,10 @@ def temporal_cnn(n_classes: int, n_mfcc: int = 20) -> LightweightCNN:
 
 class BaseCNN(nn.Module):
     def __init__(self, n_classes: int, rows: Sequence[tuple[int, int, bool]] = BASE_ROWS,
-                 dropout: float = 0.3, n_mfcc: int = 20) -> None:
+                 dropout: float = 0.3, n_mfcc: int = 20, centre: str = "off") -> None:
         super().__init__()
-        layers: list[nn.Module] = []
+        # centre="level": the paper's network on level-free maps (CentreLevel).
+        layers: list[nn.Module] = [CentreLevel()] if centre == "level" else []
         c = 1
         for c_out, stride, pool in rows:
             layers += [nn.Conv2d(c, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
@@ -299,11 +333,19 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-temporal": temporal_cnn, "light-ensemble": ensemble_cnn,
                  "light-centred": centred_cnn, "light-centred-means": centred_means_cnn,
                  "light-cmvn": normalised_cnn,
+                 # Level-free maps (gain-invariant) and BatchNorm, folded away at export.
+                 "light-level": functools.partial(LightweightCNN, centre="level"),
+                 "light-bn": functools.partial(LightweightCNN, norm="batch"),
+                 "light-level-bn": functools.partial(LightweightCNN, centre="level",
+                                                     norm="batch"),
+                 "light-centred-bn": functools.partial(LightweightCNN, centre="drop",
+                                                       norm="batch"),
                  **{f"light-{centre}{name}": functools.partial(
                      LightweightCNN, centre="drop" if centre else "off", **kwargs)
                     for name, kwargs in (STRIDE_VARIANTS | WIDTH_VARIANTS).items()
                     for centre in ("", "centred-")},
-                 "base": BaseCNN}
+                 "base": BaseCNN,
+                 "base-level": functools.partial(BaseCNN, centre="level")}
 
 
 class HeartSoundNet(nn.Module):

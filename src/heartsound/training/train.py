@@ -126,6 +126,10 @@ class ResearchRecipe(Recipe):
     # log-uniformly from [1/(1+stretch), 1+stretch] (linear interpolation; past the map's
     # end it wraps round, the paper's repeat rule), so the same sounds come faster or slower.
     stretch: float = 0.0
+    # "groups": each epoch draws its recordings (with replacement, as many as there are)
+    # so that every (group, class) cell — a PhysioNet database's normals, its abnormals —
+    # weighs the same: neither a database's size nor its own prevalence is a label cue.
+    balance: str = "none"
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -464,6 +468,16 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None
     return (w / (w * counts).sum() * counts.sum()).astype(np.float32)
 
 
+def cell_balanced(groups: Sequence[str] | None, y: np.ndarray) -> np.ndarray:
+    """Drawing probabilities under which every (group, class) cell has the same mass."""
+    if groups is None or len(groups) != len(y):
+        raise ValueError("balance='groups' needs each training recording's group")
+    cells = [f"{g}\0{c}" for g, c in zip(groups, y.tolist(), strict=True)]
+    _, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
+    p = 1.0 / counts[inverse]
+    return p / p.sum()
+
+
 def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recipe: Recipe,
                rng: np.random.Generator, fill: np.ndarray,
                config: FrontEndConfig | None = None) -> np.ndarray:
@@ -660,13 +674,15 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
         y_val: np.ndarray | None = None, epochs: int | None = None,
         progress: str | None = None, config: FrontEndConfig | None = None,
         keep: Sequence[int] | None = None,
-        soft: np.ndarray | None = None) -> tuple[Any, list[dict]]:
+        soft: np.ndarray | None = None,
+        groups: Sequence[str] | None = None) -> tuple[Any, list[dict]]:
     """Train one model on maps (fixed 7-s, or whole recordings for random crops).
 
     Returns (model at its best validation epoch with ``select="best"``, else at the last
     epoch; per-epoch curve). With ``keep`` (joint training on a wider label set), validation
     and the returned model's output are restricted to those classes. ``soft``: a teacher's
     (maps, n_classes) probabilities at ``recipe.distill_temperature`` to distil from.
+    ``groups``: each training map's group, for ``recipe.balance="groups"``.
 
     A plain loop (epochs, batches, forward, loss, step, validation) with the recipe's steps
     plugged in (Step: Mixup, Distillation, WeightAveraging, BestEpoch).
@@ -692,6 +708,7 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
     yt = torch.from_numpy(y_tr).to(dev)
+    draw = cell_balanced(groups, y_tr) if recipe.balance == "groups" else None
     epochs = epochs or recipe.epochs
     steps: list[Step] = []
     if recipe.mixup:
@@ -708,7 +725,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
-        order = rng.permutation(len(maps_tr))
+        order = (rng.permutation(len(maps_tr)) if draw is None
+                 else rng.choice(len(maps_tr), len(maps_tr), p=draw))
         total, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
@@ -957,6 +975,7 @@ class JointData:
     y: np.ndarray  # indices into this dataset's classes followed by the other's new ones
     n_classes: int
     keep: list[int] | None  # this dataset's classes among them (None: no joint training)
+    groups: list[str] = dataclasses.field(default_factory=list)  # "<dataset>:<group>" each
 
     @classmethod
     def none(cls, n_classes: int) -> JointData:
@@ -997,7 +1016,8 @@ def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontE
     maps, extra = load_maps(extra, cfg, whole=recipe.whole)
     y = np.array([union.index(label(r.label)) for r in extra], dtype=np.int64)
     maps = with_noise(maps, extra, cfg, recipe, seed + 1)  # training only, never validated
-    return JointData(maps, y, len(union), list(range(len(classes))))
+    return JointData(maps, y, len(union), list(range(len(classes))),
+                     [f"{other}:{r.group}" for r in extra])
 
 
 # ------------------------------------------------------------------- a run's identity
@@ -1197,7 +1217,8 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     labels = [r.label for r in recordings]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     names = recording_names(recordings, csv_root)
-    groups = session_groups(recordings) if split == "sessions" else [r.group for r in recordings]
+    domains = [r.group for r in recordings]  # a recording's own group (recipe.balance)
+    groups = session_groups(recordings) if split == "sessions" else domains
     val_sets = (database_folds(groups, folds) if split == "databases"
                 else make_folds(labels, groups, folds, seed, grouped=split != "random"))
     fold_results = []
@@ -1218,10 +1239,11 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
         fold_maps = joint.added_to([train_maps[i] for i in own], recipe)
         fold_y = np.concatenate([y[own], joint.y])
         soft = teacher_targets(fold_maps, fold_y, joint.n_classes, recipe, seed + f, cfg)
+        fold_groups = [domains[i] for i in own] + joint.groups
         model, curve = fit(arch, fold_maps, fold_y, joint.n_classes,
                            recipe, seed + f, [maps[i] for i in val_idx], y[val_idx],
                            progress=None if quiet else f"fold {f}/{folds}", config=cfg,
-                           keep=joint.keep, soft=soft)
+                           keep=joint.keep, soft=soft, groups=fold_groups)
         probs = predict_proba(model, [maps[i] for i in val_idx], cfg.n_frames, hop)
         pred = probs.argmax(1)
         scores = scores_for(ds_key, classes, [labels[i] for i in val_idx],
@@ -1252,7 +1274,7 @@ def run_cv(dataset: str, arch: str, out: str | os.PathLike[str], *, folds: int =
     if final or had_final:  # never drop a finished final model
         summary["final"] = train_final(arch, train_maps, y, classes, cfg, recipe, seed,
                                        fold_results, out, ds_key, export=export, quiet=quiet,
-                                       joint=joint)
+                                       joint=joint, groups=domains)
     # Temperature scaling on the out-of-fold probabilities, stored in the final model.
     from heartsound.training.temperature import calibrate_final
 
@@ -1290,6 +1312,8 @@ def check_recipe(recipe: Recipe) -> None:
                          "eval_hop_s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
+    if recipe.balance not in ("none", "groups"):
+        raise ValueError(f"balance={recipe.balance!r}: expected none or groups")
     if recipe.joint_labels not in ("merged", "separate", "shared"):
         raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged, separate "
                          "or shared")
@@ -1314,7 +1338,8 @@ def save_state(model: Any, path: Path) -> None:
 def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: list[str],
                 cfg: FrontEndConfig, recipe: Recipe, seed: int, fold_results: list[dict],
                 out: Path, ds_key: str, export: bool = True, quiet: bool = False,
-                joint: JointData | None = None) -> dict[str, Any]:
+                joint: JointData | None = None,
+                groups: Sequence[str] | None = None) -> dict[str, Any]:
     """Train on all labelled data — for the median best epoch of the folds (``select=
     "best"``) or the fixed budget (``"last"``) — and export to ONNX."""
     final_dir = out / "final"
@@ -1329,9 +1354,10 @@ def train_final(arch: str, maps: Sequence[np.ndarray], y: np.ndarray, classes: l
     all_maps = joint.added_to([maps[i] for i in own], recipe)
     all_y = np.concatenate([y[own], joint.y])
     soft = teacher_targets(all_maps, all_y, joint.n_classes, recipe, seed, cfg)
+    all_groups = None if groups is None else [groups[i] for i in own] + joint.groups
     model, curve = fit(arch, all_maps, all_y, joint.n_classes, recipe, seed,
                        epochs=max(1, epochs), progress=None if quiet else "final", config=cfg,
-                       keep=joint.keep, soft=soft)
+                       keep=joint.keep, soft=soft, groups=all_groups)
     save_state(model, final_dir / "model.pt")
     write_curve(final_dir / "curve.csv", curve)
     info: dict[str, Any] = {"epochs": epochs, "n_train": len(y),
