@@ -42,3 +42,17 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()
     assert "| light-215 (light) | 215×20 |" in text and "Reference pipeline" in text
+    # Issue 21: whole process, cold start, raw-audio models, LN vs folded BN, in process.
+    proc = result["process"]
+    assert proc["files"] == 20 and min(proc["ratio"].values()) > 0
+    assert proc["same_label"]["no_gate"] is not None
+    assert result["cold_start"]["ratio"]["predict"] > 0
+    assert {r["name"] for r in result["audio_models"]} == {
+        "pascal-a-light-audio", "pascal-a-light-int8-audio", "pascal-b-light-audio",
+        "pascal-b-light-int8-audio"}
+    assert len(result["norms"]) == 9
+    assert all(r["bn"]["ops"]["LayerNormalization"] == 0 for r in result["norms"])
+    assert [r["model"] for r in result["in_process"]] == ["pascal-a-light", "pascal-b-light"]
+    for heading in ("## Whole process", "## Cold start", "## Raw-audio models",
+                    "## LayerNorm against folded BatchNorm", "## In process, file → class"):
+        assert heading in text

@@ -32,7 +32,7 @@ def fake_records(rng: np.random.Generator, shift: float = 0.0) -> list[dict]:
 
 
 def write_run(folder: Path, split: str, seed: int, epochs: int = 30,
-              finished: bool = True) -> None:
+              finished: bool = True, model: str = "light") -> None:
     from heartsound.research.physionet import scores_at
 
     rng = np.random.default_rng(seed)
@@ -46,7 +46,7 @@ def write_run(folder: Path, split: str, seed: int, epochs: int = 30,
         rows = [(f, v["path"][0], v["label"], v["probs"][1]) for v in val]
         folds.append({"fold": f, "n_val": len(val), "seconds": 60.0 * f,
                       "scores": scores_at(rows), "validation": val})
-    config = {"dataset": "physionet2016", "model": "light", "folds": 5, "seed": seed,
+    config = {"dataset": "physionet2016", "model": model, "folds": 5, "seed": seed,
               "split": split, "classes": ["normal", "abnormal"], "threads": 1,
               "machine": "Fake CPU", "recipe": {"epochs": epochs},
               "frontend": {"frame_length": 512}}
@@ -87,6 +87,8 @@ def test_doc_has_per_database_rows_mean_and_comparison(runs):
     assert "2 seeds (0, 1)" in text and " ± " in text  # over seeds
     assert "Prevalence per database: a 14/20 (70% abnormal)" in text
     assert "Other-fold threshold:" in text
+    assert "Cross-database threshold (the best mean of the other databases' MAcc" in text
+    assert "at the cross-database threshold" in text and "nested CV" in text
     assert "| configuration | evaluation | seeds | epochs | MAcc (argmax) | AUROC |" in text
     assert "stratified 5-fold CV, mean of the folds | 1 | 30 |" in text
     assert "--split databases" in text and "--split random" in text
@@ -99,6 +101,9 @@ def test_partial_runs_and_short_budgets_are_said(runs):
     assert "Trained 10 epochs per fold, not the recipe's 30" in text
     assert "Unfinished:" in text and "(2 fold(s) done: database(s) ab)" in text
     assert "their finished folds are tabulated below" in text
+    # A row without any run is listed, not tabulated.
+    assert "Not run yet (no finished fold): `centred-bn-balanced`" in text
+    assert "## light-centred-bn" not in text
     cv = text.split("stratified 5-fold CV)")[1]
     assert "**mean of the 5 folds**" in cv and "database a (out-of-fold)" in cv
 
@@ -116,6 +121,87 @@ def test_per_database_matches_the_mean_and_threshold_ignores_the_held_out(runs):
     assert per_database(run)["a"]["threshold"]["threshold"] == t_before
 
 
+def test_cross_database_threshold_ignores_the_held_out_and_weights_databases_equally(runs):
+    from heartsound.research.physionet import cross_database_threshold
+
+    run = read_run(runs / "physionet" / "light-x4" / "seed0")
+    t_before = per_database(run)["b"]["xdb"]["threshold"]
+    for v in run["folds"][1]["validation"]:  # fold 2 holds out b
+        v["probs"] = [0.99, 0.01]
+    assert per_database(run)["b"]["xdb"]["threshold"] == t_before
+    # One large database best cut at 0.3, two small ones at 0.8: pooled, the large one wins;
+    # each database weighted equally, the two small ones do.
+    big = ([True] * 50 + [False] * 50, [0.35] * 50 + [0.25] * 50)
+    small = ([True] * 5 + [False] * 5, [0.85] * 5 + [0.75] * 5)
+    assert cross_database_threshold([big, small, small]) == pytest.approx(0.8)
+    pooled = (big[0] + small[0] * 2, big[1] + small[1] * 2)
+    from heartsound.metrics import best_threshold
+
+    assert best_threshold(*pooled) == pytest.approx(0.3)
+    # A database with one class says nothing about a threshold; none left: NaN.
+    assert cross_database_threshold([big, ([True] * 3, [0.9] * 3)]) == pytest.approx(0.3)
+    assert np.isnan(cross_database_threshold([([False] * 3, [0.1] * 3)]))
+
+
+def test_recipe_overrides_are_in_the_row_the_command_and_the_doc(runs):
+    from heartsound.research.physionet import DATASET, ROWS
+    from heartsound.training.train import recipe_with, resolve_recipe
+
+    row = ROWS["centred-bn-balanced"]
+    assert row.sets == ("crop=random", "eval_hop_s=2.0", "balance=groups")
+    args = " ".join(row.train_arguments())
+    assert "--set crop=random --set eval_hop_s=2.0 --set balance=groups" in args
+    recipe = recipe_with(resolve_recipe(row.recipe, DATASET), list(row.sets))  # they parse
+    assert (recipe.crop, recipe.eval_hop_s, recipe.balance) == ("random", 2.0, "groups")
+    assert "--set" not in ROWS["light-x4"].train_arguments()
+    write_run(runs / "physionet" / "centred-bn-balanced" / "seed0", "databases", 0,
+              model="light-centred-bn")
+    text = physionet_markdown(runs, GENERATED)
+    assert "Not run yet" not in text
+    assert ("Recipe overrides: `--set crop=random`, `--set eval_hop_s=2.0`, "
+            "`--set balance=groups` on the augment recipe.") in text
+    assert ("--model light-centred-bn --recipe augment --scale 4 --maps mfcc --split databases "
+            "--folds 5 --set crop=random --set eval_hop_s=2.0 --set balance=groups --epochs 30 "
+            "--seed 0") in text
+
+
+def test_roc_figures_are_written_linked_and_deterministic(runs, tmp_path):
+    figures = tmp_path / "doc" / "physionet"
+    text = physionet_markdown(runs, GENERATED, figures=figures)
+    assert "![ROC curves of light-x4](physionet/roc-light-x4.svg)" in text
+    assert "(physionet/roc-centred-logmel-x2.svg)" in text  # finished folds of a partial run
+    assert "roc-light-x4-cv5" not in text  # CV: no held-out database
+    assert sorted(p.name for p in figures.iterdir()) == ["roc-centred-logmel-x2.svg",
+                                                        "roc-light-x4.svg"]
+    first = (figures / "roc-light-x4.svg").read_bytes()
+    svg = first.decode()
+    assert "<dc:date>" not in svg and "AUROC" in svg
+    for db in "abcdf":
+        assert f"{db}: {SIZES[db][0]} records, AUROC" in svg
+    assert "pooled (a, b, c, d, f): 68 records" in svg
+    again = tmp_path / "again"
+    physionet_markdown(runs, GENERATED, figures=again)
+    assert (again / "roc-light-x4.svg").read_bytes() == first
+
+
+def test_roc_curve_matches_the_auroc_and_the_operating_point():
+    from heartsound.metrics import roc_auc
+    from heartsound.research.physionet import operating_point, roc_curve
+
+    rng = np.random.default_rng(3)
+    y = rng.random(200) < 0.4
+    s = np.round(np.clip(0.5 + 0.3 * (y - 0.4) + 0.25 * rng.standard_normal(200), 0, 1), 1)
+    fpr, tpr = roc_curve(y, s)  # rounded scores: many ties (diagonal steps)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(y, s))
+    f5, t5 = operating_point(y, s)
+    assert t5 == pytest.approx((s[y] >= 0.5).mean())
+    assert f5 == pytest.approx((s[~y] >= 0.5).mean())
+    fpr, tpr = roc_curve([True, True, False, False], [0.9, 0.8, 0.2, 0.1])
+    assert list(zip(fpr, tpr, strict=True)) == [(0, 0), (0, 1), (1, 1)]  # the corner only
+
+
 def test_empty_runs_say_how_to_train(tmp_path):
     assert "heartsound-lab physionet --train" in physionet_markdown(tmp_path, GENERATED)
 
@@ -123,6 +209,14 @@ def test_empty_runs_say_how_to_train(tmp_path):
 def test_lab_command_writes_the_doc(runs, tmp_path):
     from heartsound.research.cli import main
 
-    out = tmp_path / "physionet.md"
-    assert main(["physionet", "--runs", str(runs), "--out", str(out)]) == 0
-    assert "mean of a, b, d, f" in out.read_text()
+    out = tmp_path / "doc" / "physionet.md"
+    cache = tmp_path / "cross-cache"
+    assert main(["physionet", "--runs", str(runs), "--out", str(out), "--cross-cache",
+                 str(cache), "--physionet-model", str(tmp_path / "none.onnx")]) == 0
+    text = out.read_text()
+    assert "mean of a, b, d, f" in text
+    assert (out.parent / "physionet" / "roc-light-x4.svg").is_file()
+    # Without --cross nothing is predicted: the section says what is missing.
+    assert "pascal-b-light on physionet2016: not computed yet" in text
+    assert "none.onnx on pascal-b: skipped, no model" in text
+    assert not cache.exists()

@@ -28,17 +28,20 @@ OLD_DEFAULTS = {
     "average_last": 0, "joint": None, "joint_labels": "merged", "own_repeat": 1,
     "noise_snr_db": 0.0, "label_smoothing": 0.0, "distill_from": None, "distill_teachers": 1,
     "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
+# Fields added since, each off at its default.
+NEW_DEFAULTS = {"balance": "none", "noise_color": "pink"}
 
 
 def test_shipped_recipes_use_no_research_setting():
     shipped = {f.name for f in dataclasses.fields(Recipe)}
     assert not shipped & RESEARCH_DEFAULTS.keys()
-    assert shipped | RESEARCH_DEFAULTS.keys() == OLD_DEFAULTS.keys()
+    assert shipped | RESEARCH_DEFAULTS.keys() == OLD_DEFAULTS.keys() | NEW_DEFAULTS.keys()
     for name in {*RECIPES, *(c.recipe for c in IMPROVED.values())}:
         assert type(RECIPES[name]) is Recipe
     # Read on a shipped recipe, a research setting is its default (off); it cannot be set.
-    assert {k: getattr(Recipe(), k) for k in OLD_DEFAULTS} == OLD_DEFAULTS
-    assert {k: getattr(ResearchRecipe(), k) for k in OLD_DEFAULTS} == OLD_DEFAULTS
+    every = OLD_DEFAULTS | NEW_DEFAULTS
+    assert {k: getattr(Recipe(), k) for k in every} == every
+    assert {k: getattr(ResearchRecipe(), k) for k in every} == every
     with pytest.raises(TypeError):
         dataclasses.replace(Recipe(), mixup=0.2)
     with pytest.raises(AttributeError):
@@ -54,9 +57,11 @@ def test_every_field_can_be_set_and_the_class_follows():
     for key, value in (("distill_from", "base"), ("joint_align", "true"), ("own_repeat", "3"),
                        ("joint_labels", "shared"), ("stretch", "0.1"), ("noise_snr_db", "10"),
                        ("average_last", "2"), ("distill_teachers", "2"),
-                       ("distill_alpha", "0.3"), ("distill_temperature", "4")):
+                       ("distill_alpha", "0.3"), ("distill_temperature", "4"),
+                       ("balance", "groups"), ("noise_color", "white")):
         r = recipe_with(Recipe(), [f"{key}={value}"])
-        assert type(r) is ResearchRecipe and getattr(r, key) != OLD_DEFAULTS[key]
+        assert type(r) is ResearchRecipe and getattr(r, key) != (OLD_DEFAULTS
+                                                                 | NEW_DEFAULTS)[key]
 
 
 def test_stored_recipes_read_back_as_they_were():
@@ -67,7 +72,8 @@ def test_stored_recipes_read_back_as_they_were():
     assert type(recipe_from_dict(old)) is Recipe
     research = recipe_from_dict({**old, "mixup": 0.4})
     assert type(research) is ResearchRecipe and research.mixup == 0.4
-    assert {**dataclasses.asdict(research)} == {**old, "mixup": 0.4}  # every key, as before
+    # every key, as before, and the fields added since at their defaults
+    assert {**dataclasses.asdict(research)} == {**old, **NEW_DEFAULTS, "mixup": 0.4}
     for r in (RECIPES["joint-augment-smooth"], research):
         assert recipe_from_dict(json.loads(json.dumps(dataclasses.asdict(r)))) == r
     assert recipe_from_dict({"epochs": 5}) == Recipe(epochs=5)  # fields added since: defaults
@@ -116,3 +122,20 @@ def test_best_epoch_and_weight_averaging_steps():
         averaging.epoch_end(at(float(epoch)), epoch, {})
     averaging.finish(model)
     assert float(model.weight.detach()[0, 0]) == pytest.approx(3.5) and refreshed == [model]
+
+
+def test_cell_balanced_draws_give_every_group_and_class_the_same_mass():
+    import numpy as np
+
+    from heartsound.training.train import cell_balanced
+
+    groups = ["a"] * 6 + ["b"] * 2
+    y = np.array([0, 0, 0, 0, 1, 1, 0, 1])
+    p = cell_balanced(groups, y)
+    assert p.sum() == pytest.approx(1.0)
+    cells = {}
+    for g, c, w in zip(groups, y.tolist(), p, strict=True):
+        cells[(g, c)] = cells.get((g, c), 0.0) + w
+    assert list(cells.values()) == pytest.approx([0.25] * 4)
+    with pytest.raises(ValueError, match="group"):
+        cell_balanced(None, y)

@@ -7,18 +7,27 @@ protocol (30 random test recordings, file to class including model load); throug
 ``heartsound predict`` with 1 and 2 workers; and a reference pipeline of the kind public
 notebooks use (``benchmarks/reference.py``), timed in the same process, as a ratio.
 
-A benchmark is a command, not a test: nothing here asserts a speed.
+Issue 21's figures, each a ratio against a reference measured in the same run: one
+``heartsound predict`` process over all 247 PASCAL test files against one process of
+``benchmarks/reference_process.py`` (librosa + scipy + the same ONNX model); cold start
+against importing the runtime's libraries; the raw-audio models; LayerNorm against folded
+BatchNorm networks; and file → class in process per 7-s recording, with the quality gate.
+
+A benchmark is a command, not a test: nothing here asserts a speed; every figure says the
+machine and the date.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import importlib.util
 import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +43,21 @@ from heartsound.research import REPO_ROOT
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = REPO_ROOT
 
+# The shipped models the product figures run, by name: the files behind the names are
+# replaced (BatchNorm versions) without renaming, so their architecture is read from them.
+PROCESS_MODEL = "pascal-b-light"  # whole-process comparison and cold start
+SHIPPED_LIGHT = ("pascal-a-light", "pascal-b-light")  # in-process file → class
+# LayerNorm network → its BatchNorm twin (folded into the convolutions by the export).
+NORM_PAIRS = (("light", "light-bn"), ("light-centred", "light-centred-bn"),
+              ("light-level", "light-level-bn"))
+# front_end(scale, log_mel) of the LN/BN table: 872×20 MFCC, 434×48 log-mel, 215×20 MFCC.
+NORM_SHAPES = ((1, False), (2, True), (4, False))
+NORM_BATCHES = (8, 32)
+# What issue 21 asks for, printed beside the measured values (never asserted).
+TARGETS = {"process_ratio": 5.0, "cold_start_ratio": 1.5, "in_process_4k_ms": 1.0}
+RUNTIME_IMPORTS = "import numpy, soundfile, soxr, onnxruntime"
+
+
 def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
     """(name, architecture, front-end config, {set: run folder for the CV columns}, shipped
     model it times or None). The paper's lightness study — the base model and the
@@ -42,18 +66,33 @@ def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
     from heartsound.config import front_end
     from heartsound.research.study import SHIPPED_FROM, STUDIES
 
+    base_arch, _ = shipped_facts("pascal-b-base", "base", front_end())
     rows: list[tuple[str, str, Any, dict[str, str], str | None]] = [
-        ("base-872", "base", front_end(), {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"},
-         "pascal-b-base")]
+        ("base-872", base_arch, front_end(),
+         {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"}, "pascal-b-base")]
     for scale, frames in ((1, 872), (2, 434), (4, 215)):
         suffix = "" if scale == 1 else f"-x{scale}"
         rows.append((f"light-{frames}", "light", front_end(scale),
                      {s: f"{s}-light{suffix}" for s in "ab"}, None))
     for s in "ab":
         study = SHIPPED_FROM[f"pascal-{s}-light"]
-        rows.append((f"pascal-{s}-light", STUDIES[study].model, STUDIES[study].config(),
-                     {s: study}, f"pascal-{s}-light"))
+        arch, cfg = shipped_facts(f"pascal-{s}-light", STUDIES[study].model,
+                                  STUDIES[study].config())
+        rows.append((f"pascal-{s}-light", arch, cfg, {s: study}, f"pascal-{s}-light"))
     return tuple(rows)
+
+
+def shipped_facts(name: str, arch: str, config: Any) -> tuple[str, Any]:
+    """(architecture, front end) of a shipped model as its file says (metadata "arch" and
+    "heartsound.frontend"), else the given ones: a shipped file can be replaced by another
+    network under the same name, and the row must count and time what is shipped."""
+    from heartsound.infer import Classifier
+
+    path = models_dir() / f"{name}.onnx"
+    if not path.is_file():
+        return arch, config
+    clf = Classifier(path)
+    return clf.metadata.get("arch", arch), clf.config
 
 
 def ensure_one_thread() -> None:
@@ -80,14 +119,20 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     return statistics.median(times) * 1000
 
 
-def pick_recordings(data: str | None, per_set: int, seed: int = 0) -> list[Path]:
-    """``per_set`` random unlabelled test recordings of each set (seeded)."""
+def pascal_test_files(data: str | None, dataset: str) -> list[Path]:
+    """The unlabelled test recordings of one PASCAL set (52 in A, 195 in B), sorted."""
     from heartsound.data import pascal
 
+    return [r.path for r in pascal(dataset, data) if r.split == "test"]
+
+
+def pick_recordings(data: str | None, per_set: int, seed: int = 0,
+                    sets: str = "ab") -> list[Path]:
+    """``per_set`` random unlabelled test recordings of each set (seeded)."""
     rng = random.Random(seed)
     out: list[Path] = []
-    for dataset in ("a", "b"):
-        recs = [r.path for r in pascal(dataset, data) if r.split == "test"]
+    for dataset in sets:
+        recs = pascal_test_files(data, dataset)
         out.extend(rng.sample(recs, min(per_set, len(recs))))
     return out
 
@@ -129,7 +174,7 @@ def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name:
                            tmp / f"{name}.onnx")
         source = "untrained export"
     int8 = None
-    if arch != "base":  # the lightweight networks are the ones shipped in int8
+    if not arch.startswith("base"):  # the lightweight networks are the ones shipped in int8
         shipped8 = shipped.with_name(f"{shipped_name}-int8.onnx") if shipped else None
         if fp32 == shipped and shipped8 is not None and shipped8.exists():
             int8 = shipped8
@@ -236,6 +281,251 @@ def reference_ms(recordings: list[Path], repeats: int) -> dict[str, float] | Non
     return {"end_to_end_ms": reference}
 
 
+# ---------------------------------------------------------------------------- issue 21
+def one_thread_env() -> dict[str, str]:
+    """This environment with every BLAS/OpenMP pool pinned to one thread (child processes)."""
+    return {**os.environ, **{v: "1" for v in THREAD_VARS}}
+
+
+def heartsound_command() -> list[str]:
+    """The ``heartsound`` console script beside this interpreter (what a user runs), else
+    ``python -m heartsound``."""
+    script = Path(sys.executable).with_name("heartsound")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "heartsound"]
+
+
+def wall_s(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:
+    """Seconds of wall time of one process, start to exit, one thread; its output
+    discarded. ``heartsound predict`` exits 2 when some files failed: still a timing."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=one_thread_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}: "
+                           f"{proc.stderr.strip()[-500:]}")
+    return seconds
+
+
+def csv_labels(path: Path) -> dict[str, str]:
+    """path → label of a prediction CSV (``heartsound predict`` or the reference)."""
+    with open(path, newline="") as fh:
+        return {row["path"]: row["label"] for row in csv.DictReader(fh)}
+
+
+def agreement(ours: dict[str, str], reference: dict[str, str]) -> tuple[float | None, int]:
+    """(share of the files we classified that got the reference's label, files we answered
+    unusable): the gate's answers are no disagreement, the reference has no gate."""
+    classified = [p for p, label in ours.items() if label != "unusable"]
+    same = sum(ours[p] == reference.get(p) for p in classified)
+    return (same / len(classified) if classified else None), len(ours) - len(classified)
+
+
+def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str, Any] | None:
+    """Wall time of one ``heartsound predict`` process over ``files`` (quality gate on, then
+    off) against one process of benchmarks/reference_process.py with the same ONNX model,
+    median of ``repeats`` runs each, interleaved so that both see the same machine load."""
+    script = ROOT / "benchmarks" / "reference_process.py"
+    if not script.is_file() or importlib.util.find_spec("librosa") is None:
+        print("heartsound: note: whole-process reference skipped (needs "
+              "benchmarks/reference_process.py and librosa)", file=sys.stderr)
+        return None
+    model_path = models_dir() / f"{model}.onnx"
+    names = [str(p) for p in files]
+    times: dict[str, list[float]] = {"reference": [], "gate": [], "no_gate": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = {k: Path(tmp) / f"{k}.csv" for k in times}
+        predict = [*heartsound_command(), "predict", "--model", model, "--threads", "1",
+                   "--quiet"]
+        commands = {
+            "reference": [sys.executable, str(script), str(model_path), str(out["reference"]),
+                          *names],
+            "gate": [*predict, "--out", str(out["gate"]), *names],
+            "no_gate": [*predict, "--no-quality-gate", "--out", str(out["no_gate"]), *names]}
+        for _ in range(repeats):
+            for key, cmd in commands.items():
+                out[key].unlink(missing_ok=True)  # predict refuses nothing, but start clean
+                times[key].append(wall_s(cmd, ok=(0,) if key == "reference" else (0, 2)))
+        labels = {k: csv_labels(v) for k, v in out.items()}
+    seconds = {k: statistics.median(v) for k, v in times.items()}
+    result: dict[str, Any] = {
+        "model": model, "files": len(files), "repeats": repeats,
+        "files_44k": sum(1 for p in files if p.parent.name == "set_a"),
+        "reference_s": seconds["reference"],
+        "predict_s": {"gate": seconds["gate"], "no_gate": seconds["no_gate"]},
+        "ratio": {k: seconds["reference"] / seconds[k] for k in ("gate", "no_gate")},
+        "target_ratio": TARGETS["process_ratio"], "same_label": {}, "unusable": {}}
+    for key in ("gate", "no_gate"):
+        result["same_label"][key], result["unusable"][key] = agreement(
+            labels[key], labels["reference"])
+    # The cold start's file: a 4-kHz one (set B) that the gate lets through to the model.
+    usable = [p for p in names if Path(p).parent.name == "set_b"
+              and labels["gate"].get(p, "unusable") != "unusable"]
+    result["usable_file"] = usable[0] if usable else None
+    return result
+
+
+def cold_start(one_file: Path, model: str, repeats: int) -> dict[str, Any]:
+    """Median wall time of one-file ``heartsound predict`` (and two cheaper commands)
+    against a process that only imports the runtime's libraries: the floor any Python
+    classifier on this stack pays before its first file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "one.csv"
+        commands = {
+            "imports": [sys.executable, "-c", RUNTIME_IMPORTS],
+            "predict": [*heartsound_command(), "predict", "--model", model, "--threads", "1",
+                        "--quiet", "--out", str(out), str(one_file)],
+            "version": [*heartsound_command(), "--version"],
+            "models": [*heartsound_command(), "models"]}
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        for _ in range(repeats):
+            for key, cmd in commands.items():
+                out.unlink(missing_ok=True)
+                times[key].append(wall_s(cmd, ok=(0, 2)))
+    seconds = {k: statistics.median(v) for k, v in times.items()}
+    return {"file": str(one_file), "model": model, "repeats": repeats, "seconds": seconds,
+            "ratio": {k: v / seconds["imports"] for k, v in seconds.items() if k != "imports"},
+            "target_ratio": TARGETS["cold_start_ratio"]}
+
+
+def audio_models(recordings: list[Path], repeats: int) -> list[dict[str, Any]]:
+    """Each shipped raw-audio model (``*-audio.onnx``): ms of the graph alone on a 4-kHz
+    waveform (the front end is inside it) of a full-length recording (the file repeated to
+    the 7.5 s the graph reads, so short files do not flatter it), ms from file to class, and
+    its source feature-map model's file → class on the same recordings."""
+    import math
+
+    from heartsound.audio import fit_length
+    from heartsound.infer import Classifier
+    from heartsound.registry import shipped_names
+
+    rows = []
+    source_ms: dict[str, float] = {}
+    for name in (n for n in shipped_names() if n.endswith("-audio")):
+        clf = Classifier(models_dir() / f"{name}.onnx", threads=1)
+        full = math.ceil(clf.config.read_seconds * clf.config.sample_rate)
+        waves = [fit_length(clf.file_audio(p), full) for p in recordings]
+        graph = statistics.fmean(median_ms(lambda x=x, c=clf: c.predict_audio(x), repeats)
+                                 for x in waves)
+        e2e = statistics.fmean(median_ms(lambda p=p, c=clf: classify(c, p), repeats)
+                               for p in recordings)
+        source = clf.metadata.get("heartsound.source_model", name.removesuffix("-audio"))
+        source_path = models_dir() / f"{source}.onnx"
+        if source not in source_ms and source_path.is_file():
+            source_ms[source] = end_to_end_ms(source_path, recordings, repeats)[0]
+        rows.append({"name": name, "samples": int(statistics.fmean(len(x) for x in waves)),
+                     "graph_ms": graph, "end_to_end_ms": e2e, "source": source,
+                     "source_end_to_end_ms": source_ms.get(source),
+                     "quantization": clf.metadata.get("heartsound.quantization")})
+    return rows
+
+
+def randomise_batchnorm(model: Any, seed: int = 0) -> Any:
+    """Random running statistics and affine weights in every BatchNorm, so that the export
+    folds real numbers into the convolutions, not an identity."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    return model.eval()
+
+
+def batch_ms(path: Path, batch: int, repeats: int) -> float:
+    """Median ms per recording of one ONNX Runtime run at ``batch`` (one thread)."""
+    import numpy as np
+
+    from heartsound.infer import Classifier
+
+    clf = Classifier(path, threads=1)
+    m = np.random.default_rng(0).standard_normal((batch, *clf.config.shape)).astype(np.float32)
+    return median_ms(lambda: clf.predict_features(m), repeats) / batch
+
+
+def norm_ops(path: Path) -> dict[str, int]:
+    """Normalisation nodes left in an exported graph: a folded BatchNorm leaves none."""
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    return {op: sum(n.op_type == op for n in nodes)
+            for op in ("LayerNormalization", "BatchNormalization", "Transpose")}
+
+
+def norm_table(repeats: int, tmp: Path, pairs: tuple[tuple[str, str], ...] = NORM_PAIRS,
+               shapes: tuple[tuple[int, bool], ...] = NORM_SHAPES,
+               batches: tuple[int, ...] = NORM_BATCHES) -> list[dict[str, Any]]:
+    """LayerNorm network against its BatchNorm twin, untrained, exported as shipped models
+    are (BatchNorm folded), at each map size: ms at batch 1 and their ratio, parameters and
+    multiply-adds, and the folded network per recording at larger batches."""
+    from heartsound.config import front_end
+    from heartsound.training.export import export_onnx
+    from heartsound.training.networks import build, count_madds, count_parameters
+
+    rows = []
+    for scale, log_mel in shapes:
+        cfg = front_end(scale, log_mel)
+        for ln, bn in pairs:
+            row: dict[str, Any] = {"input": cfg.label, "frames": cfg.n_frames,
+                                   "width": cfg.n_coefficients}
+            for key, arch in (("ln", ln), ("bn", bn)):
+                net = randomise_batchnorm(build(arch, 3, cfg.n_coefficients))
+                path = export_onnx(net, cfg, ["normal", "murmur", "extrastole"],
+                                   tmp / f"{arch}-{cfg.n_frames}x{cfg.n_coefficients}.onnx")
+                row[key] = {"arch": arch, "params": count_parameters(net),
+                            "madds": count_madds(net, *cfg.shape),
+                            "ms": batch_ms(path, 1, repeats * 3), "ops": norm_ops(path),
+                            "kb": path.stat().st_size / 1024}
+                if key == "bn":  # ms per recording when files are batched
+                    per = {"1": row[key]["ms"], **{
+                        str(b): batch_ms(path, b, max(3, repeats * 3 // b)) for b in batches}}
+                    row[key]["per_recording_ms"] = per
+                    row[key]["best_batch"] = int(min(per, key=per.__getitem__))
+            row["ratio"] = row["ln"]["ms"] / row["bn"]["ms"]
+            rows.append(row)
+    return rows
+
+
+def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[str, Any]:
+    """File → class per recording as ``heartsound predict`` does it (prediction_rows, the
+    quality gate on, batch 1, the model loaded, one thread), for each set of files, with
+    the shares of reading, the gate and the resampler timed alone."""
+    import numpy as np
+
+    from heartsound import audio
+    from heartsound.infer import Classifier, prediction_rows
+    from heartsound.quality import assess
+
+    clf = Classifier.load(model, threads=1)
+    cfg = clf.config
+    out: dict[str, Any] = {"model": model, "arch": clf.metadata.get("arch"),
+                           "input": cfg.label, "sets": {}}
+    for key, paths in sets.items():
+        stages: dict[str, list[float]] = {"end_to_end": [], "load": [], "gate": [],
+                                          "resample": []}
+        rates = []
+        for p in paths:
+            x, rate = audio.load(p, max_seconds=cfg.read_seconds)
+            x = x[: int(np.ceil(cfg.read_seconds * rate))]
+            rates.append(rate)
+            stages["end_to_end"].append(median_ms(
+                lambda p=p: prediction_rows(clf, [p], batch=1), repeats))
+            stages["load"].append(median_ms(
+                lambda p=p: audio.load(p, max_seconds=cfg.read_seconds), repeats))
+            stages["gate"].append(median_ms(
+                lambda x=x, rate=rate: assess(x, rate, config=cfg,
+                                              max_seconds=cfg.read_seconds), repeats))
+            stages["resample"].append(median_ms(
+                lambda x=x, rate=rate: audio.resample(x, rate, cfg.sample_rate), repeats))
+        out["sets"][key] = {"files": len(paths), "rate_hz": statistics.median(rates),
+                            **{f"{k}_ms": statistics.fmean(v) for k, v in stages.items()}}
+    return out
+
+
 # ---------------------------------------------------------------------------- the command
 def run_bench(args: argparse.Namespace) -> int:
     ensure_one_thread()
@@ -315,6 +605,7 @@ def run_bench(args: argparse.Namespace) -> int:
         result["throughput"] = {f"workers_{w}": throughput(files["light-872"], folder, w)
                                 for w in (1, 2)}
         result["throughput"]["recordings"] = len(folder)
+        result.update(issue21(args, repeats, per_set, Path(tmp)))
     text = markdown(result)
     from heartsound.atomic import write_json, write_text
 
@@ -326,8 +617,150 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def issue21(args: argparse.Namespace, repeats: int, per_set: int, tmp: Path
+            ) -> dict[str, Any]:
+    """Issue 21's figures: whole process, cold start, raw-audio models, LayerNorm against
+    folded BatchNorm, and file → class in process per 7-s recording."""
+    out: dict[str, Any] = {"targets": TARGETS}
+    b_files = pascal_test_files(args.data, "b")
+    every = pascal_test_files(args.data, "a") + b_files
+    files = pick_recordings(args.data, 10, seed=3) if args.quick else every
+    out["process"] = process_comparison(files, PROCESS_MODEL, 1 if args.quick else 3)
+    usable = out["process"].pop("usable_file") if out["process"] else None
+    if usable is None:  # a 4-kHz file the gate lets through, so the model runs too
+        from heartsound.infer import Classifier, prediction_rows
+
+        rows, _ = prediction_rows(Classifier.load(PROCESS_MODEL), b_files[:20])
+        usable = next((r["path"] for r in rows if r["label"] != "unusable"), str(b_files[0]))
+    out["cold_start"] = cold_start(Path(usable), PROCESS_MODEL, 3 if args.quick else 7)
+    set_b = pick_recordings(args.data, per_set, seed=0, sets="b")
+    set_a = pick_recordings(args.data, per_set, seed=0, sets="a")
+    out["audio_models"] = audio_models(set_b, repeats)
+    out["norms"] = norm_table(repeats, tmp)
+    out["in_process"] = [product_ms(m, {"b": set_b, "a": set_a}, repeats)
+                         for m in SHIPPED_LIGHT if (models_dir() / f"{m}.onnx").is_file()]
+    return out
+
+
 def _f(v: float | None, fmt: str = "{:.2f}") -> str:
     return "–" if v is None else fmt.format(v)
+
+
+def _where(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    return f"{m['cpu']} ({m['cores']} cores), {m['date']}"
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+def markdown_issue21(result: dict[str, Any]) -> list[str]:
+    """Issue 21's sections, each saying what it measures and where; absent ones skipped
+    (an older JSON, or a reference that could not run)."""
+    where, targets = _where(result), result.get("targets", TARGETS)
+    lines: list[str] = []
+    proc = result.get("process")
+    if proc:
+        lines += [
+            "", "## Whole process", "",
+            f"Wall time of one `heartsound predict --model {proc['model']}` process over "
+            f"{proc['files']} unlabelled PASCAL test files ({proc['files_44k']} of set A at "
+            f"44.1 kHz, {proc['files'] - proc['files_44k']} of set B at 4 kHz), CSV to a "
+            "temporary file, against one process of `benchmarks/reference_process.py` over "
+            "the same files (librosa.load at 4 kHz, scipy sosfiltfilt with the same "
+            "band-pass, fit to 7 s, librosa's map of the model's front end, the same ONNX "
+            "model in onnxruntime, warm, batch 1, a CSV). Start to exit, interpreter and "
+            "imports included; both pinned to one thread (OMP/OPENBLAS/MKL_NUM_THREADS=1); "
+            f"median of {proc['repeats']} run(s), interleaved; {where}. Same label: share of "
+            "the files `predict` classified that got the reference's label (the gate's "
+            "`unusable` answers left out: the reference has no gate).", "",
+            f"| `heartsound predict` | seconds | reference (s) | ratio (target ≥ "
+            f"{targets['process_ratio']:g}×) | same label | unusable |",
+            "|---|---|---|---|---|---|"]
+        for key, what in (("gate", "quality gate on (the default)"),
+                          ("no_gate", "`--no-quality-gate`")):
+            lines.append(
+                f"| {what} | {proc['predict_s'][key]:.2f} | {proc['reference_s']:.2f} | "
+                f"**{proc['ratio'][key]:.1f}×** | {_pct(proc['same_label'][key])} | "
+                f"{proc['unusable'][key]} |")
+    cold = result.get("cold_start")
+    if cold:
+        sec, ratio = cold["seconds"], cold["ratio"]
+        lines += [
+            "", "## Cold start", "",
+            f"Median wall time of {cold['repeats']} runs of each command, start to exit, one "
+            f"thread, {where}: `heartsound predict` on one 4-kHz set-B file "
+            f"(`{Path(cold['file']).name}`, `--model {cold['model']}`, CSV to a temporary "
+            f"file) against `python -c \"{RUNTIME_IMPORTS}\"`, the floor of any Python "
+            "classifier on this stack.", "",
+            "| command | seconds | × the imports |", "|---|---|---|",
+            f"| `python -c \"{RUNTIME_IMPORTS}\"` | {sec['imports']:.3f} | 1.00 |",
+            f"| `heartsound predict one.wav` | {sec['predict']:.3f} | "
+            f"**{ratio['predict']:.2f}×** (target ≤ {targets['cold_start_ratio']:g}×) |",
+            f"| `heartsound --version` | {sec['version']:.3f} | {ratio['version']:.2f}× |",
+            f"| `heartsound models` | {sec['models']:.3f} | {ratio['models']:.2f}× |"]
+    audio_rows = result.get("audio_models")
+    if audio_rows:
+        lines += [
+            "", "## Raw-audio models", "",
+            "Each shipped `*-audio.onnx` (the front end as ONNX operators before the "
+            "network), in process, one thread, batch 1, median ms per recording averaged "
+            f"over set-B test files, {where}. Graph: onnxruntime on the 4-kHz waveform "
+            f"alone, each file repeated to the {audio_rows[0]['samples']:,} samples (7.5 s) "
+            "the graph reads; file → class: reading the file too (`predict_files`, no gate, "
+            "the files as they are); "
+            "beside it the feature-map model it was made from, file → class on the same "
+            "files.", "",
+            "| model | graph (ms) | file → class (ms) | feature-map model | its file → class "
+            "(ms) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['graph_ms']:.2f} | {r['end_to_end_ms']:.2f} | "
+                  f"{r['source']} | {_f(r['source_end_to_end_ms'])} |" for r in audio_rows]
+    norms = result.get("norms")
+    if norms:
+        lines += [
+            "", "## LayerNorm against folded BatchNorm", "",
+            "Untrained networks of each pair (BatchNorm's running statistics and affine "
+            "weights randomised, so the fold is real) exported as the shipped models are "
+            "(the export folds BatchNorm into the convolutions; LayerNorm over channels "
+            "stays Transpose → LayerNormalization → Transpose), timed in onnxruntime, one "
+            f"thread, batch 1, median ms; {where}. Nodes left: LayerNormalization / "
+            "BatchNormalization / Transpose in the graph. Per recording at batch 1 / "
+            f"{' / '.join(str(b) for b in NORM_BATCHES)}: the folded network's ms per map "
+            "when maps are batched; best: the batch with the least.", "",
+            "| input | LayerNorm | BatchNorm | params LN / BN | MAdds (M) | LN (ms) | BN (ms) "
+            "| LN / BN | nodes left LN; BN | BN per recording (ms) | best batch |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in norms:
+            ln, bn = r["ln"], r["bn"]
+            per = " / ".join(f"{v:.3f}" for v in bn["per_recording_ms"].values())
+            lines.append(
+                f"| {r['input']} | {ln['arch']} | {bn['arch']} | {ln['params']:,} / "
+                f"{bn['params']:,} | {ln['madds'] / 1e6:.1f} | {ln['ms']:.2f} | "
+                f"{bn['ms']:.2f} | **{r['ratio']:.2f}×** | "
+                f"{'/'.join(str(v) for v in ln['ops'].values())}; "
+                f"{'/'.join(str(v) for v in bn['ops'].values())} | {per} | "
+                f"{bn['best_batch']} |")
+    inproc = result.get("in_process")
+    if inproc:
+        lines += [
+            "", "## In process, file → class", "",
+            "Per 7-s recording as `heartsound predict` does it (`prediction_rows`, the "
+            "quality gate on, one file per call, the model loaded, one thread), median ms "
+            f"per file averaged over the files, {where}; beside it, timed alone: reading "
+            "the file, the gate's indices, and the resampler (44.1 → 4 kHz for set A, "
+            "nothing for set B). Target for a 4-kHz file: ≤ "
+            f"{targets['in_process_4k_ms']:g} ms.", "",
+            "| model | files | file → class (ms) | read (ms) | gate (ms) | resample (ms) |",
+            "|---|---|---|---|---|---|"]
+        for r in inproc:
+            for key, s in r["sets"].items():
+                lines.append(
+                    f"| {r['model']} ({r['arch'] or '?'}, {r['input']}) | {s['files']} of "
+                    f"set {key.upper()} at {s['rate_hz'] / 1000:g} kHz | "
+                    f"**{s['end_to_end_ms']:.2f}** | {s['load_ms']:.2f} | {s['gate_ms']:.2f} | "
+                    f"{s['resample_ms']:.2f} |")
+    return lines
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -395,4 +828,5 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", f"`heartsound predict` throughput over {tp['recordings']} recordings: "
                   f"{tp['workers_1']:.0f} recordings/s with 1 worker, "
                   f"{tp['workers_2']:.0f} with 2."]
+    lines += markdown_issue21(result)
     return "\n".join(lines) + "\n"

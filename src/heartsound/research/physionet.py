@@ -4,16 +4,21 @@
 (one per row of ``ROWS`` and seed; ``--train`` trains the missing ones first) and writes
 docs/physionet.md: for leave-one-database-out, each held-out database's sensitivity,
 specificity, MAcc and AUROC, the mean over databases a, b, d and f (c, 31 records, apart),
-each over seeds as mean ± std; the 5-fold CV figure; the prevalence per database; and the
-2016 challenge's best official MAcc for comparison.
+each over seeds as mean ± std; an ROC figure per row (``docs/physionet/roc-<row>.svg``); the
+5-fold CV figure; the prevalence per database; the 2016 challenge's best official MAcc for
+comparison; and (``--cross``, cached) the shipped PASCAL models on PhysioNet and the PhysioNet
+model on PASCAL set B.
 
-Two decision rules are scored. *argmax*: abnormal when P(abnormal) ≥ 0.5, the network's own
+Three decision rules are scored. *argmax*: abnormal when P(abnormal) ≥ 0.5, the network's own
 answer. *other-fold threshold*: the held-out database's threshold is the one with the best
-MAcc on the out-of-fold predictions of the *other* folds (the other four databases, each
-predicted by the model that did not train on it). The held-out database's own predictions
-and labels never choose it; but the models behind those other folds did train on the
-held-out database, so this is a cheap stand-in for a nested CV inside the four training
-databases, not one.
+MAcc on the pooled out-of-fold predictions of the *other* folds (the other four databases,
+each predicted by the model that did not train on it). *cross-database threshold*: the
+threshold with the best *mean* of the other databases' MAcc, each database weighted equally
+(so neither the largest database nor the prevalence of the pool picks it): a
+leave-one-database-out choice of the threshold among the training databases. In both, the
+held-out database's own predictions and labels never choose it; but the models behind those
+other folds did train on the held-out database, so these are cheap stand-ins for a nested CV
+inside the four training databases (four more trainings per fold), not one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartsound.metrics import best_threshold, screening_scores
+import numpy as np
+
+from heartsound.metrics import best_threshold, roc_auc, screening_scores
 
 DATASET = "physionet2016"
 # The 2016 challenge's best official score (Potes et al., CinC 2016): MAcc on its hidden
@@ -38,11 +45,17 @@ CHALLENGE_BEST_MACC = 0.8602
 MAIN_DATABASES = ("a", "b", "d", "f")  # c (31 records, 7 normal) is reported apart
 METRICS = ("sensitivity", "specificity", "macc", "auroc")
 SHOWN = {"sensitivity": "Se", "specificity": "Sp", "macc": "MAcc", "auroc": "AUROC"}
+# The decision rules of the leave-one-database-out tables (see the module docstring).
+RULES = {"argmax": "Argmax (P(abnormal) ≥ 0.5)", "threshold": "Other-fold threshold",
+         "xdb": "Cross-database threshold (the best mean of the other databases' MAcc, "
+                "each database weighted equally)"}
+FIGURES = "physionet"  # the figures' folder, beside the markdown (docs/physionet/)
 
 
 @dataclass(frozen=True)
 class PhysioRow:
-    """One configuration: network, recipe, front end (``scale``, ``maps``) and split."""
+    """One configuration: network, recipe, front end (``scale``, ``maps``), split, and the
+    recipe fields it overrides (``sets``: ``heartsound train --set KEY=VALUE``, in order)."""
 
     label: str
     model: str
@@ -50,12 +63,13 @@ class PhysioRow:
     scale: int
     maps: str
     split: str  # "databases" (leave-one-database-out) or "random" (stratified 5-fold)
+    sets: tuple[str, ...] = ()
 
     def train_arguments(self) -> list[str]:
         """The ``heartsound train`` options of this row (the doc prints them)."""
         return ["--dataset", DATASET, "--model", self.model, "--recipe", self.recipe,
                 "--scale", str(self.scale), "--maps", self.maps, "--split", self.split,
-                "--folds", "5"]
+                "--folds", "5", *(a for s in self.sets for a in ("--set", s))]
 
 
 ROWS = {
@@ -64,6 +78,11 @@ ROWS = {
     "centred-logmel-x2": PhysioRow("light-centred, augment, 434×48 log-mel (2× frame "
                                    "length, centred over time)", "light-centred", "augment",
                                    2, "log-mel", "databases"),
+    "centred-bn-balanced": PhysioRow("light-centred-bn (BatchNorm, maps centred over time), "
+                                     "augment, random 7-s crops, windows 2 s apart averaged, "
+                                     "each database×class drawn equally, 215×20 MFCC",
+                                     "light-centred-bn", "augment", 4, "mfcc", "databases",
+                                     ("crop=random", "eval_hop_s=2.0", "balance=groups")),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }
@@ -115,14 +134,39 @@ def scores_at(rows: Sequence[tuple[int, str, str, float]], threshold: float = 0.
     return screening_scores(truth, pred, [r[3] for r in rows])
 
 
+def cross_database_threshold(groups: Sequence[tuple[Sequence[bool], Sequence[float]]]
+                             ) -> float:
+    """The threshold (positive at ``score >= t``) with the highest *mean* MAcc over
+    ``groups`` (one (truth, scores) pair per database), each group weighted equally: a
+    database's size and prevalence do not pull it, as they do a pooled MAcc. Groups without
+    both classes are left out; among ties, the threshold nearest 0.5; NaN with no group left.
+    """
+    kept = [(np.asarray(y, dtype=bool), np.asarray(s, dtype=float)) for y, s in groups]
+    kept = [(y, s) for y, s in kept if y.any() and not y.all()]
+    if not kept:
+        return float("nan")
+    values = np.unique(np.concatenate([s for _, s in kept]))
+    cuts = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2,
+                           [values[-1] + 1e-6]])
+    macc = np.zeros(cuts.size)
+    for y, s in kept:
+        pos, neg = np.sort(s[y]), np.sort(s[~y])
+        se = 1 - np.searchsorted(pos, cuts, side="left") / pos.size  # share >= t
+        sp = np.searchsorted(neg, cuts, side="left") / neg.size  # share < t
+        macc += (se + sp) / 2 / len(kept)
+    best = np.flatnonzero(np.isclose(macc, macc.max()))
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
+
+
 def per_database(run: dict[str, Any]) -> dict[str, dict[str, dict[str, object]]]:
-    """Database → rule (``argmax``, ``threshold``) → its screening scores. For a
-    leave-one-database-out run each database is one fold; for a CV run, the database's
-    out-of-fold predictions pooled over the folds (argmax only)."""
+    """Database → rule (``argmax``, ``threshold``, ``xdb``; see the module docstring) → its
+    screening scores. For a leave-one-database-out run each database is one fold; for a CV
+    run, the database's out-of-fold predictions pooled over the folds (argmax only)."""
     preds = predictions(run)
     out: dict[str, dict[str, dict[str, object]]] = {}
     lodo = run["config"]["split"] == "databases"
-    for db in sorted({p[1] for p in preds}):
+    dbs = sorted({p[1] for p in preds})
+    for db in dbs:
         mine = [p for p in preds if p[1] == db]
         out[db] = {"argmax": scores_at(mine)}
         if lodo:
@@ -130,6 +174,11 @@ def per_database(run: dict[str, Any]) -> dict[str, dict[str, dict[str, object]]]
             t = best_threshold([p[2] == "abnormal" for p in others], [p[3] for p in others])
             if math.isfinite(t):
                 out[db]["threshold"] = {**scores_at(mine, t), "threshold": t}
+            t = cross_database_threshold(
+                [([p[2] == "abnormal" for p in preds if p[1] == e],
+                  [p[3] for p in preds if p[1] == e]) for e in dbs if e != db])
+            if math.isfinite(t):
+                out[db]["xdb"] = {**scores_at(mine, t), "threshold": t}
     return out
 
 
@@ -203,12 +252,13 @@ def lodo_table(runs: Sequence[dict[str, Any]], rule: str) -> list[str]:
         return [float(p[db][rule][metric]) for p in per_seed  # type: ignore[arg-type]
                 if db in p and rule in p[db]]
 
+    tuned = rule != "argmax"
     lines = ["| held-out database | records | % abnormal | " + " | ".join(
-        SHOWN[m] for m in METRICS) + (" | threshold |" if rule == "threshold" else " |"),
-        "|---|---|---|" + "---|" * len(METRICS) + ("---|" if rule == "threshold" else "")]
+        SHOWN[m] for m in METRICS) + (" | threshold |" if tuned else " |"),
+        "|---|---|---|" + "---|" * len(METRICS) + ("---|" if tuned else "")]
 
     def tail(db: str) -> str:
-        if rule != "threshold":
+        if not tuned:
             return ""
         return f" {cell(values(db, 'threshold'))} |"
 
@@ -224,7 +274,7 @@ def lodo_table(runs: Sequence[dict[str, Any]], rule: str) -> list[str]:
                  for m in METRICS}
         lines.append(f"| **mean of {', '.join(main)}** | | | "
                      + " | ".join(f"**{cell(means[m])}**" for m in METRICS) + " |"
-                     + (" |" if rule == "threshold" else ""))
+                     + (" |" if tuned else ""))
     for db in [d for d in dbs if d not in MAIN_DATABASES]:
         s = first[db]["argmax"]
         lines.append(f"| {db} (apart) | {s['n']} | "
@@ -239,6 +289,82 @@ def lodo_means(runs: Sequence[dict[str, Any]], rule: str = "argmax") -> dict[str
     return {m: [statistics.fmean(vs) if (vs := [
         float(p[d][rule][m]) for d in MAIN_DATABASES  # type: ignore[arg-type]
         if d in p and rule in p[d]]) else math.nan for p in per_seed] for m in METRICS}
+
+
+# ------------------------------------------------------------------------- ROC curves
+def roc_curve(y_true: Sequence[bool], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) from (0, 0) to (1, 1) as the threshold falls past each distinct score
+    (positive at ``score >= t``); tied scores move together, a diagonal step, as
+    :func:`heartsound.metrics.roc_auc` counts them half. Points inside a straight horizontal
+    or vertical run are dropped: the same curve, a smaller figure."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    if s.size == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    order = np.argsort(-s, kind="stable")
+    y, s = y[order], s[order]
+    last = np.concatenate([np.flatnonzero(np.diff(s)), [s.size - 1]])
+    tpr = np.concatenate([[0.0], np.cumsum(y)[last] / max(1, int(y.sum()))])
+    fpr = np.concatenate([[0.0], np.cumsum(~y)[last] / max(1, int((~y).sum()))])
+    if fpr.size > 2:
+        dx, dy = np.diff(fpr), np.diff(tpr)
+        straight = (((dx[:-1] == 0) & (dx[1:] == 0)) | ((dy[:-1] == 0) & (dy[1:] == 0)))
+        keep = np.concatenate([[True], ~straight, [True]])
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr, tpr
+
+
+def operating_point(y_true: Sequence[bool], scores: Sequence[float],
+                    threshold: float = 0.5) -> tuple[float, float]:
+    """(FPR, TPR) of the rule ``score >= threshold``: where argmax sits on the curve."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    return float((s[~y] >= threshold).mean()), float((s[y] >= threshold).mean())
+
+
+def roc_curves(runs: Sequence[dict[str, Any]]
+               ) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float] | None]]:
+    """One ROC curve per held-out database and one of all of them pooled, each over the
+    runs' (seeds') predictions pooled: a record counts once per seed. Legend labels carry
+    the records and the AUROC of those pooled predictions. Databases (or a pool) without
+    both classes are left out."""
+    preds = [p for r in runs for p in predictions(r)]
+    records: dict[str, set[str]] = {}
+    for r in runs:
+        for f in r["folds"]:
+            for v in f["validation"]:
+                records.setdefault(database_of(v["path"]), set()).add(v["path"])
+    out: dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float] | None]] = {}
+    groups = [(db, [p for p in preds if p[1] == db]) for db in sorted(records)]
+    n_all = sum(len(v) for v in records.values())
+    groups.append((f"pooled ({', '.join(sorted(records))})", preds))
+    for name, mine in groups:
+        y = [p[2] == "abnormal" for p in mine]
+        s = [p[3] for p in mine]
+        if all(y) or not any(y):
+            continue
+        n = len(records[name]) if name in records else n_all
+        fpr, tpr = roc_curve(y, s)
+        out[f"{name}: {n} records, AUROC {roc_auc(y, s):.3f}"] = (fpr, tpr,
+                                                                  operating_point(y, s))
+    return out
+
+
+def roc_figure(row_id: str, runs: Sequence[dict[str, Any]], folder: Path) -> Path | None:
+    """``folder/roc-<row>.svg``: the row's ROC curves (:func:`roc_curves`); None when no
+    database has both classes."""
+    from heartsound.research.plots import save_roc_figure
+
+    curves = roc_curves(runs)
+    if not curves:
+        return None
+    pooled = next((k for k in curves if k.startswith("pooled")), None)
+    seeds = ", ".join(str(r["config"]["seed"]) for r in runs)
+    title = (f"{row_id}: P(abnormal) of each held-out database\n"
+             f"seed{'s' if len(runs) != 1 else ''} {seeds}"
+             + (" pooled" if len(runs) > 1 else ""))
+    return save_roc_figure(curves, Path(folder) / f"roc-{row_id}.svg", title=title,
+                           emphasis=pooled)
 
 
 def cv_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
@@ -314,8 +440,12 @@ def headline(found: dict[str, list[dict[str, Any]]]) -> list[str]:
             "(within-database).", ""]
 
 
-def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> str:
-    """docs/physionet.md from the run folders under ``runs/physionet/``."""
+def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None,
+                       figures: Path | None = None, cross: Sequence[str] | None = None) -> str:
+    """docs/physionet.md from the run folders under ``runs/physionet/``. With ``figures``
+    (a folder beside the markdown), each leave-one-database-out row's ROC figure is written
+    there and linked; ``cross``: the lines of the cross-dataset section
+    (:func:`cross_section`), else a line on how to make it."""
     from heartsound.provenance import machine
 
     m = generated or machine()
@@ -344,11 +474,17 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> s
              "score).", "",
              "Decision rules: *argmax* predicts abnormal when P(abnormal) ≥ 0.5. "
              "*Other-fold threshold*: for each held-out database, the threshold with the "
-             "best MAcc on the pooled out-of-fold predictions of the other four folds; the "
-             "held-out database's predictions never choose it, but the models behind the "
-             "other folds did train on it, so this approximates, and is not, a threshold "
-             "chosen by a nested CV inside the training databases (not run: it would cost "
-             "four more trainings per fold).", ""]
+             "best MAcc on the pooled out-of-fold predictions of the other four folds. "
+             "*Cross-database threshold*: for held-out database D, the threshold with the "
+             "best *mean* over the other four databases of each one's MAcc on its "
+             "out-of-fold predictions, each database weighted equally (c too), so neither "
+             "the largest database nor the pool's prevalence picks it: the threshold that "
+             "carries best from database to database, chosen by leave-one-database-out "
+             "among the training databases. In both, D's own predictions and labels never "
+             "choose it; but the models behind the other folds did train on D (the fold "
+             "holding out b trained on a, c, d, f), so both approximate, and are not, a "
+             "threshold chosen by a nested CV inside the four training databases (not run: "
+             "it would cost four more trainings per fold).", ""]
     preval = prevalence([r for rs in found.values() for r in rs])
     if preval:
         lines += ["Prevalence per database: " + ", ".join(
@@ -356,6 +492,12 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> s
             + ". A fixed threshold that suits one prevalence does not suit another; AUROC "
             "does not depend on it.", ""]
     lines += headline(found)
+    missing = [k for k, v in found.items() if not v]
+    if missing:
+        lines += ["Not run yet (no finished fold): " + "; ".join(
+            f"`{k}` ({ROWS[k].label})" for k in missing) + ". `heartsound-lab physionet "
+            f"--train --only {' '.join(missing)}` trains "
+            f"{'it' if len(missing) == 1 else 'them'}.", ""]
     any_run = False
     for row_id, row in ROWS.items():
         rs = found[row_id]
@@ -369,6 +511,9 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> s
                   f"`{row_id}`: {_seed_list(done) if done else 'no finished seed'}; "
                   + "; ".join(_settings(r) for r in rs[:1]) + ". Timing (wall clock as "
                   "run; runs beside it on the machine slow it): " + _timing(rs) + ".", ""]
+        if row.sets:
+            lines += ["Recipe overrides: " + ", ".join(f"`--set {s}`" for s in row.sets)
+                      + f" on the {row.recipe} recipe.", ""]
         epochs = {r["config"]["recipe"]["epochs"] for r in rs}
         if epochs != {30}:
             lines += [f"Trained {', '.join(map(str, sorted(epochs)))} epochs per fold, not "
@@ -379,21 +524,34 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> s
         if partial:
             held = ["".join(sorted({database_of(v["path"]) for f in r["folds"]
                                     for v in f["validation"]})) for r in partial]
-            use = ("their finished folds are tabulated below (the other-fold threshold then "
-                   "rests on the finished folds only)" if shown and not done
+            use = ("their finished folds are tabulated below (the thresholds then rest on "
+                   "the finished folds only)" if shown and not done
                    else "not in the tables")
             lines += [f"Unfinished: {', '.join(str(r['folder']) for r in partial)} "
                       f"({', '.join(str(len(r['folds'])) for r in partial)} fold(s) done: "
                       f"database(s) {', '.join(held)}); {use}.", ""]
         label = "Mean over a, b, d, f" if done else "Mean over the finished ones of a, b, d, f"
         if row.split == "databases" and shown:
-            means, tuned = lodo_means(shown), lodo_means(shown, "threshold")
-            lines += ["Argmax (P(abnormal) ≥ 0.5):", "", *lodo_table(shown, "argmax"), "",
-                      "Other-fold threshold:", "", *lodo_table(shown, "threshold"), "",
-                      f"{label}: MAcc {cell(means['macc'])} at argmax, "
-                      f"{cell(tuned['macc'])} at the other-fold threshold; AUROC "
-                      f"{cell(means['auroc'])}; against the challenge's best official MAcc "
-                      f"{CHALLENGE_BEST_MACC:.4f} (within-database, see above).", ""]
+            means = {rule: lodo_means(shown, rule) for rule in RULES}
+            for rule, title in RULES.items():
+                lines += [f"{title}:", "", *lodo_table(shown, rule), ""]
+            lines += [f"{label}: MAcc {cell(means['argmax']['macc'])} at argmax, "
+                      f"{cell(means['threshold']['macc'])} at the other-fold threshold, "
+                      f"{cell(means['xdb']['macc'])} at the cross-database threshold; AUROC "
+                      f"{cell(means['argmax']['auroc'])}; against the challenge's best "
+                      f"official MAcc {CHALLENGE_BEST_MACC:.4f} (within-database, see "
+                      "above).", ""]
+            if figures is not None and (fig := roc_figure(row_id, shown, figures)):
+                lines += [f"![ROC curves of {row_id}]({Path(figures).name}/{fig.name})", "",
+                          "ROC of P(abnormal): one curve per held-out database, each "
+                          "predicted by the fold model that never saw it, and all of them "
+                          "pooled (black)"
+                          + (", the seeds' predictions pooled (a record counts once per "
+                             "seed; the legend's AUROC is that of the pooled predictions, "
+                             "the tables' the mean of the seeds' AUROCs)" if len(shown) > 1
+                             else "") + ". The pooled curve sweeps one threshold across "
+                          "databases of other devices and prevalence, so it can lie below "
+                          "each database's own. Dots: argmax (P(abnormal) ≥ 0.5).", ""]
         elif done:
             lines += ["At argmax:", "", *cv_lines(done), ""]
         lines += ["The `heartsound train` command of each run (what `heartsound-lab physionet "
@@ -401,9 +559,242 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None) -> s
                   "```", *(command_of(row, r) for r in rs), "```", ""]
     if not any_run:
         lines += ["No finished run yet: `heartsound-lab physionet --train` trains them.", ""]
+    lines += list(cross) if cross is not None else [
+        "Across datasets (the PASCAL models on PhysioNet, the PhysioNet model on PASCAL "
+        "set B): not in this page; `heartsound-lab physionet --cross` adds it.", ""]
     lines += ["Regenerate this page: `heartsound-lab physionet` (add `--train --seeds 0 1 2 "
-              "--threads N` to train the missing runs first).", ""]
+              "--threads N` to train the missing runs first; `--cross` to predict the "
+              "cross-dataset table's missing models, otherwise read from its cache).", ""]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- across datasets
+CROSS_PASCAL_MODELS = ("pascal-b-light", "pascal-a-light")  # scored on PhysioNet
+PHYSIONET_MODEL = "physionet-light"  # scored on PASCAL set B (--physionet-model)
+# A foreign class is mapped onto the screening task: these mean "abnormal" (a murmur, an
+# extra sound or beat is a finding), ``normal`` normal; ``artifact`` is no heart sound at
+# all, so an artifact answer is no screening answer (an abstention).
+ABNORMAL_CLASSES = ("abnormal", "murmur", "extrastole", "extrahls")
+NOT_HEART_CLASSES = ("artifact",)
+
+
+def _check_classes(classes: Sequence[str]) -> None:
+    known = ("normal", *ABNORMAL_CLASSES, *NOT_HEART_CLASSES)
+    unknown = [c for c in classes if c not in known]
+    if unknown or "normal" not in classes:
+        raise ValueError(f"classes {list(classes)}: cannot map onto normal/abnormal "
+                         f"(expected normal and some of {', '.join(known[1:])})")
+
+
+def abnormal_probability(classes: Sequence[str], probs: Sequence[float]) -> float:
+    """P(abnormal) of a model with its own classes: the summed probability of the abnormal
+    ones (pascal-b-light: 1 − P(normal); pascal-a-light: P(murmur) + P(extrahls), its
+    artifact share counting for neither side; a screening model: P(abnormal))."""
+    _check_classes(classes)
+    return float(sum(p for c, p in zip(classes, probs, strict=True) if c in ABNORMAL_CLASSES))
+
+
+def screening_answer(classes: Sequence[str], probs: Sequence[float]) -> str:
+    """The model's own argmax class as a screening answer: ``normal``, ``abnormal`` (any
+    finding class), or ``unusable`` for ``artifact`` (an abstention, which
+    :func:`heartsound.metrics.screening_scores` counts as not correct)."""
+    _check_classes(classes)
+    best = classes[int(np.argmax(np.asarray(probs, dtype=float)))]
+    if best in NOT_HEART_CLASSES:
+        return "unusable"
+    return "abnormal" if best in ABNORMAL_CLASSES else "normal"
+
+
+def screening_truth(label: str | None) -> str | None:
+    """A dataset's label as screening truth (PASCAL murmur / extrastole / extrahls are
+    abnormal); None for what has no screening truth (artifact, unlabelled)."""
+    if label == "normal":
+        return "normal"
+    return "abnormal" if label in ABNORMAL_CLASSES else None
+
+
+def cross_scores(files: Sequence[dict[str, Any]], classes: Sequence[str]) -> dict[str, object]:
+    """Screening scores of one model on recordings of another dataset (``files``: cache
+    entries with ``label``, ``probs``, ``usable``), the quality gate not applied: Se, Sp,
+    MAcc at the model's argmax, AUROC of :func:`abnormal_probability`; ``artifact``: how many
+    it called artifact; ``gate_unusable``: how many the gate would have called unusable."""
+    kept = [f for f in files if screening_truth(f["label"]) is not None]
+    answers = [screening_answer(classes, f["probs"]) for f in kept]
+    scores = screening_scores([str(screening_truth(f["label"])) for f in kept], answers,
+                              [abnormal_probability(classes, f["probs"]) for f in kept])
+    scores["artifact"] = sum(a == "unusable" for a in answers)
+    scores["gate_unusable"] = sum(not f["usable"] for f in kept)
+    return scores
+
+
+def cross_by_group(files: Sequence[dict[str, Any]], classes: Sequence[str]
+                   ) -> dict[str, dict[str, object]]:
+    """:func:`cross_scores` per group (a PhysioNet database, PASCAL's set) and, with more
+    than one group, ``all`` of them pooled."""
+    groups = sorted({f["group"] for f in files})
+    out = {g: cross_scores([f for f in files if f["group"] == g], classes) for g in groups}
+    if len(groups) > 1:
+        out["all"] = cross_scores(files, classes)
+    return out
+
+
+def _cache_path(cache_dir: Path, dataset: str, sha256: str) -> Path:
+    return Path(cache_dir) / f"{dataset}-{sha256[:16]}.json"
+
+
+def cross_predictions(model: str, dataset: str, cache_dir: Path, compute: bool,
+                      data_dir: str | None = None) -> dict[str, Any] | None:
+    """One model's probabilities on every labelled recording of ``dataset``
+    (``physionet2016`` or ``pascal-b``), predicted without the quality gate but with its
+    verdict kept; cached in ``cache_dir`` under the model file's sha256, so only a changed
+    model is predicted again. None when not cached and not ``compute``. Raises
+    :class:`heartsound.registry.ModelError` for a model that is not found."""
+    from heartsound.atomic import write_json
+    from heartsound.features import file_digest
+    from heartsound.registry import resolve_model
+
+    path = resolve_model(model)
+    sha = file_digest(path)
+    cache = _cache_path(cache_dir, dataset, sha)
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached.get("sha256") == sha and cached.get("dataset") == dataset:
+            return cached
+    if not compute:
+        return None
+    from heartsound.data import load_dataset
+    from heartsound.infer import Classifier
+
+    recordings = [r for r in load_dataset(dataset, data_dir)
+                  if screening_truth(r.label) is not None]
+    clf = Classifier.load(str(path))
+    by_path = {r.path: r for r in recordings}
+    verdicts: dict[Path, Any] = {}
+    files, errors = [], []
+    t0 = time.perf_counter()
+    for k, (p, probs, error) in enumerate(clf.predict_files([r.path for r in recordings],
+                                                            verdicts=verdicts), start=1):
+        r = by_path[p]
+        verdict = verdicts.pop(p, None)
+        name = f"{p.parent.name}/{p.name}"
+        if probs is None:
+            errors.append(f"{name}: {error}")
+        else:
+            files.append({"path": name, "label": r.label,
+                          "group": r.group if dataset == DATASET else "set B",
+                          "probs": [round(float(x), 5) for x in probs],
+                          "usable": verdict is None or verdict.usable,
+                          "reason": "" if verdict is None or verdict.usable else verdict.reason})
+        if k % 200 == 0 or k == len(recordings):
+            print(f"   {model} on {dataset}: {k}/{len(recordings)} "
+                  f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    result = {"model": model, "file": path.name, "sha256": sha, "dataset": dataset,
+              "classes": list(clf.classes), "files": files, "errors": errors}
+    write_json(cache, result)
+    return result
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k} ({k / n:.0%})" if n else "–"
+
+
+def cross_table(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown rows: per model and group, records, prevalence, Se, Sp, MAcc at argmax,
+    AUROC, the share called artifact and the gate's unusable count; for PhysioNet, the mean
+    over a, b, d, f and all databases pooled too."""
+    lines = ["| model | tested on | records | % abnormal | Se | Sp | MAcc (argmax) | AUROC | "
+             "called artifact | gate: unusable |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        classes = res["classes"]
+        groups = cross_by_group(res["files"], classes)
+        has_artifact = any(c in NOT_HEART_CLASSES for c in classes)
+
+        def row(name: str, s: dict[str, object], model: str = res["model"],
+                artifact: bool = has_artifact) -> str:
+            n = int(s["n"])  # type: ignore[call-overload]
+            return (f"| {model} | {name} | {n} | {float(s['prevalence']):.0%} | "  # type: ignore[arg-type]
+                    + " | ".join(f"{float(s[m]):.3f}" for m in METRICS)  # type: ignore[arg-type]
+                    + f" | {_pct(int(s['artifact']), n) if artifact else '–'} | "  # type: ignore[call-overload]
+                    f"{_pct(int(s['gate_unusable']), n)} |")  # type: ignore[call-overload]
+
+        where = "PhysioNet " if res["dataset"] == DATASET else "PASCAL "
+        for g in [g for g in groups if g != "all" and g in MAIN_DATABASES]:
+            lines.append(row(f"{where}{g}", groups[g]))
+        main = [g for g in groups if g in MAIN_DATABASES]
+        if len(main) > 1:
+            lines.append(f"| {res['model']} | **mean of {', '.join(main)}** | | | " + " | ".join(
+                f"**{statistics.fmean(float(groups[g][m]) for g in main):.3f}**"  # type: ignore[arg-type]
+                for m in METRICS) + " | | |")
+        for g in [g for g in groups if g != "all" and g not in MAIN_DATABASES]:
+            apart = " (apart)" if res["dataset"] == DATASET else " labelled"
+            lines.append(row(f"{where}{g}{apart}", groups[g]))
+        if "all" in groups:
+            lines.append(row(f"**{where}all, pooled**", groups["all"]))
+    return lines
+
+
+def cross_lines(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> list[str]:
+    """The doc's section on other datasets: what is scored and how, the table, the notes
+    (models not found, results not computed)."""
+    lines = ["## Across datasets: PASCAL models on PhysioNet, the PhysioNet model on PASCAL", "",
+             "The shipped PASCAL models (each trained on all labelled recordings of its set) "
+             "on the 1,099 PhysioNet records, and the PhysioNet model on PASCAL set B's 461 "
+             "labelled recordings (normal 320 against murmur 95 + extrastole 46 as abnormal). "
+             "A foreign model's classes are mapped onto the screening task: P(abnormal) is "
+             "the summed probability of its finding classes (pascal-b-light: 1 − P(normal) "
+             "= P(murmur) + P(extrastole); pascal-a-light: P(murmur) + P(extrahls)), and its "
+             "AUROC ranks that. *Argmax* is the model's own class: normal → normal, a finding "
+             "→ abnormal; pascal-a-light's *artifact* (not a heart sound) is no screening "
+             "answer: it counts as not correct, in the denominators of Se and Sp (as "
+             "`heartsound.metrics.screening_scores` counts an abstention), and the share "
+             "called artifact is its own column. Prediction runs without the quality gate "
+             "(every recording is scored); *gate: unusable* says how many the gate would "
+             "have answered unusable instead. Each model reads a recording as `heartsound "
+             "predict` does (the PASCAL models: its first 7 s). The PhysioNet records are "
+             "sampled at 2 kHz: resampled to the front end's 4 kHz they hold nothing above "
+             "1 kHz, where the "
+             "PASCAL models' band-pass reaches 1,800 Hz (set B: 4 kHz recordings).", ""]
+    if results:
+        lines += cross_table(results) + [""]
+        lines += ["Models: " + "; ".join(
+            f"{r['model']} (`{r['file']}`, sha256 {r['sha256'][:12]}…"
+            + (f"; {len(r['errors'])} unreadable recording(s) left out" if r["errors"] else "")
+            + ")" for r in results) + ". The per-recording probabilities are cached in "
+            "`runs/physionet/cross/<dataset>-<sha256 prefix>.json`: a changed model file "
+            "is predicted again, an unchanged one is read back.", ""]
+    lines += [*notes, ""] if notes else []
+    return lines
+
+
+def cross_section(cache_dir: Path, compute: bool, physionet_model: str = PHYSIONET_MODEL,
+                  physionet_data: str | None = None, pascal_data: str | None = None
+                  ) -> list[str]:
+    """The cross-dataset section from cached or (``compute``) new predictions; a model not
+    found or a result not computed is said in a note, never an error."""
+    from heartsound.data import DataError
+    from heartsound.registry import ModelError
+
+    jobs = [(m, DATASET, physionet_data) for m in CROSS_PASCAL_MODELS]
+    jobs.append((physionet_model, "pascal-b", pascal_data))
+    results, notes = [], []
+    for model, dataset, data in jobs:
+        try:
+            res = cross_predictions(model, dataset, cache_dir, compute, data)
+        except ModelError:
+            notes.append(f"{model} on {dataset}: skipped, no model `{model}` (neither shipped "
+                         "nor a file or run folder)"
+                         + ("; `--physionet-model NAME_OR_PATH` names another." if
+                            dataset != DATASET else "."))
+            continue
+        except DataError as exc:
+            notes.append(f"{model} on {dataset}: skipped, no data ({exc}).")
+            continue
+        if res is None:
+            notes.append(f"{model} on {dataset}: not computed yet (`heartsound-lab physionet "
+                         "--cross` predicts it once and caches it).")
+        else:
+            results.append(res)
+    return cross_lines(results, notes)
 
 
 # ------------------------------------------------------------------------- the command
@@ -440,13 +831,20 @@ def physionet(args: argparse.Namespace) -> int:
                     run_cv(DATASET, row.model, out, folds=5, epochs=args.epochs, seed=seed,
                            split=row.split,
                            config=resolve_frontend(row.scale, row.maps, row.recipe, DATASET),
-                           recipe=recipe_with(resolve_recipe(row.recipe, DATASET), []),
+                           recipe=recipe_with(resolve_recipe(row.recipe, DATASET),
+                                              list(row.sets)),
                            data_dir=args.data, quiet=True, final=False,
                            threads=args.threads, device=args.device)
                 finally:
                     lock.unlink(missing_ok=True)
                 print(f"== {out}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    write_doc(args.out, "physionet.md", physionet_markdown(runs))
+    from heartsound.research import REPO_ROOT
+
+    out = Path(args.out) if args.out else REPO_ROOT / "docs" / "physionet.md"
+    cache = Path(args.cross_cache) if args.cross_cache else runs / "physionet" / "cross"
+    cross = cross_section(cache, args.cross, args.physionet_model, args.data, args.pascal_data)
+    write_doc(str(out), "physionet.md",
+              physionet_markdown(runs, figures=out.parent / FIGURES, cross=cross))
     return 0
 
 
@@ -461,5 +859,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run")
-    p.add_argument("--out", help="markdown written (default: docs/physionet.md)")
+    p.add_argument("--out", help="markdown written (default: docs/physionet.md); its figures "
+                                 f"go to {FIGURES}/ beside it")
+    p.add_argument("--cross", action="store_true",
+                   help="predict the cross-dataset table's models not yet cached (minutes); "
+                        "without it, cached ones are shown")
+    p.add_argument("--physionet-model", default=PHYSIONET_MODEL, metavar="NAME_OR_PATH",
+                   help="the PhysioNet model scored on PASCAL set B (default: %(default)s; "
+                        "skipped with a note when not found)")
+    p.add_argument("--pascal-data", help="PASCAL folder (default: $HEARTSOUND_DATA, "
+                                         "data/pascal, ../shared/data/pascal)")
+    p.add_argument("--cross-cache", metavar="DIR",
+                   help="cache of the cross-dataset predictions (default: "
+                        "RUNS/physionet/cross)")
 

@@ -222,3 +222,56 @@ def save_grouped_bars(labels: list[str],
         ax.set_visible(False)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------ deterministic SVG
+SVG_HASH_SALT = "heartsound"  # fixed ids (clip paths, glyphs) instead of random ones
+
+
+def save_svg(fig, path: Path) -> Path:
+    """Save ``fig`` as SVG whose bytes depend only on the figure: no date in the metadata and
+    a fixed ``svg.hashsalt``, so regenerating a committed figure does not churn git."""
+    import matplotlib
+
+    from heartsound.atomic import write_with
+
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT, "svg.fonttype": "none"}):
+            return write_with(path, lambda fh: fig.savefig(
+                fh, format="svg", bbox_inches="tight", metadata={"Date": None}), mode="wb")
+    finally:
+        _pyplot().close(fig)
+
+
+def save_roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float] | None]],
+                    path: Path, title: str = "", emphasis: str | None = None) -> Path:
+    """ROC curves in one panel (``{legend label: (FPR, TPR, operating point or None)}``),
+    the chance diagonal dashed, each operating point a dot; the ``emphasis`` curve (a pooled
+    one) black and thicker, so the per-group curves can be read against it. SVG paths are
+    written by :func:`save_svg` (deterministic bytes); other suffixes by save_figure."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.2, 4.8))
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label="chance")
+    k = 0
+    for label, (fpr, tpr, point) in curves.items():
+        if label == emphasis:
+            colour, width = "black", 2.0
+        else:
+            colour, width = SERIES_COLOURS[k % len(SERIES_COLOURS)], 1.2
+            k += 1
+        ax.plot(fpr, tpr, color=colour, lw=width, label=label)
+        if point is not None:
+            ax.plot([point[0]], [point[1]], "o", color=colour, ms=4)
+    ax.plot([], [], "o", color="0.3", ms=4, label="argmax (P ≥ 0.5)")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel("1 − specificity (false-positive rate)")
+    ax.set_ylabel("sensitivity (true-positive rate)")
+    ax.grid(True, lw=0.3, alpha=0.5)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=8, loc="left")
+    if path.suffix.lower() == ".svg":
+        return save_svg(fig, path)
+    return save_figure(fig, path)

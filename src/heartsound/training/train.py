@@ -101,7 +101,9 @@ class ResearchRecipe(Recipe):
     # are one class); "separate": the other set's labels get outputs of their own, a head per
     # set on the shared backbone (both cut away from the final model); "shared": only the
     # other set's recordings of labels this set has (normal and murmur), merged (a PASCAL
-    # set's other class names still get outputs, never a target, cut away the same way).
+    # set's other class names still get outputs, never a target, cut away the same way);
+    # "screening": the other set's findings (murmur, extrastole, extrahls) are "abnormal",
+    # its artifacts left out — PASCAL recordings as two more devices for PhysioNet.
     joint_labels: str = "merged"
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
@@ -110,6 +112,9 @@ class ResearchRecipe(Recipe):
     # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
     # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
     noise_snr_db: float = 0.0
+    # The noise's colour: "pink" (1/f: room and handling noise) or "white" (a sensor's and
+    # a converter's hiss: it fills the quiet high bands of the map, where pink noise does not).
+    noise_color: str = "pink"
     # Knowledge distillation (Hinton et al., 2015): per fold, first train ``distill_teachers``
     # models of network ``distill_from`` with this recipe on the same training part, then train
     # on (1-α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T, the teachers' mean
@@ -354,11 +359,11 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.random.Generator,
-                 copies: int = NOISE_COPIES) -> np.ndarray:
+                 copies: int = NOISE_COPIES, color: str = "pink") -> np.ndarray:
     """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
-    room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink noise added at
-    an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the usual band-pass, repeat
-    rule, MFCC."""
+    room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink (or ``color``
+    "white") noise added at an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the
+    usual band-pass, repeat rule, MFCC."""
     from heartsound.audio import bandpass, fit_length, load, resample
     from heartsound.features import feature_map
 
@@ -369,7 +374,8 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
         shift = int(rng.integers(0, min(int(MAX_SHIFT_S * config.sample_rate), y.size // 4) + 1))
         z = y[shift:]
         snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
-        noise = pink_noise(z.size, rng) * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
+        unit = pink_noise(z.size, rng) if color == "pink" else rng.standard_normal(z.size)
+        noise = unit * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
         out.append(feature_map(fit_length(bandpass(z + noise, config), config.n_samples), config))
     return np.stack(out).astype(np.float32)
 
@@ -381,7 +387,8 @@ def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
     if not recipe.noise_snr_db:
         return list(maps)
     rng = np.random.default_rng(seed)
-    return [np.concatenate([m[None], noisy_copies(r.path, config, recipe.noise_snr_db, rng)])
+    return [np.concatenate([m[None], noisy_copies(r.path, config, recipe.noise_snr_db, rng,
+                                                  color=recipe.noise_color)])
             for m, r in zip(maps, recordings, strict=True)]
 
 
@@ -990,34 +997,52 @@ class JointData:
         return own + self.maps
 
 
+def screening_label(label: str) -> str:
+    """A PASCAL label as a screening label: normal stays, every finding is abnormal."""
+    return label if label in ("normal", "abnormal") else "abnormal"
+
+
 def joint_data(recipe: Recipe, dataset: str, classes: Sequence[str], cfg: FrontEndConfig,
                data_dir: str | None = None, seed: int = 0) -> JointData:
-    """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first)."""
+    """Maps and labels of ``recipe.joint`` over the union label set (``classes`` first).
+    Several datasets are joined with "+" ("pascal+physionet2016"), each added in turn."""
     if not recipe.joint:
         return JointData.none(len(classes))
-    other = recipe.joint
-    if other == "pascal":  # the other PASCAL set, so one recipe serves both
-        key = dataset_key(dataset)
-        if key not in CLASSES:  # nothing to add to a dataset of one's own
-            print(f"heartsound: note: {dataset} is not a PASCAL set; joint='pascal' adds "
-                  "nothing", file=sys.stderr)
-            return JointData.none(len(classes))
-        other = f"pascal-{'b' if key == 'a' else 'a'}"
-    same = Path(dataset).resolve() == Path(other).resolve() if Path(
-        dataset).is_file() else dataset_key(dataset) == dataset_key(other)
-    if same:
-        raise ValueError(f"joint training on {other!r}: that is the dataset itself")
-    extra = [r for r in load_dataset(other, data_dir) if r.split == "labelled"]
-    if recipe.joint_labels == "shared":  # only the other set's recordings of our own labels
-        extra = [r for r in extra if r.label in classes]
-    theirs = list(classes_of(extra, dataset_key(other)))
-    label = (lambda c: f"{other}:{c}") if recipe.joint_labels == "separate" else (lambda c: c)
-    union = list(classes) + [label(c) for c in theirs if label(c) not in classes]
-    maps, extra = load_maps(extra, cfg, whole=recipe.whole)
-    y = np.array([union.index(label(r.label)) for r in extra], dtype=np.int64)
-    maps = with_noise(maps, extra, cfg, recipe, seed + 1)  # training only, never validated
-    return JointData(maps, y, len(union), list(range(len(classes))),
-                     [f"{other}:{r.group}" for r in extra])
+    union = list(classes)
+    parts: list[tuple[str, list[np.ndarray], list[Recording], Any]] = []
+    for other in recipe.joint.split("+"):
+        if other == "pascal":  # the other PASCAL set, so one recipe serves both
+            key = dataset_key(dataset)
+            if key not in CLASSES:  # nothing to add to a dataset of one's own
+                print(f"heartsound: note: {dataset} is not a PASCAL set; joint='pascal' adds "
+                      "nothing", file=sys.stderr)
+                continue
+            other = f"pascal-{'b' if key == 'a' else 'a'}"
+        same = Path(dataset).resolve() == Path(other).resolve() if Path(
+            dataset).is_file() else dataset_key(dataset) == dataset_key(other)
+        if same:
+            raise ValueError(f"joint training on {other!r}: that is the dataset itself")
+        extra = [r for r in load_dataset(other, data_dir) if r.split == "labelled"]
+        if recipe.joint_labels == "shared":  # only the other set's recordings of our labels
+            extra = [r for r in extra if r.label in classes]
+        if recipe.joint_labels == "screening":  # a finding is "abnormal"; artifacts left out
+            extra = [r for r in extra if r.label != "artifact"]
+        theirs = list(classes_of(extra, dataset_key(other)))
+        label = ((lambda c, o=other: f"{o}:{c}") if recipe.joint_labels == "separate"
+                 else screening_label if recipe.joint_labels == "screening"
+                 else (lambda c: c))
+        union += [label(c) for c in theirs if label(c) not in union]
+        maps, extra = load_maps(extra, cfg, whole=recipe.whole)
+        maps = with_noise(maps, extra, cfg, recipe, seed + 1 + len(parts))  # training only
+        parts.append((other, maps, extra, label))
+    if not parts:
+        return JointData.none(len(classes))
+    return JointData(
+        [m for _, maps, _, _ in parts for m in maps],
+        np.array([union.index(label(r.label)) for _, _, extra, label in parts for r in extra],
+                 dtype=np.int64),
+        len(union), list(range(len(classes))),
+        [other for other, _, extra, _ in parts for _ in extra])  # one domain per dataset
 
 
 # ------------------------------------------------------------------- a run's identity
@@ -1312,11 +1337,13 @@ def check_recipe(recipe: Recipe) -> None:
                          "eval_hop_s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
+    if recipe.noise_color not in ("pink", "white"):
+        raise ValueError(f"noise_color={recipe.noise_color!r}: expected pink or white")
     if recipe.balance not in ("none", "groups"):
         raise ValueError(f"balance={recipe.balance!r}: expected none or groups")
-    if recipe.joint_labels not in ("merged", "separate", "shared"):
-        raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged, separate "
-                         "or shared")
+    if recipe.joint_labels not in ("merged", "separate", "shared", "screening"):
+        raise ValueError(f"joint_labels={recipe.joint_labels!r}: expected merged, separate, "
+                         "shared or screening")
     if not recipe.distill_from:
         return
     if recipe.distill_from not in ARCHITECTURES:
