@@ -358,7 +358,7 @@ def test_recipe_text_names_every_change():
 
 def test_model_cards_say_what_a_fold_holds(tmp_path):
     """A set-A card says its folds are by file and warns about recording sessions; a set-B
-    card says by patient; a random split says neither."""
+    card says by patient; a PhysioNet card gives leave-one-database-out MAcc."""
     import dataclasses
 
     from heartsound.config import front_end
@@ -374,13 +374,16 @@ def test_model_cards_say_what_a_fold_holds(tmp_path):
                 "mean": {"accuracy": score, "total_precision": score, "youden": score},
                 "final": {"n_train": 10, "epochs": 30}}
 
-    for name in ("pascal-a-light", "pascal-b-light", "pascal-b-base"):
+    for name in ("pascal-a-light", "pascal-b-light", "physionet-light"):
         (tmp_path / f"{name}.onnx").write_bytes(b"0" * 2048)
+    physionet = summary("physionet2016", "databases")
+    physionet["mean"] = {k: {"mean": 0.6, "std": 0.1}
+                         for k in ("macc", "sensitivity", "specificity", "auroc")}
     text = model_cards({"a-light-improved": summary("pascal-a", "grouped"),
                         "b-light-improved": summary("pascal-b", "grouped"),
-                        "b-base": summary("pascal-b", "random")}, tmp_path)
-    a, b, b_base = (text.split(f"## {n}\n")[1].split("\n## ")[0]
-                    for n in ("pascal-a-light", "pascal-b-light", "pascal-b-base"))
+                        "physionet-light": physionet}, tmp_path)
+    a, b, p = (text.split(f"## {n}\n")[1].split("\n## ")[0]
+               for n in ("pascal-a-light", "pascal-b-light", "physionet-light"))
     assert "(5-fold, grouped: set A by file)" in a and "**Limits**: set A's recordings" in a
     assert "(5-fold, grouped: set B by patient)" in b and "**Limits**" not in b
-    assert "(5-fold, random)" in b_base
+    assert "leave-one-database-out" in p and "MAcc" in p and "PhysioNet/CinC 2016" in p

@@ -7,6 +7,7 @@ runs. Errors are reported the same way: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from heartsound import __version__
@@ -17,6 +18,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from heartsound.research.study import reproduce
 
     return reproduce(args)
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from heartsound.research.study import SHIPPED_FROM, ship
+
+    shipped = ship(Path(args.runs), args.data)
+    print(f"shipped {', '.join(p.name for p in shipped) or 'nothing'} (from "
+          f"{', '.join(f'{args.runs}/{s}' for s in SHIPPED_FROM.values())})", file=sys.stderr)
+    return 0
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
@@ -104,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-only", action="store_true",
                    help="train the runs only (no shipping, int8 study or results table)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("ship", help="copy the shipped studies' final models into the package "
+                                    "(int8, temperatures, raw-audio twins, model cards)")
+    p.add_argument("--data", help="data folder (int8 calibration and fold study)")
+    p.add_argument("--runs", default="runs", help="the run folders (default runs/)")
+    p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("ablation", help="CV of each recipe change alone and combined")
     p.add_argument("--data", help="PASCAL folder")

@@ -78,11 +78,16 @@ ROWS = {
     "centred-logmel-x2": PhysioRow("light-centred, augment, 434×48 log-mel (2× frame "
                                    "length, centred over time)", "light-centred", "augment",
                                    2, "log-mel", "databases"),
-    "centred-bn-balanced": PhysioRow("light-centred-bn (BatchNorm, maps centred over time), "
-                                     "augment, random 7-s crops, windows 2 s apart averaged, "
-                                     "each database×class drawn equally, 215×20 MFCC",
-                                     "light-centred-bn", "augment", 4, "mfcc", "databases",
-                                     ("crop=random", "eval_hop_s=2.0", "balance=groups")),
+    "centred-bn-screening": PhysioRow("light-centred-bn (BatchNorm, maps centred over "
+                                      "time), screening: augment, random 7-s crops, windows "
+                                      "2 s apart averaged, each database×class drawn "
+                                      "equally, 215×20 MFCC", "light-centred-bn", "screening",
+                                      4, "mfcc", "databases"),
+    "centred-bn-screening-joint": PhysioRow("the same with both PASCAL sets added as two "
+                                            "more devices (findings as abnormal): "
+                                            "screening-joint, the shipped physionet-light",
+                                            "light-centred-bn", "screening-joint", 4, "mfcc",
+                                            "databases"),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }

@@ -18,6 +18,7 @@ from heartsound.atomic import write_text, write_with
 from heartsound.config import DEFAULT, FrontEndConfig, front_end
 from heartsound.registry import models_dir
 from heartsound.research import REPO_ROOT
+from heartsound.training.train import IMPROVED, PHYSIONET
 
 
 class Study(NamedTuple):
@@ -49,14 +50,17 @@ STUDIES: dict[str, Study] = {
     "b-light-candidate": Study("pascal-b", "light", "grouped", 1, "candidate"),
     "b-light-augment": Study("pascal-b", "light", "grouped", 1, "augment"),
     "a-light-joint": Study("pascal-a", "light", "grouped", 1, "joint"),
-    "a-light-improved": Study("pascal-a", "light", "grouped", 4, "improved"),
-    "b-light-improved": Study("pascal-b", "light-centred", "grouped", 2, "improved",
+    "a-light-improved": Study("pascal-a", IMPROVED["a"].model, "grouped", 4, "improved"),
+    "b-light-improved": Study("pascal-b", IMPROVED["b"].model, "grouped", 2, "improved",
                               log_mel=True),
+    "physionet-light": Study(PHYSIONET, IMPROVED[PHYSIONET].model, "databases",
+                             IMPROVED[PHYSIONET].scale, "improved"),
 }
 # Shipped: the lightweight models with the improved recipe, network and front end
-# (train.IMPROVED, chosen on docs/ablation.md over 3-5 seeds), the base models with the paper's.
-SHIPPED_FROM = {"pascal-a-light": "a-light-improved", "pascal-a-base": "a-base",
-                "pascal-b-light": "b-light-improved", "pascal-b-base": "b-base"}
+# (train.IMPROVED). The paper's base models are trained by the studies above, not shipped:
+# 5.6× the parameters, no more accurate, and their labels move with the recording's level.
+SHIPPED_FROM = {"pascal-a-light": "a-light-improved", "pascal-b-light": "b-light-improved",
+                "physionet-light": "physionet-light"}
 
 # The paper's Table 2 averages (5-fold CV) and Table 3/4 best folds on the test files.
 PAPER_CV = {("a", "base"): (0.722, 2.84), ("a", "light"): (0.706, 2.734),
@@ -133,6 +137,11 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
 
 
 def ship_models(summaries: dict[str, dict[str, Any]], runs: Path, models: Path) -> list[Path]:
+    """Copy each shipped study's final model; remove the shipped files of models no longer
+    shipped (their int8 and raw-audio twins too)."""
+    for path in models.glob("*.onnx"):
+        if not any(path.stem == t or path.stem.startswith(f"{t}-") for t in SHIPPED_FROM):
+            path.unlink()
     shipped = []
     for target, study in SHIPPED_FROM.items():
         onnx_path = runs / study / "final" / "model.onnx"
@@ -145,21 +154,22 @@ def ship_models(summaries: dict[str, dict[str, Any]], runs: Path, models: Path) 
 
 def ship_int8(runs: Path, models: Path, data: str | None, fmt: str = "qoperator"
               ) -> list[Path]:
-    """Quantize the shipped light models, calibrated on their set's labelled recordings."""
-    from heartsound.data import pascal
+    """Quantize the shipped light models, calibrated on their own dataset's labelled
+    recordings (≤ 100 maps of the model's own front end)."""
+    from heartsound.data import load_dataset
     from heartsound.infer import Classifier
     from heartsound.training.quantize import quantize_onnx
     from heartsound.training.train import load_matrix
 
     out = []
-    for dataset in ("a", "b"):
-        src = models / f"pascal-{dataset}-light.onnx"
+    for target, study in SHIPPED_FROM.items():
+        src = models / f"{target}.onnx"
         if not src.exists():
             continue
-        recs = [r for r in pascal(dataset, data) if r.split == "labelled"]
+        recs = [r for r in load_dataset(STUDIES[study].dataset, data) if r.split == "labelled"]
+        recs = recs[:: max(1, len(recs) // 100)]
         x, _ = load_matrix(recs, Classifier(src).config)  # the model's own front end
-        out.append(quantize_onnx(src, models / f"pascal-{dataset}-light-int8.onnx",
-                                 x[:: max(1, len(x) // 100)], fmt))
+        out.append(quantize_onnx(src, models / f"{target}-int8.onnx", x, fmt))
     return out
 
 
@@ -276,18 +286,45 @@ SESSION_CAVEAT = (
     "Expect less on recordings from a new phone or room.")
 
 
+DATA_OF = {"pascal-a": "PASCAL CHSC2011 set A", "pascal-b": "PASCAL CHSC2011 set B",
+           PHYSIONET: "PhysioNet/CinC 2016, training databases a, b, c, d, f"}
+
+
+def cv_line(cfg: dict[str, Any], mean: dict[str, Any]) -> str:
+    """The card's CV figures: PASCAL's accuracy and workbook scores, or for screening the
+    challenge's MAcc with sensitivity, specificity and AUROC."""
+    def ms(key: str) -> str:
+        return f"{mean[key]['mean']:.3f} ± {mean[key]['std']:.3f}"
+
+    if cfg["split"] == "databases":
+        return (f"- **CV** (leave-one-database-out: each of the {cfg['folds']} databases held "
+                f"out once, never seen in training; mean ± std over the held-out databases, "
+                f"argmax): MAcc {ms('macc')}, sensitivity {ms('sensitivity')}, specificity "
+                f"{ms('specificity')}, AUROC {ms('auroc')}; per database and over seeds in "
+                "docs/physionet.md.")
+    held = FOLDS_OF.get(cfg["dataset"], "") if cfg["split"] == "grouped" else ""
+    if "macc" in mean:
+        return (f"- **CV** ({cfg['folds']}-fold, {cfg['split']}{held}): MAcc {ms('macc')}, "
+                f"AUROC {ms('auroc')}.")
+    return (f"- **CV** ({cfg['folds']}-fold, {cfg['split']}{held}): accuracy "
+            f"{ms('accuracy')}, total precision {ms('total_precision')}, Youden {ms('youden')}.")
+
+
 def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
     """models/README.md: one short card per shipped model, numbers from the run summaries."""
     from heartsound.config import FrontEndConfig
     from heartsound.provenance import machine
 
     lines = ["# Shipped models", "",
-             f"Written by `make reproduce` ({machine()['date']}); every number below comes from "
-             "the run folders it trains. Each file is one self-contained ONNX graph: input "
-             "`mfcc` float32 (batch, frames, 20) raw MFCC maps (the feature standardisation is "
-             "inside), output `probabilities` (batch, classes). The front-end config and class "
-             "names are in the file's metadata; `heartsound predict` computes the features with "
-             "exactly that config and refuses any other.", ""]
+             f"Written by `heartsound-lab ship` ({machine()['date']}); every number below comes "
+             "from the run folders `make reproduce` trains. Each file is one self-contained "
+             "ONNX graph: input `mfcc` float32 (batch, frames, coefficients) raw feature maps "
+             "(the standardisation is inside), output `probabilities` (batch, classes), "
+             "calibrated (the temperature is in the file). The front-end config and class "
+             "names are in the file's metadata; `heartsound predict` computes the features "
+             "with exactly that config and refuses any other. `NAME-audio.onnx` is the same "
+             "model with the front end inside: input `audio`, the 4-kHz waveform "
+             "(docs/audio-models.md).", ""]
     for target, study in SHIPPED_FROM.items():
         path = models / f"{target}.onnx"
         if study not in summaries or not path.exists():
@@ -297,24 +334,22 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
         frontend = FrontEndConfig.from_dict(cfg["frontend"])
         final = s.get("final", {})
         n = final.get("n_train", "?")
-        held = FOLDS_OF.get(cfg["dataset"], "") if cfg["split"] == "grouped" else ""
+        recipe = cfg["recipe"]
+        first = ("each 7-s window 2 s apart, averaged" if recipe.get("eval_hop_s")
+                 else f"the first {frontend.duration_s:g} s")
         lines += [
             f"## {target}", "",
-            f"- **Data**: PASCAL CHSC2011 set {cfg['dataset'][-1].upper()}, all {n} labelled "
+            f"- **Data**: {DATA_OF.get(cfg['dataset'], cfg['dataset'])}, all {n} labelled "
             f"recordings; classes {', '.join(cfg['classes'])}.",
-            f"- **Model**: {cfg['model']} CNN, {path.stat().st_size / 1024:.0f} KB float32.",
+            f"- **Model**: {cfg['model']} CNN, {s_kb(path)} KB float32.",
             f"- **Input**: {frontend.n_frames}×{frontend.n_coefficients} {frontend.kind} map "
-            "of the first "
-            f"{frontend.duration_s:g} s ({frontend.frame_length}-sample frames every "
+            f"of {first} ({frontend.frame_length}-sample frames every "
             f"{frontend.hop_length} samples at {frontend.sample_rate} Hz).",
-            f"- **Recipe**: {recipe_text(cfg['recipe'])}; {final.get('epochs', '?')} epochs "
+            f"- **Recipe**: {recipe_text(recipe)}; {final.get('epochs', '?')} epochs "
             "on all data ("
-            + ("the fixed budget" if cfg["recipe"].get("select") == "last"
+            + ("the fixed budget" if recipe.get("select") == "last"
                else "the median best epoch of the CV folds") + f"); seed {cfg['seed']}.",
-            f"- **CV** ({cfg['folds']}-fold, {cfg['split']}{held}): accuracy "
-            f"{mean['accuracy']['mean']:.3f} ± {mean['accuracy']['std']:.3f}, total precision "
-            f"{mean['total_precision']['mean']:.3f} ± {mean['total_precision']['std']:.3f}, "
-            f"Youden {mean['youden']['mean']:.3f} ± {mean['youden']['std']:.3f}.",
+            cv_line(cfg, mean),
             *([SESSION_CAVEAT] if cfg["dataset"] == "pascal-a" and cfg["split"] != "sessions"
               else []),
             f"- **Regenerate**: `heartsound train --dataset {cfg['dataset']} --model "
@@ -325,9 +360,38 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
             "which also copies it here).", ""]
         int8 = models / f"{target}-int8.onnx"
         if int8.exists():
-            lines += [f"`{int8.name}` ({int8.stat().st_size / 1024:.0f} KB): the same model, "
-                      "static int8 (see docs/int8.md for its accuracy on every CV fold).", ""]
+            lines += [f"`{int8.name}` ({s_kb(int8)} KB): the same model, static int8 (see "
+                      "docs/int8.md for its accuracy on every CV fold).", ""]
     return "\n".join(lines)
+
+
+def s_kb(path: Path) -> str:
+    return f"{path.stat().st_size / 1024:.0f}"
+
+
+def ship(runs: Path, data: str | None, int8_runs: list[str] | None = None) -> list[Path]:
+    """Copy the shipped studies' final models into the package with what goes with them:
+    int8 copies, temperatures, raw-audio twins, model cards, docs/int8.* and
+    docs/calibration.md. ``int8_runs``: extra (paper) runs for docs/int8.md."""
+    from heartsound.training.audio_model import export_audio_model, sources
+    from heartsound.training.quantize import FORMATS, fold_study
+
+    summaries = load_summaries(runs)
+    models = models_dir()  # src/heartsound/models: the package data of the checkout
+    shipped = ship_models(summaries, runs, models)
+    shipped += ship_int8(runs, models, data)
+    names = dict.fromkeys([*(int8_runs or []), *SHIPPED_FROM.values()])
+    int8 = [fold_study(runs / name, fmt, data) for name in names
+            if name in summaries for fmt in FORMATS]
+    calibration = calibrate_shipped(runs, models, data)
+    # The raw-audio twins carry the calibrated models inside: made after the temperatures.
+    shipped += [export_audio_model(path) for path in sources(models)]
+    root = REPO_ROOT
+    write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
+    write_text(models / "README.md", model_cards(summaries, models))
+    write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
+    write_text(root / "docs" / "int8.md", int8_markdown(int8))
+    return shipped
 
 
 def reproduce(args: argparse.Namespace) -> int:
@@ -342,26 +406,9 @@ def reproduce(args: argparse.Namespace) -> int:
         run_study(name, runs, args.data, args.epochs, args.threads)
     if args.train_only:
         return 0
+    shipped = ship(runs, args.data, int8_runs=["a-light", "b-light"])
     summaries = load_summaries(runs)
     root = REPO_ROOT
-    models = models_dir()  # src/heartsound/models: the package data of the checkout
-    shipped = ship_models(summaries, runs, models)
-    shipped += ship_int8(runs, models, args.data)
-    from heartsound.training.quantize import FORMATS, fold_study
-
-    int8 = [fold_study(runs / name, fmt, args.data)
-            for name in dict.fromkeys(("a-light", "b-light", SHIPPED_FROM["pascal-a-light"],
-                                       SHIPPED_FROM["pascal-b-light"]))
-            if name in summaries for fmt in FORMATS]
-    calibration = calibrate_shipped(runs, models, args.data)
-    # The raw-audio twins carry the calibrated models inside: made after the temperatures.
-    from heartsound.training.audio_model import export_audio_model, sources
-
-    shipped += [export_audio_model(path) for path in sources(models)]
-    write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
-    write_text(models / "README.md", model_cards(summaries, models))
-    write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
-    write_text(root / "docs" / "int8.md", int8_markdown(int8))
     wall = time.perf_counter() - start
     write_text(root / "docs" / "results.md", results_markdown(summaries, wall))
     print(f"wrote docs/results.md; shipped {', '.join(p.name for p in shipped) or 'nothing'}; "

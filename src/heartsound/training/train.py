@@ -73,6 +73,18 @@ class Recipe:
     # PASCAL set (set B's 461 recordings for set A, and the reverse; nothing for a CSV set).
     joint: str | None = None
     label_smoothing: float = 0.0  # targets (1-ε)·one-hot + ε/classes (Szegedy et al., 2016)
+    # "groups": each epoch draws its recordings (with replacement, as many as there are)
+    # so that every (group, class) cell — a PhysioNet database's normals, its abnormals —
+    # weighs the same: neither a database's size nor its own prevalence is a label cue.
+    balance: str = "none"
+    # "merged": one output per label name across the sets (set A's normal and set B's normal
+    # are one class); "separate": the other set's labels get outputs of their own, a head per
+    # set on the shared backbone (both cut away from the final model); "shared": only the
+    # other set's recordings of labels this set has (normal and murmur), merged (a PASCAL
+    # set's other class names still get outputs, never a target, cut away the same way);
+    # "screening": the other set's findings (murmur, extrastole, extrahls) are "abnormal",
+    # its artifacts left out — PASCAL recordings as two more devices for PhysioNet.
+    joint_labels: str = "merged"
 
     @property
     def whole(self) -> bool:
@@ -97,14 +109,6 @@ class ResearchRecipe(Recipe):
 
     mixup: float = 0.0  # Beta(α, α) mixing of map pairs and their targets (Zhang et al., 2018)
     average_last: int = 0  # average the weights of the last N epochs (SWA, Izmailov et al.)
-    # "merged": one output per label name across the sets (set A's normal and set B's normal
-    # are one class); "separate": the other set's labels get outputs of their own, a head per
-    # set on the shared backbone (both cut away from the final model); "shared": only the
-    # other set's recordings of labels this set has (normal and murmur), merged (a PASCAL
-    # set's other class names still get outputs, never a target, cut away the same way);
-    # "screening": the other set's findings (murmur, extrastole, extrahls) are "abnormal",
-    # its artifacts left out — PASCAL recordings as two more devices for PhysioNet.
-    joint_labels: str = "merged"
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
     own_repeat: int = 1
@@ -131,10 +135,6 @@ class ResearchRecipe(Recipe):
     # log-uniformly from [1/(1+stretch), 1+stretch] (linear interpolation; past the map's
     # end it wraps round, the paper's repeat rule), so the same sounds come faster or slower.
     stretch: float = 0.0
-    # "groups": each epoch draws its recordings (with replacement, as many as there are)
-    # so that every (group, class) cell — a PhysioNet database's normals, its abnormals —
-    # weighs the same: neither a database's size nor its own prevalence is a label cue.
-    balance: str = "none"
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -206,6 +206,14 @@ RECIPES = {
     # The same with label smoothing ε = 0.1: softer targets for a few hundred recordings.
     "joint-augment-smooth": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                    joint="pascal", label_smoothing=0.1),
+    # Screening across databases (PhysioNet 2016): augmentation, random 7-s crops of the
+    # whole recording, windows 2 s apart averaged, every database×class drawn equally.
+    "screening": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
+                        select="last", balance="groups"),
+    # The same with both PASCAL sets added as two more devices, findings as "abnormal".
+    "screening-joint": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
+                              select="last", balance="groups", joint="pascal-b+pascal-a",
+                              joint_labels="screening"),
 }
 class Choice(NamedTuple):
     """The improved default for one kind of dataset: network, recipe, and front end (frame
@@ -228,11 +236,10 @@ class Choice(NamedTuple):
 # loses the level that tells artifacts and extra sounds apart, and log-mel maps lose too
 # (seed 0). A CSV dataset gets augmentation on the paper's maps (joint="pascal" adds
 # nothing; unmeasured).
-IMPROVED = {"a": Choice("light", "joint-augment-smooth", 4),
-            "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
+IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth", 4),
+            "b": Choice("light-centred-bn", "joint-augment-smooth", 2, log_mel=True),
             "csv": Choice("light", "augment", 1),
-            # PhysioNet 2016 screening (normal / abnormal): a CSV's choice, unmeasured.
-            PHYSIONET: Choice("light", "augment", 1)}
+            PHYSIONET: Choice("light-centred-bn", "screening-joint", 4)}
 
 
 def resolve_recipe(name: str, dataset: str) -> Recipe:
