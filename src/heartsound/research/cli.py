@@ -31,6 +31,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batchnorm(args: argparse.Namespace) -> int:
+    from heartsound.research.batchnorm import batchnorm
+
+    return batchnorm(args)
+
+
 def cmd_ablation(args: argparse.Namespace) -> int:
     from heartsound.research.ablation import ablation
 
@@ -122,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (int8 calibration and fold study)")
     p.add_argument("--runs", default="runs", help="the run folders (default runs/)")
     p.set_defaults(func=cmd_ship)
+
+    p = sub.add_parser("batchnorm", help="the light network with BatchNorm (folded at export) "
+                                         "against LayerNorm, over seeds (docs/batchnorm.md)")
+    from heartsound.research.batchnorm import add_arguments as batchnorm_arguments
+
+    batchnorm_arguments(p)
+    p.set_defaults(func=cmd_batchnorm)
 
     p = sub.add_parser("ablation", help="CV of each recipe change alone and combined")
     p.add_argument("--data", help="PASCAL folder")

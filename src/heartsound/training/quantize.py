@@ -68,6 +68,26 @@ def shared_zero_points(proto):  # type: ignore[no-untyped-def]
     return proto
 
 
+def size_breakdown(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Bytes of an ONNX file by what they hold: int8 weights, int32 biases, float tensors
+    (per-channel scales, float parameters), the rest of the initializers (zero points,
+    shapes), and everything else (graph, names, metadata) — where a file's size goes."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    out = {"int8_weights": 0, "int32_biases": 0, "float": 0, "other_tensors": 0}
+    for t in proto.graph.initializer:
+        a = numpy_helper.to_array(t)
+        key = ("int8_weights" if a.dtype == np.int8 and a.ndim > 1 else
+               "int32_biases" if a.dtype == np.int32 else
+               "float" if a.dtype.kind == "f" else "other_tensors")
+        out[key] += a.nbytes
+    out["file"] = Path(path).stat().st_size
+    out["graph_and_metadata"] = out["file"] - sum(v for k, v in out.items() if k != "file")
+    return out
+
+
 def quantize_onnx(model_in: str | os.PathLike[str], model_out: str | os.PathLike[str],
                   calibration_maps: np.ndarray, fmt: str = "qdq") -> Path:
     """Write an int8 copy of ``model_in`` to ``model_out`` (atomically), metadata kept."""

@@ -1,0 +1,37 @@
+"""docs/batchnorm.md: BatchNorm runs over seeds beside docs/ablation.md's LayerNorm seeds."""
+
+import json
+
+from heartsound.research.batchnorm import ROWS, ablation_seeds, markdown, train_arguments
+
+ABLATION = "\n".join([
+    "# Ablation", "", "## Set A", "",
+    "| recipe | seeds | accuracy | accuracy per seed | other |", "|---|---|---|---|---|",
+    f"| {ROWS['a-by-file'].ablation[1]} | 3 | 0.7 ± 0.1 | 0.700, 0.750, 0.800 | x |",
+    "", "## Set B", "",
+    "| recipe | seeds | accuracy | extra | accuracy per seed |", "|---|---|---|---|---|",
+    f"| {ROWS['b-by-patient'].ablation[1]} | 2 | 0.8 | y | 0.830, 0.840 |", ""])
+
+
+def test_ablation_rows_are_read_by_section_and_column():
+    assert ablation_seeds(ABLATION, *ROWS["a-by-file"].ablation) == [0.7, 0.75, 0.8]
+    assert ablation_seeds(ABLATION, *ROWS["b-by-patient"].ablation) == [0.83, 0.84]
+    assert ablation_seeds(ABLATION, *ROWS["a-by-session"].ablation) == []  # not in the text
+    assert ablation_seeds(ABLATION, "Set C", "x") == []
+
+
+def test_the_doc_pairs_seeds_and_lists_every_command(tmp_path):
+    for seed, acc in ((0, 0.72), (1, 0.75)):
+        run = tmp_path / "batchnorm" / "a-by-file" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps(
+            {"mean": {"accuracy": {"mean": acc, "std": 0.1}}, "wall_seconds": 600}))
+    text = markdown(tmp_path, ABLATION)
+    row = next(line for line in text.splitlines() if line.startswith("| set A, folds by file"))
+    assert "0.750 ± 0.050 (3)" in row and "0.735 ± 0.021 (2)" in row
+    assert "+0.010 (1/1/0)" in row and "10 min" in row
+    assert "not run" in next(line for line in text.splitlines()
+                             if line.startswith("| set B, folds by patient"))
+    assert "--out runs/batchnorm/a-noise-by-session/seed0" in text
+    args = train_arguments(ROWS["a-noise-by-file"], 2)
+    assert args[-2:] == ["--seed", "2"] and "noise_color=white" in args
