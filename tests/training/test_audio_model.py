@@ -31,8 +31,8 @@ from heartsound.training.audio_model import (  # noqa: E402
 SOURCE = "pascal-b-light"
 # Plain opset-17 operators onnxruntime-web's WebAssembly backend runs; no DFT/STFT, no
 # custom domain in the front end (the network's own operators come on top).
-FRONT_END_OPS = {"Unsqueeze", "Slice", "Mul", "Sub", "Concat", "Tile", "Conv", "Shape", "Add",
-                 "Div", "Range", "Mod", "Gather", "Transpose", "MatMul", "Max", "Log",
+FRONT_END_OPS = {"Unsqueeze", "Slice", "Mul", "Sub", "Concat", "Tile", "Shape", "Add", "Div",
+                 "Range", "Mod", "Gather", "Reshape", "Squeeze", "Pad", "MatMul", "Max", "Log",
                  "ReduceMax", "Identity", "Softmax"}
 
 
@@ -43,6 +43,20 @@ def built(tmp_path_factory):
         pytest.skip(f"{source} not shipped")
     out = export_audio_model(source, tmp_path_factory.mktemp("audio") / f"{SOURCE}{SUFFIX}.onnx")
     return Classifier(source), Classifier(out)
+
+
+@pytest.fixture(scope="module")
+def band_of(built):
+    """band_of(x (batch, samples)) -> the graph's band-passed signal (batch, min(samples, read))."""
+    import onnxruntime as ort
+
+    ref, _ = built
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(build_audio_model(ref.path, intermediates=True)
+                                   .SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return lambda x: session.run(["band"], {"audio": x.astype(np.float32)})[0][:, 0]
 
 
 def test_graph_is_plain_onnx_with_the_source_metadata(built):
@@ -62,6 +76,11 @@ def test_graph_is_plain_onnx_with_the_source_metadata(built):
     assert meta == {p.key: p.value for p in source.metadata_props}
     assert aud.audio and not ref.audio and aud.classes == ref.classes
     assert aud.path.stat().st_size < ref.path.stat().st_size + 100_000  # FIR, tables, bank
+    # the block FIR's matrix is built in the graph from the L taps, not stored (~400 KB)
+    front = [t for t in proto.graph.initializer if t.name.startswith("fe/")]
+    assert max(int(np.prod(t.dims)) for t in front) < 20_000
+    # the band-pass and the DFT are GEMMs (MatMul), not long-kernel Convs (slow im2col)
+    assert not [n for n in proto.graph.node if n.name.startswith("fe/") and n.op_type == "Conv"]
 
 
 def test_shipped_audio_models_match_their_sources():
@@ -105,6 +124,80 @@ def test_same_labels_and_probabilities_as_predict(built, data_dir):
     assert np.abs(fmap[0] - feature_map(fit_length(y, ref.config.n_samples), ref.config)
                   ).max() < 0.05
     np.testing.assert_allclose(probs[0], got[paths[0]], atol=1e-6)
+
+
+# lengths around the extension (27), the block (64) and the taps (1583), 0.5 s to past 7.5 s
+LENGTHS = [28, 29, 63, 64, 65, 100, 1582, 1583, 1600, 1601, 2000, 2001, 4095, 12_345, 29_999,
+           30_000, 30_001, 36_000]
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_band_pass_is_sosfiltfilt(built, band_of, n):
+    """The graph's band-pass (block FIR) is audio.bandpass (float64 sosfiltfilt) to float32
+    rounding, on random signals and at the edges, with the first 7.5 s kept."""
+    ref, _ = built
+    rng = np.random.default_rng(n)
+    read = int(ref.config.read_seconds * ref.config.sample_rate)
+    x = np.stack([rng.standard_normal(n), heart_like(n / 4000 + 0.01, 4000, seed=n)[:n]])
+    got = band_of(x)
+    for item, band in zip(x, got, strict=True):
+        want = bandpass(item.astype(np.float32).astype(np.float64)[:read], ref.config)
+        assert band.shape == want.shape
+        assert np.abs(band - want).max() < 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("kind", ["constant", "step", "first", "last", "drift"])
+def test_band_pass_edge_cases(built, band_of, kind):
+    """Signals the band-pass mostly removes (a constant, a slow drift) and impulses at the
+    ends; the error is relative to the input's peak where the output is ~0."""
+    ref, _ = built
+    n = 9_000
+    t = np.arange(n) / 4000
+    x = {"constant": np.full(n, 0.7), "step": (t >= 1.1).astype(float),
+         "first": (t == 0).astype(float), "last": (np.arange(n) == n - 1).astype(float),
+         "drift": np.sin(2 * np.pi * 3 * t) + 0.01 * heart_like(n / 4000, 4000)[:n]}[kind]
+    band = band_of(x[None])[0]
+    want = bandpass(x.astype(np.float32).astype(np.float64), ref.config)
+    scale = np.abs(x).max() if kind in ("constant", "drift") else np.abs(want).max()
+    assert np.abs(band - want).max() < 1e-5 * scale
+
+
+FRONT_ENDS = {  # the shipped two, the paper's ×1, and framings the shipped ones don't use
+    "pascal-b": {"frame_length": 256, "hop_length": 64, "n_fft": 256, "cepstrum": False},
+    "pascal-a": {"frame_length": 512, "hop_length": 128, "n_fft": 512},
+    "x1": {},
+    "centred": {"frame_length": 256, "hop_length": 64, "n_fft": 256, "center": True},
+    "hop-100": {"frame_length": 256, "hop_length": 100, "n_fft": 256},
+    "padded-window": {"frame_length": 255, "hop_length": 64, "n_fft": 256, "window": "hamming"},
+    "odd-fft": {"frame_length": 255, "hop_length": 51, "n_fft": 255, "cepstrum": False},
+}
+
+
+@pytest.mark.parametrize("name", FRONT_ENDS)
+def test_front_end_graph_gives_the_feature_map(name):
+    """The graph's map (band-pass, fit, frames · window · DFT folded in halves, mel, dB,
+    DCT) is features.feature_map for framings the shipped models don't use too."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from heartsound.config import FrontEndConfig
+    from heartsound.training.audio_model import OPSET, _Builder, _front_end, impulse_response
+
+    config = FrontEndConfig(**FRONT_ENDS[name])
+    b = _Builder()
+    _front_end(b, config, impulse_response(config), out="map")
+    graph = helper.make_graph(
+        b.nodes, "front_end",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])],
+        [helper.make_tensor_value_info("map", TensorProto.FLOAT, None)], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.stack([heart_like(3.3, 4000, seed=4), 0.1 * heart_like(3.3, 4000, bpm=110, seed=5)])
+    (got,) = session.run(None, {"audio": x.astype(np.float32)})
+    for item, fmap in zip(x, got, strict=True):
+        want = feature_map(preprocess(item.astype(np.float32), 4000, config), config)
+        assert fmap.shape == want.shape == config.shape
+        assert np.abs(fmap - want).max() < 0.01  # dB (or MFCC); float32 rounding: ~5e-4
 
 
 @pytest.mark.parametrize("seconds", [0.6, 3.3, 7.2, 30.0])

@@ -14,19 +14,27 @@ and onnxruntime-web's WebAssembly backend both run it):
    odd extension by ``pad`` (27) samples at both ends (``Slice`` with step -1, ``Mul``,
    ``Sub``, ``Concat``); the forward pass from its steady-state initial conditions, which is
    the causal filter run over a past that repeats the first extended sample forever: that
-   sample ``Tile``d ``L - 1`` times in front, then a ``Conv`` with the truncated impulse
-   response ``h`` of the SOS cascade (``L`` taps, cut where the ``L1`` norm of the rest is
-   below :data:`TAIL`, 1e-8, far below float32 rounding); the backward pass likewise, its
-   last output repeated ``L - 1`` times behind and the ``Conv`` with ``h`` reversed (an
-   anti-causal filter); then the extension cropped. Two causal FIRs, not one symmetric
-   FIR with response ``|H|²``: the same cost, and the edges (the steady-state initial
-   conditions) come out exactly as ``sosfiltfilt``'s, not only the interior;
+   sample ``Tile``d ``B·(K-1) ≥ L - 1`` times in front, then the truncated impulse response
+   ``h`` of the SOS cascade (``L`` taps, cut where the ``L1`` norm of the rest is below
+   :data:`TAIL`, 1e-8, far below float32 rounding); the backward pass likewise on the
+   reversed forward output; that reversed back and the extension cropped (one ``Slice``).
+   Two causal FIRs, not one symmetric FIR with response ``|H|²``: the same cost, and the
+   edges (the steady-state initial conditions) come out exactly as ``sosfiltfilt``'s, not
+   only the interior. Each FIR is a block (polyphase) convolution, because a single-channel
+   ``Conv`` with ``L`` taps is im2col (``L`` floats per output) and a memory-bound GEMV in
+   onnxruntime (~15 ms a pass over 7.5 s, against ~1.5 ms): the signal ``Reshape``d to blocks
+   of ``B`` (:data:`BLOCK`, 64) samples, each output block the ``K = ceil((L-1)/B) + 1``
+   input blocks up to it (``Gather``) times ``W[B·j + i, o] = h[B·(K-1-j) + o - i]``, a
+   ``(B·K, B)`` matrix (one ``MatMul``), itself built by a ``Gather`` from ``h``, not stored;
 3. fit to ``duration_s`` (28,000 samples): ``Tile`` by ``ceil(28000 / n)`` (1 for a long
    recording) and ``Slice``, the paper's repeat rule;
-4. frames, periodic Hann window, DFT and power: one strided ``Conv`` whose ``2·(n_fft/2+1)``
-   kernels are ``window·cos`` and ``window·sin`` (built in the graph from tables of
-   ``cos(2πm/n_fft)`` by ``Gather`` at ``k·n mod n_fft``, so the file stays small; onnxruntime
-   folds them once when it loads the model), then ``re² + im²``;
+4. frames, periodic Hann window, DFT and power: the frames ``Gather``ed as runs of
+   ``gcd(n_fft, hop)`` samples (zeros ``Pad``ded first when centring); as cos is even and sin
+   odd in the sample ``m``, each frame's windowed samples ``m`` and ``n_fft - m`` are added
+   (and subtracted) and meet ``(bins, bins)`` cos (and sin) tables in a ``MatMul``: half the
+   products of a ``Conv`` with ``n_fft``-long kernels. The tables are built in the graph from
+   ones of ``cos(2πm/n_fft)`` by ``Gather`` at ``k·m mod n_fft``, so the file stays small;
+   then ``re² + im²``;
 5. the mel filter bank (``MatMul``), ``10·log10(max(S, amin))`` (``Max``, ``Log``, ``Mul``),
    the ``top_db`` clip below each map's own peak (``ReduceMax`` per item, ``Sub``, ``Max``),
    and the DCT-II (``MatMul``) for MFCC maps;
@@ -35,10 +43,12 @@ and onnxruntime-web's WebAssembly backend both run it):
 7. temperature scaling ``softmax(log(max(p, 1e-12)) / T)`` (``Max``, ``Log``, ``Div``,
    ``Softmax``), as :func:`heartsound.calibration.scale`.
 
-The file carries the source model's metadata plus ``heartsound.input = "audio"`` and
-``heartsound.source_model = NAME``. ``python -m heartsound.training.audio_model`` writes
-``NAME-audio.onnx`` beside every shipped ``*-light*.onnx``; parity with ``heartsound predict``
-is measured by ``python -m heartsound.research.audio_parity``.
+onnxruntime folds what is built from constants (``W``, the DFT tables, the frames' index) once
+when it loads the model. The file carries the source model's metadata plus
+``heartsound.input = "audio"`` and ``heartsound.source_model = NAME``.
+``python -m heartsound.training.audio_model`` writes ``NAME-audio.onnx`` beside every shipped
+``*-light*.onnx``; parity with ``heartsound predict`` is measured by
+``python -m heartsound.research.audio_parity``.
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ OUTPUT = "probabilities"
 OPSET = 17
 TAIL = 1e-8  # L1 norm of the impulse response left out of the FIR (per unit of input)
 PROB_FLOOR = 1e-12  # calibration.scale's clip before the log
+BLOCK = 64  # samples per block of the band-pass's block FIR (32 to 128 run about as fast)
 _INT_MAX = 2**62
 
 
@@ -128,19 +139,105 @@ class _Builder:
                        self.ints(step))
 
 
+def _blocks(taps: int, block: int) -> int:
+    """``K``: the block FIR's kernel length in blocks, the fewest that reach ``taps - 1``
+    samples back from every position in a block."""
+    return -(-(taps - 1) // block) + 1
+
+
+def _range(b: _Builder, start: int | str, limit: int | str, delta: int = 1) -> str:
+    def scalar(v: int | str) -> str:
+        return v if isinstance(v, str) else b.const(np.int64(v))
+
+    return b.op("Range", scalar(start), scalar(limit), scalar(delta))
+
+
+def _block_kernel(b: _Builder, h: np.ndarray, block: int) -> str:
+    """The block FIR's matrix ``W[B·j + i, o] = h[B·(K-1-j) + o - i]`` (0 outside ``h``),
+    shape ``(B·K, B)``: a ``Gather`` from ``h`` zero-padded at both ends, at an index built
+    from ``Range``s, so the file holds ``B·K + B - 1`` floats rather than ``B·B·K`` (~400 KB);
+    onnxruntime folds it once when it loads the model."""
+    taps, k = len(h), _blocks(len(h), block)
+    padded = np.concatenate([np.zeros(block - 1), h, np.zeros(block * k - taps)])
+    # padded[B-1 + B·(K-1) - m + o] for row m = B·j + i
+    index = b.op("Add", b.op("Unsqueeze", _range(b, block * k - 1, -1, -1), b.ints(1)),
+                 b.op("Unsqueeze", _range(b, 0, block), b.ints(0)))
+    return b.op("Gather", b.const(padded, "fir"), index)
+
+
+def _causal_fir(b: _Builder, x: str, kernel: str, block: int, taps: int) -> str:
+    """``y[n] = Σ_m h[m]·x[n-m]`` over ``x`` (batch, 1, n) whose past repeats ``x[0]`` (the
+    filter from steady state), as a block convolution. A single-channel ``Conv`` with ``L``
+    taps is im2col (``L`` floats per output) and a memory-bound GEMV in onnxruntime; here ``x`` is
+    cut into blocks of ``B``, each output block ``q`` is the ``K`` input blocks up to ``q``
+    (``Gather``) times :func:`_block_kernel` (one ``MatMul``, a real GEMM), ~10 times faster.
+    Its sums run from the oldest tap to ``h[0]``; a ``Conv`` with ``B`` channels would be as
+    fast but interleave the large first taps with the small tail: ~4 times the rounding."""
+    k = _blocks(taps, block)
+    past = b.op("Tile", b.slice(x, 0, 1, 2), b.ints(1, 1, block * (k - 1)))  # ≥ L - 1
+    # up to B - 1 samples more to fill the last block (any values: their outputs are cut)
+    fill = b.op("Tile", b.slice(x, -1, _INT_MAX, 2), b.ints(1, 1, block - 1))
+    z = b.op("Concat", past, x, fill, axis=2)
+    count = b.op("Div", b.slice(b.op("Shape", z), 2, 3, 0), b.ints(block))  # Q blocks
+    z = b.op("Slice", z, b.ints(0), b.op("Mul", count, b.ints(block)), b.ints(2))
+    blocks = b.op("Reshape", z, b.ints(0, -1, block))  # (batch, Q, B): z[B·p + i]
+    outputs = b.op("Squeeze", b.op("Sub", count, b.ints(k - 1)), b.ints(0))  # R = Q - K + 1
+    index = b.op("Add", b.op("Unsqueeze", _range(b, 0, outputs), b.ints(1)),
+                 b.op("Unsqueeze", _range(b, 0, k), b.ints(0)))  # (R, K): q + j
+    frames = b.op("Reshape", b.op("Gather", blocks, index, axis=1), b.ints(0, 0, -1))
+    y = b.op("Reshape", b.op("MatMul", frames, kernel), b.ints(0, 1, -1))  # y[B·q + o]
+    return b.op("Slice", y, b.ints(0), b.slice(b.op("Shape", x), 2, 3, 0), b.ints(2))
+
+
+def _power_spectrum(b: _Builder, cfg: FrontEndConfig, fixed: str) -> str:
+    """``|rfft(frame · window)|²`` of every frame of ``fixed`` (batch, 1, n_samples), shape
+    (batch, frames, bins): half the products of a ``Conv`` with ``n_fft``-long kernels, as cos
+    is even and sin odd in the sample ``m``: sample ``m`` of each frame, windowed, plus (and
+    minus) sample ``n_fft - m`` meet ``(bins, bins)`` cos (and sin) tables in a ``MatMul``."""
+    from heartsound.features import _window
+
+    n_fft, bins, hop = cfg.n_fft, cfg.n_fft // 2 + 1, cfg.hop_length
+    half = n_fft // 2 if cfg.center else 0  # features.log_mel pads zeros when centring
+    signal = b.op("Pad", fixed, b.ints(0, 0, half, 0, 0, half)) if half else fixed
+    count = (cfg.n_samples + 2 * half - n_fft) // hop + 1
+    # frames as whole blocks of g samples (g divides hop and n_fft): Gather copies runs
+    g = math.gcd(n_fft, hop)
+    used = (count - 1) * hop + n_fft
+    blocks = b.op("Reshape", b.slice(signal, 0, used, 2), b.ints(0, used // g, g))
+    index = b.op("Add", b.op("Unsqueeze", _range(b, 0, count * hop // g, hop // g), b.ints(1)),
+                 b.op("Unsqueeze", _range(b, 0, n_fft // g), b.ints(0)))  # (frames, n_fft/g)
+    frames = b.op("Reshape", b.op("Gather", blocks, index, axis=1), b.ints(0, count, n_fft))
+    window = _window(cfg.window, cfg.frame_length, n_fft)
+    m = np.arange(bins)
+    mirror = (n_fft - m) % n_fft
+    weight = np.where(m == mirror, 0.5, 1.0)  # m = 0, n_fft/2: their own pair
+    near = b.op("Mul", b.slice(frames, 0, bins, 2), b.const(weight * window[m], "window"))
+    far = b.op("Concat", b.slice(frames, 0, 1, 2), b.slice(frames, n_fft - 1, n_fft - bins, 2, -1),
+               axis=2)  # sample (n_fft - m) mod n_fft
+    far = b.op("Mul", far, b.const(weight * window[mirror], "window"))
+    size = b.const(np.int64(n_fft))
+    at = _range(b, 0, bins)
+    mk = b.op("Mod", b.op("Mul", b.op("Unsqueeze", at, b.ints(1)),
+                          b.op("Unsqueeze", at, b.ints(0))), size)  # m·k mod n_fft
+    angle = 2 * np.pi * np.arange(n_fft) / n_fft
+    re = b.op("MatMul", b.op("Add", near, far), b.op("Gather", b.const(np.cos(angle), "cos"), mk))
+    im = b.op("MatMul", b.op("Sub", near, far), b.op("Gather", b.const(np.sin(angle), "sin"), mk))
+    return b.op("Add", b.op("Mul", re, re), b.op("Mul", im, im))
+
+
 def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
                ) -> dict[str, str]:
     """Nodes from the graph input ``audio`` (batch, samples) to the map ``out``; returns the
     names of the band-passed signal (``band``: batch, 1, min(samples, read)) and the
     fixed-length one (``fixed``: batch, 1, n_samples)."""
     from heartsound.audio import bandpass_sos
-    from heartsound.features import _dct_matrix, _window, mel_filterbank
+    from heartsound.features import _dct_matrix, mel_filterbank
 
     cfg = config
     sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
     pad, taps = bandpass_pad(sos), len(h)
     read = int(math.ceil(cfg.read_seconds * cfg.sample_rate))
-    x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples): Conv's layout
+    x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples), as band and fixed
     x = b.slice(x, 0, read, 2)
     # sosfiltfilt's odd extension: 2·x[0] - x[pad:0:-1] and 2·x[-1] - x[-2:-pad-2:-1]
     two = b.const(np.float32(2.0), "two")
@@ -148,41 +245,23 @@ def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
     tail = b.op("Sub", b.op("Mul", b.slice(x, -1, _INT_MAX, 2), two),
                 b.slice(x, -2, -pad - 2, 2, -1))
     ext = b.op("Concat", head, x, tail, axis=2)
-    # Forward pass from steady state: the first sample repeated before, causal FIR.
-    kernel = b.const(h.reshape(1, 1, -1), "fir")
-    flipped = b.slice(kernel, -1, -_INT_MAX, 2, -1)  # Conv correlates: h reversed is causal
-    lead = b.op("Tile", b.slice(ext, 0, 1, 2), b.ints(1, 1, taps - 1))
-    fwd = b.op("Conv", b.op("Concat", lead, ext, axis=2), flipped)
-    # Backward pass from steady state: the last forward output repeated after, anti-causal.
-    trail = b.op("Tile", b.slice(fwd, -1, _INT_MAX, 2), b.ints(1, 1, taps - 1))
-    both = b.op("Conv", b.op("Concat", fwd, trail, axis=2), kernel)
-    band = b.slice(both, pad, -pad, 2)
+    # Forward pass from steady state: the causal FIR over a past repeating the first sample;
+    # backward likewise on the reversed forward output (sosfiltfilt reverses too), then the
+    # result reversed back and the extension cropped, in one Slice.
+    kernel = _block_kernel(b, h, BLOCK)
+    fwd = _causal_fir(b, ext, kernel, BLOCK, taps)
+    bwd = _causal_fir(b, b.slice(fwd, -1, -_INT_MAX, 2, -1), kernel, BLOCK, taps)
+    band = b.slice(bwd, -1 - pad, pad - 1, 2, -1)
     # fit_length: tile by ceil(n_samples / n), keep the first n_samples.
     n = b.slice(b.op("Shape", band), 2, 3, 0)
     reps = b.op("Div", b.op("Add", n, b.ints(cfg.n_samples - 1)), n)
     tiled = b.op("Tile", band, b.op("Concat", b.ints(1, 1), reps, axis=0))
     fixed = b.slice(tiled, 0, cfg.n_samples, 2)
-    # Frames · window · DFT in one strided Conv; kernels from cos/sin tables.
-    n_fft, bins = cfg.n_fft, cfg.n_fft // 2 + 1
-    angle = 2 * np.pi * np.arange(n_fft) / n_fft
-    k = b.op("Unsqueeze", b.op("Range", b.const(np.int64(0)), b.const(np.int64(bins)),
-                               b.const(np.int64(1))), b.ints(1))
-    m = b.op("Unsqueeze", b.op("Range", b.const(np.int64(0)), b.const(np.int64(n_fft)),
-                               b.const(np.int64(1))), b.ints(0))
-    index = b.op("Mod", b.op("Mul", k, m), b.const(np.int64(n_fft)))  # (bins, n_fft)
-    window = b.const(_window(cfg.window, cfg.frame_length, n_fft), "window")
-    cos = b.op("Mul", b.op("Gather", b.const(np.cos(angle), "cos"), index), window)
-    sin = b.op("Mul", b.op("Gather", b.const(np.sin(angle), "sin"), index), window)
-    dft = b.op("Unsqueeze", b.op("Concat", cos, sin, axis=0), b.ints(1))  # (2·bins, 1, n_fft)
-    half = n_fft // 2 if cfg.center else 0  # features.log_mel pads zeros when centring
-    spec = b.op("Conv", fixed, dft, strides=[cfg.hop_length], pads=[half, half])
-    re, im = b.slice(spec, 0, bins, 1), b.slice(spec, bins, 2 * bins, 1)
-    power = b.op("Add", b.op("Mul", re, re), b.op("Mul", im, im))  # (batch, bins, frames)
-    bank = mel_filterbank(sample_rate=cfg.sample_rate, n_fft=n_fft, n_mels=cfg.n_mels,
+    power = _power_spectrum(b, cfg, fixed)  # (batch, frames, bins)
+    bank = mel_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
                           fmin_hz=cfg.fmin_hz, fmax_hz=cfg.fmax_hz,
                           htk=cfg.mel_scale == "htk", norm=cfg.mel_norm)
-    mel = b.op("MatMul", b.op("Transpose", power, perm=[0, 2, 1]),
-               b.const(np.ascontiguousarray(bank.T), "mel"))  # (batch, frames, n_mels)
+    mel = b.op("MatMul", power, b.const(np.ascontiguousarray(bank.T), "mel"))
     floor = b.op("Max", mel, b.const(np.float32(cfg.amin), "amin"))
     if cfg.log == "ln":
         logs = b.op("Log", floor)
@@ -255,7 +334,8 @@ def build_audio_model(model_path: str | os.PathLike[str],
     model.doc_string = (f"{model_path.stem} with its front end inside: 4-kHz audio (batch, "
                         "samples), at least 0.5 s, in; calibrated probabilities out. "
                         f"Band-pass: sosfiltfilt as two {len(h)}-tap FIR passes from "
-                        "steady state (heartsound.training.audio_model).")
+                        "steady state, block convolutions "
+                        "(heartsound.training.audio_model).")
     for key, value in {**meta, "heartsound.input": INPUT,
                        "heartsound.source_model": model_path.stem}.items():
         entry = model.metadata_props.add()
