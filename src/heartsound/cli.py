@@ -9,12 +9,14 @@ on stderr and exit with status 2; in a batch the good inputs are still processed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from heartsound.audio import AudioError
 from heartsound.data import CLASSES, SPLITS, DataError, Recording, is_physionet, pascal_key
@@ -286,6 +288,47 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- predict
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PROGRESS_MIN_FILES = 20  # up to 20 files take about a second: no bar
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """numpy's BLAS and any OpenMP pool run with ``threads`` threads inside, unless the
+    environment sizes them (one of :data:`THREAD_VARIABLES` set: the user's choice).
+
+    The pools size themselves to the cores when their library loads, and ``import
+    heartsound`` has loaded numpy before any command runs, so the variables alone come
+    too late for it: threadpoolctl resizes the pools already loaded, the variables cover
+    libraries loaded later and spawned workers. On the loaded 2-core machine a two-thread
+    OpenBLAS made a 7-s log-mel map take 8-12 ms instead of ~1 ms (the small products wait
+    for a second thread that has no core). Both are restored on exit.
+    """
+    if any(name in os.environ for name in THREAD_VARIABLES):
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        for name in THREAD_VARIABLES:
+            os.environ.pop(name, None)
+
+
+def progress_bar(total: int, enabled: bool) -> Any:
+    """A tqdm bar on stderr when it is a terminal and there are more than
+    :data:`PROGRESS_MIN_FILES` files (``update(n)``, ``close()``), else None. Never on
+    stdout (the CSV); it leaves no line behind (the summary line follows)."""
+    if not (enabled and total > PROGRESS_MIN_FILES and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm  # only here: its import takes ~0.1 s
+
+    return tqdm(total=total, file=sys.stderr, unit="file", leave=False, dynamic_ncols=True)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -293,23 +336,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from heartsound.infer import Classifier, predict_parallel, prediction_rows
     from heartsound.registry import models_dir
 
+    if args.threads < 1 or args.workers < 1 or args.batch < 1:
+        raise UsageError("--threads, --workers and --batch must be at least 1")
     paths = expand_inputs(args.inputs)
     if not paths:
         raise UsageError("no sound files found in " + ", ".join(args.inputs))
     if args.out:  # checked before the work, not after it
         check_output(args.out, paths)
-    classifier = Classifier.load(args.model, threads=args.threads)
-    # Always said, so a model whose classes are not the user's is never used silently.
-    shipped = classifier.path == models_dir() / f"{args.model}.onnx"
-    print(f"heartsound: model {args.model if shipped else classifier.path} "
-          f"({', '.join(classifier.classes)})", file=sys.stderr)
-    gate = not args.no_quality_gate
-    if args.workers > 1:
-        rows, errors = predict_parallel(str(classifier.path), paths, args.workers, args.batch,
-                                        args.min_confidence, gate)
-    else:
-        rows, errors = prediction_rows(classifier, paths, args.batch, args.min_confidence,
-                                       gate)
+    with pinned_threads(args.threads):
+        classifier = Classifier.load(args.model, threads=args.threads)
+        # Always said, so a model whose classes are not the user's is never used silently.
+        shipped = classifier.path == models_dir() / f"{args.model}.onnx"
+        print(f"heartsound: model {args.model if shipped else classifier.path} "
+              f"({', '.join(classifier.classes)})", file=sys.stderr)
+        gate = not args.no_quality_gate
+        bar = progress_bar(len(paths), not args.no_progress)
+        try:
+            if args.workers > 1:
+                rows, errors = predict_parallel(
+                    str(classifier.path), paths, args.workers, args.batch, args.min_confidence,
+                    gate, threads=args.threads, progress=None if bar is None else bar.update)
+            else:
+                rows, errors = prediction_rows(
+                    classifier, paths if bar is None else _counted(paths, bar), args.batch,
+                    args.min_confidence, gate)
+        finally:
+            if bar is not None:
+                bar.close()
     fields = classifier.csv_fields
     if args.out:
         write_csv(args.out, rows, fields)
@@ -328,6 +381,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for line in errors:
         err(line)
     return 2 if errors else 0
+
+
+def _counted(paths: Sequence[Path], bar: Any) -> Iterator[Path]:
+    """``paths``, the bar moved on as each one is done (when the next one is asked for)."""
+    for path in paths:
+        yield path
+        bar.update(1)
 
 
 # ---------------------------------------------------------------------------- models
@@ -496,15 +556,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
-                            "joint-augment-smooth", "candidate"),
+                            "joint-augment-smooth", "candidate", "screening", "screening-joint"),
                    help="improved (default): the best measured (docs/ablation.md) — "
                         "joint-augment-smooth with the 4x frame length (--scale 4) for sets A "
                         "and B, on MFCC maps for A and log-mel maps for B (--maps), "
-                        "augment for a CSV; paper: the paper's (best validation epoch); "
+                        "screening-joint for physionet2016, augment for a CSV; "
+                        "paper: the paper's (best validation epoch); "
                         "augment: SpecAugment-style masks and random gain, fixed budget; "
                         "joint: the other PASCAL set added to training; joint-augment: both; "
                         "joint-augment-smooth: both with label smoothing 0.1; candidate: whole "
-                        "recordings, class weights and augmentation (docs/ablation.md)")
+                        "recordings, class weights and augmentation (docs/ablation.md); "
+                        "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
+                        "each database×class drawn equally; screening-joint (improved for "
+                        "physionet2016): the same with both PASCAL sets added as two more "
+                        "devices, their findings as abnormal (docs/physionet.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "
@@ -546,12 +611,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-quality-gate", action="store_true",
                    help="classify every recording, even one the signal-quality gate would "
                         "answer 'unusable' (research; docs/quality.md)")
-    p.add_argument("--batch", type=int, default=32, help="recordings per inference batch")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
-    p.add_argument("--workers", type=int, default=1, help="processes (one model each)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="recordings per model run (default 1: for the default model 15 "
+                        "CPU ms per file against 18 at 8 or 32, its activations staying in "
+                        "cache; the smaller models are within ~10%% either way. Measured by "
+                        "python benchmarks/predict_settings.py batch)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of ONNX Runtime and of numpy's BLAS, per worker (default 1; "
+                        "an OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or MKL_NUM_THREADS set in "
+                        "the environment sizes BLAS instead)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes, one model each (default 1). Helps only with idle cores "
+                        "and many files: on a busy 2-core machine 2 workers took 1.9 s for "
+                        "60 files against 1.5 s for 1, and were no faster on 832 (python "
+                        "benchmarks/predict_settings.py workers)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="label 'uncertain' when the top probability is below this")
     p.add_argument("--quiet", action="store_true", help="no CSV on stdout")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on stderr only when it is a terminal and "
+                        f"there are more than {PROGRESS_MIN_FILES} files)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("models", help="list the shipped models: input, size, classes, figures")

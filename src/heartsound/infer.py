@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from heartsound.audio import WHOLE_MAX_S, AudioError, load, preprocess, resample, validate
+from heartsound.audio import (
+    WHOLE_MAX_S,
+    AudioError,
+    bandpass,
+    fit_length,
+    load,
+    resample,
+    validate,
+)
 from heartsound.calibration import scale
 from heartsound.config import FrontEndConfig
 from heartsound.features import feature_map, hop_frames, windows
-from heartsound.quality import QualityVerdict, assess
+from heartsound.quality import QualityVerdict, assess, assess_prepared
 from heartsound.registry import DEFAULT_MODEL, ModelError, models_dir, resolve_model, shipped_names
 
 __all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "describe_models",
@@ -29,6 +37,21 @@ MAX_METADATA_BYTES = 1 << 20  # today's models carry ~2 KB
 
 class FrontEndMismatch(ModelError, ValueError):
     """Features made with another front-end config than the model was trained on."""
+
+
+def band_limited(x: np.ndarray, sample_rate: int, config: FrontEndConfig,
+                 path: object = None, whole: bool = False) -> np.ndarray:
+    """:func:`heartsound.audio.preprocess` before it fits the length: validated, resampled to
+    4 kHz and band-passed, neither tiled nor cut, the signal both the features and the
+    quality gate read (``fit_length`` of it is ``preprocess``'s output, bit for bit)."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    x = x[: int(np.ceil((WHOLE_MAX_S if whole else config.read_seconds) * sample_rate))]
+    validate(x, sample_rate, config, path)
+    return bandpass(resample(x, sample_rate, config.sample_rate), config)
 
 
 @dataclass
@@ -146,11 +169,13 @@ class Classifier:
         band-pass. With ``verdicts``, the quality verdict too (as :meth:`file_windows`)."""
         seconds = self.config.read_seconds
         x, rate = load(path, max_seconds=seconds)
-        if verdicts is not None:
-            verdicts[path] = assess(x, rate, config=self.config, max_seconds=seconds)
         x = x[: int(np.ceil(seconds * rate))]
         validate(x, rate, self.config, path)
-        return resample(x, rate, self.config.sample_rate)
+        x_4k = resample(x, rate, self.config.sample_rate)
+        if verdicts is not None:  # the gate filters the model's own input, not a second copy
+            verdicts[path] = assess_prepared(x, rate, bandpass(x_4k, self.config),
+                                             config=self.config, max_seconds=seconds)
+        return x_4k
 
     def _predict_audio_files(self, paths: Iterable[Path],
                              verdicts: dict[Path, QualityVerdict] | None
@@ -172,13 +197,18 @@ class Classifier:
                      ) -> np.ndarray:
         """The model's input maps for one file: its 7-s map, or its sliding windows. With
         ``verdicts``, the file's quality verdict is put there too, from the same samples."""
-        whole = self.hop_frames is not None
-        x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else self.config.read_seconds)
+        cfg, whole = self.config, self.hop_frames is not None
+        x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else cfg.read_seconds)
+        y = band_limited(x, rate, cfg, path, whole)
         if verdicts is not None:
-            verdicts[path] = assess(x, rate, config=self.config,
-                                    max_seconds=self.config.read_seconds)
-        full = feature_map(preprocess(x, rate, self.config, path=path, whole=whole),
-                           self.config)
+            # The gate reads the front end's own 4-kHz band-passed signal when it covers the
+            # part assessed (the first read_seconds), not a second resampling and filtering.
+            shared = x.size <= math.ceil(cfg.read_seconds * rate)
+            verdicts[path] = (
+                assess_prepared(x, rate, y, config=cfg, max_seconds=cfg.read_seconds)
+                if shared else assess(x, rate, config=cfg, max_seconds=cfg.read_seconds))
+        full = feature_map(y if whole and y.size >= cfg.n_samples
+                           else fit_length(y, cfg.n_samples), cfg)
         if self.hop_frames is None:
             return full[None]
         return windows(full, self.config.n_frames, self.hop_frames)
@@ -218,7 +248,7 @@ class Classifier:
         yield from flush()
 
 
-def prediction_rows(classifier: Classifier, paths: Sequence[Path], batch: int = 32,
+def prediction_rows(classifier: Classifier, paths: Iterable[Path], batch: int = 32,
                     min_confidence: float | None = None, quality_gate: bool = True
                     ) -> tuple[list[dict], list[str]]:
     """CSV rows (:attr:`Classifier.csv_fields`) and one-line errors for the failures.
@@ -251,31 +281,60 @@ def prediction_rows(classifier: Classifier, paths: Sequence[Path], batch: int = 
     return rows, errors
 
 
-def _worker_rows(args: tuple[str, list[Path], int, float | None, bool]
+# The model of a predict_parallel worker process, or why it could not be loaded (raised by
+# each task, so the caller gets the ModelError rather than a broken pool).
+_WORKER: Classifier | ModelError | None = None
+
+
+def _worker_init(model: str, threads: int) -> None:
+    global _WORKER
+    try:
+        _WORKER = Classifier.load(model, threads)
+    except ModelError as exc:
+        _WORKER = exc
+
+
+def _worker_rows(args: tuple[list[Path], int, float | None, bool]
                  ) -> tuple[list[dict], list[str]]:
-    model, paths, batch, min_confidence, gate = args
-    return prediction_rows(Classifier.load(model), paths, batch, min_confidence, gate)
+    paths, batch, min_confidence, gate = args
+    if not isinstance(_WORKER, Classifier):
+        raise _WORKER or RuntimeError("not a predict_parallel worker")
+    return prediction_rows(_WORKER, paths, batch, min_confidence, gate)
 
 
 def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch: int = 32,
-                     min_confidence: float | None = None, quality_gate: bool = True
+                     min_confidence: float | None = None, quality_gate: bool = True,
+                     threads: int = 1, progress: Callable[[int], object] | None = None
                      ) -> tuple[list[dict], list[str]]:
-    """:func:`prediction_rows` over ``workers`` processes (each one ONNX thread), in order."""
+    """:func:`prediction_rows` over ``workers`` processes (each ``threads`` ONNX threads),
+    rows and errors in input order. ``progress(n)`` is called as each ``n`` more files
+    are done."""
     if workers <= 1 or len(paths) < 2:
-        return prediction_rows(Classifier.load(model), paths, batch, min_confidence,
-                               quality_gate)
+        serial = prediction_rows(Classifier.load(model, threads), paths, batch,
+                                 min_confidence, quality_gate)
+        if progress is not None:
+            progress(len(paths))
+        return serial
     from concurrent.futures import ProcessPoolExecutor
 
-    chunks = [list(paths[i::workers]) for i in range(workers)]
-    # Forked workers (Linux default): spawned ones with one-thread BLAS pools were slower
-    # in `heartsound-lab bench`'s throughput (each imports numpy, scipy and onnxruntime anew),
-    # and the front end's small matrix products do not oversubscribe in practice.
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_worker_rows, [(model, c, batch, min_confidence, quality_gate)
-                                             for c in chunks]))
-    order = {str(p): i for i, p in enumerate(paths)}
-    rows = sorted((r for part in parts for r in part[0]), key=lambda r: order[r["path"]])
-    errors = [e for part in parts for e in part[1]]
+    # Each worker loads the model once; consecutive chunks, a few per worker, keep the
+    # workers evenly busy and let progress move while the pool works.
+    size = max(1, min(16, -(-len(paths) // (4 * workers))))
+    chunks = [list(paths[i:i + size]) for i in range(0, len(paths), size)]
+    # Forked workers (Linux default) inherit the parent's thread pools' sizes (`heartsound
+    # predict` pins numpy's BLAS to --threads first); spawned ones were slower in
+    # `heartsound-lab bench`'s throughput (each imports numpy, scipy and onnxruntime anew).
+    rows: list[dict] = []
+    errors: list[str] = []
+    with ProcessPoolExecutor(workers, initializer=_worker_init,
+                             initargs=(model, threads)) as pool:
+        for chunk, (part_rows, part_errors) in zip(
+                chunks, pool.map(_worker_rows, [(c, batch, min_confidence, quality_gate)
+                                                for c in chunks]), strict=True):
+            rows.extend(part_rows)
+            errors.extend(part_errors)
+            if progress is not None:
+                progress(len(chunk))
     return rows, errors
 
 

@@ -72,6 +72,7 @@ for phonocardiography analysis", 2024.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -159,7 +160,9 @@ def dc_ratio(x: np.ndarray) -> float:
     mean = float(x.mean())
     if mean == 0.0:
         return 0.0
-    rms = float(np.sqrt(np.mean((x - mean) ** 2)))
+    d = x - mean
+    np.multiply(d, d, out=d)  # in place: one temporary of the recording's size, not two
+    rms = float(np.sqrt(np.mean(d)))
     return DC_MAX if rms * DC_MAX <= abs(mean) else abs(mean) / rms
 
 
@@ -168,7 +171,10 @@ def ac_peak_dbfs(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return FLOOR_DBFS
-    peak = float(np.max(np.abs(x - x.mean())))
+    # max|x - m| from max(x) and min(x): rounding is monotonic, so the same float without
+    # two temporaries of the recording's size
+    mean = float(x.mean())
+    peak = max(float(x.max()) - mean, mean - float(x.min()))
     return max(FLOOR_DBFS, 20.0 * math.log10(peak)) if peak > 0 else FLOOR_DBFS
 
 
@@ -352,18 +358,10 @@ def band_indices(y: np.ndarray, sample_rate: int, band: tuple[float, float] = BA
     return out
 
 
-def indices(x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = None,
-            max_seconds: float | None = None) -> dict[str, float]:
-    """Every index of :data:`INDEX_NAMES` (finite floats) of one raw recording at any rate.
-
-    Only the first ``max_seconds`` are assessed: by default the front end's
-    ``read_seconds`` (7.5 s, what the classifier reads); ``math.inf`` for all of it. A
-    two-dimensional ``x`` (frames × channels) is mixed to mono; integer PCM is scaled to
-    [-1, 1).
-    """
-    from heartsound.audio import bandpass, resample
-
-    cfg = resolve(config)
+def _raw_part(x: np.ndarray, sample_rate: int, cfg: FrontEndConfig,
+              max_seconds: float | None) -> tuple[dict[str, float], np.ndarray | None]:
+    """The raw-signal indices of the part assessed, and that part as float64 (None when it
+    is empty or not finite: it then gets no band-limited indices)."""
     x = np.asarray(x)
     if x.ndim == 2:
         x = x.mean(axis=1)
@@ -378,13 +376,75 @@ def indices(x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = Non
     out["ac_peak_dbfs"] = out["level_dbfs"] = FLOOR_DBFS
     out["duration_s"] = x.size / sample_rate
     if x.size == 0 or not np.isfinite(x).all():
-        return out
+        return out, None
     x = x.astype(np.float64, copy=False)
     out.update(dc_ratio=dc_ratio(x), ac_peak_dbfs=ac_peak_dbfs(x),
                clipped=clipping_share(x, sample_rate))
-    y = resample(x - x.mean(), sample_rate, cfg.sample_rate)
-    if y.size >= MIN_BAND_SAMPLES and out["ac_peak_dbfs"] > FLOOR_DBFS:
+    return out, x
+
+
+def _has_band(out: dict[str, float], y: np.ndarray) -> bool:
+    return y.size >= MIN_BAND_SAMPLES and out["ac_peak_dbfs"] > FLOOR_DBFS
+
+
+def indices(x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = None,
+            max_seconds: float | None = None) -> dict[str, float]:
+    """Every index of :data:`INDEX_NAMES` (finite floats) of one raw recording at any rate.
+
+    Only the first ``max_seconds`` are assessed: by default the front end's
+    ``read_seconds`` (7.5 s, what the classifier reads); ``math.inf`` for all of it. A
+    two-dimensional ``x`` (frames × channels) is mixed to mono; integer PCM is scaled to
+    [-1, 1). The definition the thresholds were calibrated with; :func:`indices_from`
+    gives the same from the front end's own band-limited signal.
+    """
+    from heartsound.audio import bandpass, resample
+
+    cfg = resolve(config)
+    out, part = _raw_part(x, sample_rate, cfg, max_seconds)
+    if part is None:
+        return out
+    y = resample(part - part.mean(), sample_rate, cfg.sample_rate)
+    if _has_band(out, y):
         out.update(band_indices(bandpass(y, cfg), cfg.sample_rate))
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _constant_response(n: int, sample_rate: int, cfg: FrontEndConfig) -> np.ndarray:
+    """``bandpass(resample(ones(n)))``: what a unit offset leaves after the front end (the
+    resampler's edge transients; the band-pass alone leaves none). ~240 KB per entry."""
+    from heartsound.audio import bandpass, resample
+
+    r = bandpass(resample(np.ones(n), sample_rate, cfg.sample_rate), cfg)
+    r.setflags(write=False)
+    return r
+
+
+def indices_from(x: np.ndarray, sample_rate: int, y: np.ndarray,
+                 config: FrontEndConfig | None = None,
+                 max_seconds: float | None = None) -> dict[str, float]:
+    """:func:`indices` of ``x`` given ``y``, the front end's band-limited signal of the same
+    part: ``bandpass(resample(x[:ceil(max_seconds·sample_rate)]))``, neither tiled nor cut
+    (what :func:`heartsound.audio.preprocess` makes before it fits the length), so the
+    gate does not resample and filter a second time.
+
+    :func:`indices` resamples ``x - mean(x)``; both steps are linear, so its signal is
+    ``y - mean·bandpass(resample(ones))``, the offset's edge transients, cached per length
+    and rate (nothing at the model's own rate, where the band-pass removes a constant to
+    ~1e-14). Without that term an offset ten times the signal's rms would move the
+    kurtosis by ~2. Agrees with :func:`indices` to float32 rounding (soxr's precision)
+    (tests/runtime/test_predict_fast.py).
+    """
+    cfg = resolve(config)
+    out, part = _raw_part(x, sample_rate, cfg, max_seconds)
+    if part is None:
+        return out
+    y = np.asarray(y)
+    if _has_band(out, y):
+        mean = float(part.mean())
+        if mean != 0.0 and sample_rate != cfg.sample_rate:
+            y = y - mean * _constant_response(part.size, sample_rate, cfg)
+        out.update(band_indices(y, cfg.sample_rate))
     return out
 
 
@@ -466,12 +526,29 @@ def assess(x: np.ndarray, sample_rate: int, thresholds: QualityThresholds = DEFA
     """Quality verdict of one raw mono recording at any rate (never raises on odd samples:
     empty, non-finite, constant, very short all give an unusable verdict)."""
     x = np.asarray(x)
+    return _refused(x, sample_rate) or verdict(indices(x, sample_rate, config, max_seconds),
+                                               thresholds)
+
+
+def assess_prepared(x: np.ndarray, sample_rate: int, y: np.ndarray,
+                    thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+                    config: FrontEndConfig | None = None, max_seconds: float | None = None
+                    ) -> QualityVerdict:
+    """:func:`assess` with the front end's band-limited signal ``y`` of the part assessed
+    already made (:func:`indices_from`): the verdict the gate gives in ``predict``."""
+    x = np.asarray(x)
+    return _refused(x, sample_rate) or verdict(
+        indices_from(x, sample_rate, y, config, max_seconds), thresholds)
+
+
+def _refused(x: np.ndarray, sample_rate: int) -> QualityVerdict | None:
+    """The verdict of input no index can be computed on (no rate, non-finite samples)."""
     if not sample_rate > 0:
         return QualityVerdict(False, 0.0, "no sample rate", _empty(0.0), ("sample_rate",))
     if x.size and not np.isfinite(x).all():
         return QualityVerdict(False, 0.0, "contains NaN or infinite samples",
                               _empty(x.shape[0] / sample_rate), ("finite",))
-    return verdict(indices(x, sample_rate, config, max_seconds), thresholds)
+    return None
 
 
 def _empty(duration: float) -> dict[str, float]:
