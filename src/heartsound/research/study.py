@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -331,8 +332,19 @@ def cv_line(cfg: dict[str, Any], mean: dict[str, Any]) -> str:
             f"{ms('accuracy')}, total precision {ms('total_precision')}, Youden {ms('youden')}.")
 
 
-def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
-    """models/README.md: one short card per shipped model, numbers from the run summaries."""
+def card_sections(text: str) -> dict[str, str]:
+    """The cards of a models/README.md by model name (``## name`` to the next ``## ``)."""
+    out = {}
+    for part in text.split("\n## ")[1:]:
+        name, _, body = part.partition("\n")
+        out[name.strip()] = f"## {name.strip()}\n{body.rstrip()}\n"
+    return out
+
+
+def model_cards(summaries: dict[str, dict[str, Any]], models: Path,
+                previous: str = "") -> str:
+    """models/README.md: one short card per shipped model, numbers from the run summaries;
+    a shipped model whose run folder is not here keeps its card from ``previous``."""
     from heartsound.config import FrontEndConfig
     from heartsound.provenance import machine
 
@@ -346,9 +358,17 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path) -> str:
              "with exactly that config and refuses any other. `NAME-audio.onnx` is the same "
              "model with the front end inside: input `audio`, the 4-kHz waveform "
              "(docs/audio-models.md).", ""]
+    kept = card_sections(previous)
     for target, study in SHIPPED_FROM.items():
         path = models / f"{target}.onnx"
-        if study not in summaries or not path.exists():
+        if not path.exists():
+            continue
+        if study not in summaries:
+            if target in kept:  # its int8 file may have been remade: its size as it is now
+                int8 = models / f"{target}-int8.onnx"
+                lines += [re.sub(rf"`{re.escape(int8.name)}` \(\d+ KB\)",
+                                 f"`{int8.name}` ({s_kb(int8)} KB)", kept[target])
+                          if int8.exists() else kept[target]]
             continue
         s = summaries[study]
         cfg, mean = s["config"], s["mean"]
@@ -409,7 +429,14 @@ def ship(runs: Path, data: str | None, int8_runs: list[str] | None = None) -> li
     shipped += [export_audio_model(path) for path in sources(models)]
     root = REPO_ROOT
     write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
-    write_text(models / "README.md", model_cards(summaries, models))
+    cards = models / "README.md"
+    write_text(cards, model_cards(summaries, models,
+                                  cards.read_text() if cards.exists() else ""))
+    # The fold studies of runs not here (trained elsewhere) stay as they were.
+    old = root / "docs" / "int8.json"
+    done = {(Path(st["run"]).name, st["format"]) for st in int8}
+    int8 = [st for st in (json.loads(old.read_text()) if old.exists() else [])
+            if (Path(st["run"]).name, st["format"]) not in done] + int8
     write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
     from heartsound.training.quantize import size_breakdown
 
