@@ -387,3 +387,17 @@ def test_model_cards_say_what_a_fold_holds(tmp_path):
     assert "(5-fold, grouped: set A by file)" in a and "**Limits**: set A's recordings" in a
     assert "(5-fold, grouped: set B by patient)" in b and "**Limits**" not in b
     assert "leave-one-database-out" in p and "MAcc" in p and "PhysioNet/CinC 2016" in p
+
+
+def test_a_shipped_model_without_its_run_keeps_its_card(tmp_path):
+    from heartsound.research.study import card_sections, model_cards
+
+    previous = ("# Shipped models\n\nintro\n\n## pascal-b-light\n\n- **CV**: 0.835\n\n"
+                "`pascal-b-light-int8.onnx` (53 KB): the same model.\n\n## gone\n\n- old\n")
+    assert list(card_sections(previous)) == ["pascal-b-light", "gone"]
+    (tmp_path / "pascal-b-light.onnx").write_bytes(b"0" * 2048)
+    (tmp_path / "pascal-b-light-int8.onnx").write_bytes(b"0" * 4096)
+    text = model_cards({}, tmp_path, previous)
+    assert "## pascal-b-light\n\n- **CV**: 0.835" in text
+    assert "`pascal-b-light-int8.onnx` (4 KB)" in text  # the size as the file is now
+    assert "## gone" not in text  # not a shipped model
