@@ -251,11 +251,11 @@ def int8_markdown(studies: list[dict[str, Any]],
     return "\n".join(lines) + "\n"
 
 
-def noise_text(snr_db: float) -> str:
+def noise_text(snr_db: float, color: str = "pink") -> str:
     """The audio-noise augmentation in words, from the constants that shape it."""
     from heartsound.training.train import MAX_SHIFT_S, NOISE_SPAN_DB
 
-    return (f"pink noise at {snr_db:g}-{snr_db + NOISE_SPAN_DB:g} dB SNR and start shifts "
+    return (f"{color} noise at {snr_db:g}-{snr_db + NOISE_SPAN_DB:g} dB SNR and start shifts "
             f"≤ {MAX_SHIFT_S:g} s")
 
 
@@ -279,11 +279,16 @@ def recipe_text(recipe: dict[str, Any]) -> str:
     if recipe.get("joint") == "pascal":
         extra.append("the other PASCAL set's labelled recordings added to training")
     elif recipe.get("joint"):
-        extra.append(f"{recipe['joint']}'s labelled recordings added to training")
+        names = " and ".join(recipe["joint"].split("+"))
+        extra.append(f"{names}'s labelled recordings added to training")
     if recipe.get("joint") and recipe.get("joint_labels", "merged") == "separate":
         extra.append("the other set's labels on outputs of their own")
+    if recipe.get("joint") and recipe.get("joint_labels", "merged") == "screening":
+        extra.append("their findings as abnormal, their artifacts left out")
+    if recipe.get("balance", "none") == "groups":
+        extra.append("every database × class drawn equally often")
     if recipe.get("noise_snr_db"):
-        extra.append(noise_text(recipe["noise_snr_db"]))
+        extra.append(noise_text(recipe["noise_snr_db"], recipe.get("noise_color", "pink")))
     if recipe.get("average_last"):
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     if recipe.get("label_smoothing"):
