@@ -13,11 +13,10 @@ import os
 from importlib import resources
 from pathlib import Path
 
-SHIPPED = ("pascal-b-light", "pascal-a-light", "pascal-b-base", "pascal-a-base",
-           "pascal-b-light-int8", "pascal-a-light-int8",
-           # raw-audio graphs (heartsound.training.audio_model): input 4-kHz waveforms
-           "pascal-b-light-audio", "pascal-a-light-audio", "pascal-b-light-int8-audio",
-           "pascal-a-light-int8-audio")
+SHIPPED = tuple(f"{name}{suffix}"
+                for name in ("pascal-b-light", "pascal-a-light", "physionet-light")
+                # int8 copies, and raw-audio graphs (heartsound.training.audio_model) of both
+                for suffix in ("", "-int8", "-audio", "-int8-audio"))
 DEFAULT_MODEL = "pascal-b-light"
 
 

@@ -25,7 +25,8 @@ def test_the_doc_pairs_seeds_and_lists_every_command(tmp_path):
         run = tmp_path / "batchnorm" / "a-by-file" / f"seed{seed}"
         run.mkdir(parents=True)
         (run / "summary.json").write_text(json.dumps(
-            {"mean": {"accuracy": {"mean": acc, "std": 0.1}}, "wall_seconds": 600}))
+            {"mean": {"accuracy": {"mean": acc, "std": 0.1}},
+             "folds": [{"seconds": 300}, {"seconds": 300}]}))
     text = markdown(tmp_path, ABLATION)
     row = next(line for line in text.splitlines() if line.startswith("| set A, folds by file"))
     assert "0.750 ± 0.050 (3)" in row and "0.735 ± 0.021 (2)" in row

@@ -255,6 +255,16 @@ def ablation_table() -> tuple[Entry, ...]:
         Entry("aug-joint-x2-smooth-centred-logmel",
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps",
               Row("light-centred", smooth, 2, log_mel)),
+        # BatchNorm, folded into the convolutions at export (heartsound-lab batchnorm):
+        # set A's on level-free maps, set B's on the centred log-mel maps.
+        Entry("aug-joint-x4-smooth-level-bn",
+              "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
+              "BatchNorm",
+              Row("light-level-bn", smooth, 4)),
+        Entry("aug-joint-x2-smooth-centred-logmel-bn",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel "
+              "maps, BatchNorm",
+              Row("light-centred-bn", smooth, 2, log_mel)),
         Entry("aug-joint-smooth-centred-logmel-f512h64",
               "augmentation + joint + label smoothing + centred log-mel maps, 512-sample frames "
               "every 64 samples",
@@ -372,6 +382,10 @@ def ablation_table() -> tuple[Entry, ...]:
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps, "
               "folds by recording session",
               Row("light-centred", smooth, 2, log_mel, split="sessions")),
+        Entry("aug-joint-x4-smooth-level-bn-sessions",
+              "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
+              "BatchNorm, folds by recording session",
+              Row("light-level-bn", smooth, 4, split="sessions")),
         Entry("aug-joint-x2-smooth-centred-logmel-windows",
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
               "+ windows averaged",

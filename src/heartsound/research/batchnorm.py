@@ -48,6 +48,9 @@ ROWS: dict[str, NormRow] = {
                             ("Set A", f"{LN_A}, folds by recording session")),
     "b-by-patient": NormRow("set B, folds by patient", "pascal-b", "light-centred-bn",
                             "grouped", 2, "log-mel", (), ("Set B", LN_B)),
+    "a-level-ln-by-file": NormRow("set A, folds by file: LayerNorm on level-free maps",
+                                  "pascal-a", "light-level", "grouped", 4, "mfcc", (),
+                                  ("Set A", LN_A)),
     "a-noise-by-file": NormRow("set A + white-noise copies, folds by file", "pascal-a",
                                "light-level-bn", "grouped", 4, "mfcc", NOISE, None),
     "a-noise-by-session": NormRow("set A + white-noise copies, folds by recording session",
@@ -110,14 +113,17 @@ def markdown(runs: Path, ablation_text: str) -> str:
              "`--recipe improved`, 30 epochs, one thread) and, for LayerNorm, the same "
              "recipe's per-seed accuracies in [docs/ablation.md](ablation.md) (`heartsound-lab "
              "ablation`, its own machine and date). Cells: mean ± std over seeds of the "
-             "5-fold mean accuracy; *paired*: BatchNorm minus LayerNorm on each seed both ran, "
-             "averaged, and how many seeds are better / the same / worse.", "",
+             "5-fold mean accuracy; *paired*: the network measured here minus the LayerNorm "
+             "row on each seed both ran, averaged, and how many seeds are better / the same / "
+             "worse. The row *LayerNorm on level-free maps* separates the two changes of set "
+             "A's network.", "",
              "Set A's BatchNorm network also reads *level-free* maps (`light-level-bn`: each "
              "map's c0 centred over time, so a gain moves nothing) where the LayerNorm one "
              "reads raw MFCCs (`light`); set B's are both centred over time (`light-centred`, "
              "`light-centred-bn`). Speed: docs/lightness.md.", "",
-             "| protocol | LayerNorm (seeds) | BatchNorm (seeds) | per seed, BatchNorm | "
-             "paired | training time per run |", "|---|---|---|---|---|---|"]
+             "| protocol (network measured here) | LayerNorm, docs/ablation.md (seeds) | "
+             "measured here (seeds) | per seed, measured here | paired | training time per "
+             "run |", "|---|---|---|---|---|---|"]
     commands = []
     for name, row in ROWS.items():
         bn = bn_runs(runs, name)
@@ -127,7 +133,8 @@ def markdown(runs: Path, ablation_text: str) -> str:
         diffs = [acc[s] - ln[s] for s in common]
         paired = (f"{statistics.fmean(diffs):+.3f} ({sum(d > 0 for d in diffs)}/"
                   f"{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)})" if diffs else "–")
-        minutes = [r.get("wall_seconds", 0.0) / 60 for r in bn.values()]
+        minutes = [(sum(f.get("seconds", 0.0) for f in r.get("folds", []))
+                    + r.get("final", {}).get("seconds", 0.0)) / 60 for r in bn.values()]
         lines.append(
             f"| {row.label} (`{row.model}`{', ' + ', '.join(row.sets) if row.sets else ''}) | "
             f"{_ms(ln)} ({len(ln)}) | {_ms(list(acc.values()))} ({len(acc)}) | "

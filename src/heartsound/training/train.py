@@ -237,7 +237,7 @@ class Choice(NamedTuple):
 # (seed 0). A CSV dataset gets augmentation on the paper's maps (joint="pascal" adds
 # nothing; unmeasured).
 IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth", 4),
-            "b": Choice("light-centred-bn", "joint-augment-smooth", 2, log_mel=True),
+            "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
             "csv": Choice("light", "augment", 1),
             PHYSIONET: Choice("light-centred-bn", "screening-joint", 4)}
 
