@@ -556,15 +556,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
-                            "joint-augment-smooth", "candidate", "screening", "screening-joint"),
+                            "joint-augment-smooth", "joint-augment-smooth-noise", "candidate",
+                            "screening", "screening-joint"),
                    help="improved (default): the best measured (docs/ablation.md) — "
-                        "joint-augment-smooth with the 4x frame length (--scale 4) for sets A "
-                        "and B, on MFCC maps for A and log-mel maps for B (--maps), "
+                        "joint-augment-smooth(-noise) with the 4x frame length (--scale 4) for "
+                        "sets A and B, on MFCC maps for A and log-mel maps for B (--maps), "
                         "screening-joint for physionet2016, augment for a CSV; "
                         "paper: the paper's (best validation epoch); "
                         "augment: SpecAugment-style masks and random gain, fixed budget; "
                         "joint: the other PASCAL set added to training; joint-augment: both; "
-                        "joint-augment-smooth: both with label smoothing 0.1; candidate: whole "
+                        "joint-augment-smooth: both with label smoothing 0.1; "
+                        "joint-augment-smooth-noise (improved for set A): the same with "
+                        "white-noise copies at 20-40 dB SNR; candidate: whole "
                         "recordings, class weights and augmentation (docs/ablation.md); "
                         "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
                         "each database×class drawn equally; screening-joint (improved for "

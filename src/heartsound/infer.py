@@ -149,7 +149,8 @@ class Classifier:
         """Calibrated class probabilities ``(batch, n_classes)`` of an audio model for
         waveforms at the model's rate (4 kHz), ``(samples,)`` or ``(batch, samples)``, each at
         least ``min_duration_s`` (0.5 s) long: the recording resampled as ``predict`` does
-        (:meth:`file_audio`). Only the first ``read_seconds`` are used."""
+        (:meth:`file_audio`). Only the first ``read_seconds`` are used (``WHOLE_MAX_S`` by a
+        whole-recording model, which averages its windows inside the graph)."""
         if not self.audio:
             raise ModelError(f"{self.path.name}: takes feature maps (predict_features), "
                              "not audio")
@@ -164,17 +165,24 @@ class Classifier:
 
     def file_audio(self, path: Path, verdicts: dict[Path, QualityVerdict] | None = None
                    ) -> np.ndarray:
-        """An audio model's input for one file: its first ``read_seconds``, validated and
-        resampled to 4 kHz exactly as :func:`heartsound.audio.preprocess` does before the
-        band-pass. With ``verdicts``, the quality verdict too (as :meth:`file_windows`)."""
-        seconds = self.config.read_seconds
+        """An audio model's input for one file: its first ``read_seconds`` (``WHOLE_MAX_S``
+        for a whole-recording model, whose graph slides the windows), validated and resampled
+        to 4 kHz exactly as :func:`heartsound.audio.preprocess` does before the band-pass.
+        With ``verdicts``, the quality verdict too, the one :meth:`file_windows` gives."""
+        cfg = self.config
+        seconds = WHOLE_MAX_S if self.hop_frames is not None else cfg.read_seconds
         x, rate = load(path, max_seconds=seconds)
         x = x[: int(np.ceil(seconds * rate))]
-        validate(x, rate, self.config, path)
-        x_4k = resample(x, rate, self.config.sample_rate)
-        if verdicts is not None:  # the gate filters the model's own input, not a second copy
-            verdicts[path] = assess_prepared(x, rate, bandpass(x_4k, self.config),
-                                             config=self.config, max_seconds=seconds)
+        validate(x, rate, cfg, path)
+        x_4k = resample(x, rate, cfg.sample_rate)
+        if verdicts is not None:
+            # The gate assesses the first read_seconds: from the model's own input when that
+            # is all there is (not a second copy), else from the raw samples, as file_windows.
+            shared = x.size <= math.ceil(cfg.read_seconds * rate)
+            verdicts[path] = (
+                assess_prepared(x, rate, bandpass(x_4k, cfg), config=cfg,
+                                max_seconds=cfg.read_seconds)
+                if shared else assess(x, rate, config=cfg, max_seconds=cfg.read_seconds))
         return x_4k
 
     def _predict_audio_files(self, paths: Iterable[Path],

@@ -292,3 +292,213 @@ def test_onnxruntime_web_wasm_gives_the_same(built, tmp_path):
     assert proc.returncode == 0, proc.stderr
     got = np.array(json.loads(proc.stdout)).reshape(x.shape[0], -1)
     np.testing.assert_allclose(got, aud.predict_audio(x), atol=1e-4)
+
+
+# --- whole-recording models: the sliding windows inside the graph --------------------------
+
+WHOLE_OPS = FRONT_END_OPS | {"Min", "ReduceMean"}  # the windows' starts and their mean
+# seconds (and the file's rate): tiled, at and around n_samples, windows of several hops, cut
+# at WHOLE_MAX_S (70 s); 44.1 kHz and 2 kHz (PhysioNet's) files resampled as predict does
+WHOLE_FILES = {"0.6": (0.6, 4000), "5": (5.0, 4000), "n-1": (27_999 / 4000, 4000),
+               "n": (7.0, 4000), "n+1": (28_001 / 4000, 4000), "10": (10.0, 4000),
+               "23.3": (23.3, 4000), "70": (70.0, 4000), "12.5@44.1k": (12.5, 44_100),
+               "9@2k": (9.0, 2000)}
+
+
+def _varied(seconds: float, rate: int = 4000, seed: int = 0) -> np.ndarray:
+    """A recording whose rate and loudness change every 4 s, so its windows disagree."""
+    n = round(seconds * rate)
+    parts = [(0.1 + 0.15 * (i % 4)) * heart_like(4.01, rate, bpm=55 + 17 * ((i + seed) % 5),
+                                                 seed=seed + i)[: 4 * rate]
+             for i in range(-(-n // (4 * rate)))]
+    return np.concatenate(parts)[:n]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """A tiny whole-recording model (untrained light-centred-bn, 215×20 MFCC, window hop 2 s,
+    temperature 1.7; its standardisation and batch norms set on a few synthetic maps so its
+    outputs move with the input) and its audio graph."""
+    torch = pytest.importorskip("torch")
+    from heartsound.config import FrontEndConfig
+    from heartsound.training.export import export_onnx
+    from heartsound.training.networks import build
+
+    cfg = FrontEndConfig().scaled(4)
+    torch.manual_seed(0)
+    net = build("light-centred-bn", 2, cfg.n_coefficients)
+    maps = np.stack([feature_map(preprocess((0.05 + bpm / 100) * heart_like(7.5, 4000, bpm=bpm,
+                                                                            seed=bpm),
+                                            4000, cfg), cfg) for bpm in range(50, 140, 6)])
+    with torch.no_grad():
+        flat = torch.from_numpy(maps.reshape(-1, cfg.n_coefficients))
+        net.mean.copy_(flat.mean(0))
+        net.std.copy_(flat.std(0))
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = None  # running statistics: the plain mean over the batch
+        net.train()
+        net(torch.from_numpy(maps))
+        net.eval()
+        net.net.classifier[-1].weight.mul_(8.0)
+    folder = tmp_path_factory.mktemp("whole")
+    source = export_onnx(net, cfg, ["normal", "abnormal"], folder / "tiny-light.onnx",
+                         {"heartsound.window_hop_s": "2.0", "heartsound.temperature": "1.7"})
+    audio = export_audio_model(source)
+    assert audio.name == f"tiny-light{SUFFIX}.onnx"
+    files = {}
+    for i, (label, (seconds, rate)) in enumerate(WHOLE_FILES.items()):
+        path = folder / f"{label}.{'flac' if rate == 2000 else 'wav'}"
+        import soundfile as sf
+
+        sf.write(str(path), _varied(seconds, rate, seed=i), rate, subtype="PCM_16")
+        files[label] = path
+    return Classifier(source), Classifier(audio), files
+
+
+@pytest.fixture(scope="module")
+def whole_probe(whole):
+    """probe(x (batch, samples)) -> the graph's outputs by name, intermediates included."""
+    import onnxruntime as ort
+
+    ref, _, _ = whole
+    session = ort.InferenceSession(build_audio_model(ref.path, intermediates=True)
+                                   .SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return lambda x: dict(zip(names, session.run(None, {"audio": x.astype(np.float32)}),
+                              strict=True))
+
+
+def _numpy_whole(ref: Classifier, x: np.ndarray) -> np.ndarray:
+    """What predict_files computes for a 4-kHz recording: preprocess(whole), the whole map,
+    its windows, the mean of their probabilities, then the temperature."""
+    from heartsound.calibration import scale
+    from heartsound.features import windows
+
+    full = feature_map(preprocess(x, 4000, ref.config, whole=True), ref.config)
+    maps = windows(full, ref.config.n_frames, ref.hop_frames)
+    return scale(ref.predict_features(maps).mean(axis=0)[None], ref.temperature)[0]
+
+
+def test_whole_graph_is_plain_onnx_and_keeps_the_window_hop(whole):
+    ref, aud, _ = whole
+    proto, source = onnx.load(str(aud.path)), onnx.load(str(ref.path))
+    assert [i.name for i in proto.graph.input] == ["audio"]
+    assert [o.name for o in proto.graph.output] == ["probabilities"]
+    ops = {n.op_type for n in proto.graph.node}
+    assert {n.op_type for n in proto.graph.node if n.name.startswith("fe/")} <= WHOLE_OPS
+    assert not ops & {"DFT", "STFT", "MelWeightMatrix", "Loop", "Scan", "If", "Conv"} - {
+        n.op_type for n in source.graph.node}
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["heartsound.window_hop_s"] == "2.0"  # tools tell a windowed graph by it
+    assert meta.pop("heartsound.input") == "audio"
+    assert meta.pop("heartsound.source_model") == "tiny-light"
+    assert meta == {p.key: p.value for p in source.metadata_props}
+    assert aud.audio and aud.hop_frames == ref.hop_frames == 62
+    assert aud.path.stat().st_size < ref.path.stat().st_size + 100_000
+
+
+def test_whole_same_probabilities_as_predict_files(whole):
+    """predict_files of the audio graph (file_audio reads up to WHOLE_MAX_S) against the
+    feature model's (file_windows, the windows' mean, the temperature), on every length."""
+    ref, aud, files = whole
+    paths = list(files.values())
+    expected = {p: probs for p, probs, _ in ref.predict_files(paths)}
+    got = {p: probs for p, probs, _ in aud.predict_files(paths)}
+    spread = np.ptp([expected[p][0] for p in paths])
+    assert spread > 0.05  # the tiny model's answers do depend on the recording
+    for label, p in files.items():
+        assert got[p] is not None and expected[p] is not None, label
+        assert np.abs(got[p] - expected[p]).max() < 1e-3, (label, got[p], expected[p])
+        assert np.argmax(got[p]) == np.argmax(expected[p]), label
+    # more than WHOLE_MAX_S is cut there, by file_audio as by the graph itself
+    assert aud.file_audio(files["70"]).size == 240_000
+    x = _varied(70.0, seed=9)
+    np.testing.assert_allclose(aud.predict_audio(x), aud.predict_audio(x[:240_000]), atol=1e-6)
+
+
+def _edge_lengths(ref: Classifier) -> list[int]:
+    """Samples for which the whole map has N + k frames, k around multiples of the hop (one
+    window; a last start on the grid or off it), and around WHOLE_MAX_S."""
+    cfg, hop = ref.config, ref.hop_frames
+    at = [cfg.n_fft + (cfg.n_frames - 1 + k) * cfg.hop_length
+          for k in (0, 1, hop - 1, hop, hop + 1, 2 * hop, 2 * hop + 1, 5 * hop - 1)]
+    return [2000, cfg.n_samples - 1, cfg.n_samples, cfg.n_samples + 1, *at,
+            at[3] + cfg.hop_length - 1, 239_999, 240_000, 240_001, 250_000]
+
+
+def test_whole_window_starts_and_maps_at_edge_lengths(whole, whole_probe):
+    """The starts computed in the graph from its dynamic frame count are
+    features.windows's (one window when the map is N frames; the end-aligned last start
+    added only when off the grid), the whole map is feature_map's, and the probabilities
+    predict's."""
+    from heartsound.features import windows
+
+    ref, _, _ = whole
+    cfg, n, hop = ref.config, ref.config.n_frames, ref.hop_frames
+    counts = set()
+    for length in _edge_lengths(ref):
+        x = _varied(length / 4000 + 1e-3, seed=length)[:length]
+        out = whole_probe(x[None])
+        frames = 1 + (min(max(length, cfg.n_samples), 240_000) - cfg.n_fft) // cfg.hop_length
+        want = windows(np.arange(frames)[:, None], n, hop)[:, 0, 0]
+        np.testing.assert_array_equal(out["starts"], want, err_msg=str(length))
+        counts.add(len(want))
+        full = feature_map(preprocess(x, 4000, cfg, whole=True), cfg)
+        assert out["map"].shape == (1, *full.shape) == (1, frames, cfg.n_coefficients)
+        assert np.abs(out["map"][0] - full).max() < 0.01, length
+        assert out["windows"].shape == (len(want), n, cfg.n_coefficients)
+        np.testing.assert_allclose(out["probabilities"][0], _numpy_whole(ref, x), atol=1e-3)
+    assert counts == {1, 2, 3, 4, 6, 28}
+
+
+def test_whole_batch_of_equal_lengths_is_per_item(whole):
+    _, aud, _ = whole
+    x = np.stack([_varied(23.3, seed=s) * g for s, g in ((1, 1.0), (2, 0.3), (3, 2.0))])
+    both = aud.predict_audio(x)
+    for item, probs in zip(x, both, strict=True):
+        np.testing.assert_allclose(probs, aud.predict_audio(item)[0], atol=1e-6)
+    np.testing.assert_allclose(both.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_whole_quality_gate_as_file_windows(whole, tmp_path):
+    """file_audio's verdicts are file_windows's, for the gate's own path on short files (the
+    front end's band-passed signal) and long ones (the raw samples' first read_seconds)."""
+    import soundfile as sf
+
+    from heartsound.infer import prediction_rows
+
+    ref, aud, files = whole
+    noisy = tmp_path / "noise.wav"  # an unusable recording: a verdict with a reason
+    sf.write(str(noisy), 0.3 * np.random.default_rng(0).standard_normal(12 * 4000), 4000)
+    paths = [*files.values(), noisy]
+    for p in paths:
+        a: dict = {}
+        w: dict = {}
+        aud.file_audio(p, a)
+        ref.file_windows(p, w)
+        assert a[p] == w[p], p.name
+    rows_a, errors_a = prediction_rows(aud, paths)
+    rows_w, errors_w = prediction_rows(ref, paths)
+    assert errors_a == errors_w == []
+    assert any(r["label"] == "unusable" for r in rows_w)
+    for got, want in zip(rows_a, rows_w, strict=True):
+        assert (got["path"], got["label"], got["quality"], got["reason"]) == (
+            want["path"], want["label"], want["quality"], want["reason"])
+
+
+def test_whole_onnxruntime_web_wasm_gives_the_same(whole, tmp_path):
+    """The windowed graph (dynamic frame and window counts) runs on onnxruntime-web."""
+    node = shutil.which("node")
+    if node is None or not (WEB / "node_modules" / "onnxruntime-web").is_dir():
+        pytest.skip("no node or no onnxruntime-web in web/node_modules")
+    _, aud, _ = whole
+    x = np.stack([_varied(23.3, seed=5), 0.4 * _varied(23.3, seed=6)]).astype(np.float32)
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    (tmp_path / "run.cjs").write_text(WEB_RUN, encoding="utf-8")
+    proc = subprocess.run([node, str(tmp_path / "run.cjs"), str(WEB), str(aud.path),
+                           str(tmp_path / "x.bin"), str(x.shape[1]), str(x.shape[0])],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = np.array(json.loads(proc.stdout)).reshape(x.shape[0], -1)
+    np.testing.assert_allclose(got, aud.predict_audio(x), atol=1e-4)

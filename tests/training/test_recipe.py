@@ -351,11 +351,12 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     from heartsound.config import front_end
     from heartsound.training.train import RECIPES, resolve_model, resolve_recipe
 
-    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth"]
+    assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth-noise"]
     assert resolve_recipe("improved", "pascal-b") == RECIPES["joint-augment-smooth"]
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")
     assert resolve_recipe("improved", str(csv)) == RECIPES["augment"]
+    assert resolve_recipe("improved", "physionet2016") == RECIPES["screening-joint"]
     assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
     with pytest.raises(ValueError, match="unknown recipe"):
         resolve_recipe("magic", "pascal-a")

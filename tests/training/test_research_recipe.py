@@ -55,10 +55,9 @@ def test_every_field_can_be_set_and_the_class_follows():
     assert type(recipe_with(mixed, ["mixup=0"])) is Recipe
     assert replace_recipe(RECIPES["paper"], select="last") == Recipe(select="last")
     for key, value in (("distill_from", "base"), ("joint_align", "true"), ("own_repeat", "3"),
-                       ("joint_labels", "shared"), ("stretch", "0.1"), ("noise_snr_db", "10"),
+                       ("stretch", "0.1"),
                        ("average_last", "2"), ("distill_teachers", "2"),
-                       ("distill_alpha", "0.3"), ("distill_temperature", "4"),
-                       ("balance", "groups"), ("noise_color", "white")):
+                       ("distill_alpha", "0.3"), ("distill_temperature", "4")):
         r = recipe_with(Recipe(), [f"{key}={value}"])
         assert type(r) is ResearchRecipe and getattr(r, key) != (OLD_DEFAULTS
                                                                  | NEW_DEFAULTS)[key]

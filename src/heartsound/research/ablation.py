@@ -261,6 +261,10 @@ def ablation_table() -> tuple[Entry, ...]:
               "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
               "BatchNorm",
               Row("light-level-bn", smooth, 4)),
+        Entry("aug-joint-x4-smooth-level-bn-noise",
+              "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
+              "BatchNorm, white noise",
+              Row("light-level-bn", vary(smooth, noise_snr_db=20.0, noise_color="white"), 4)),
         Entry("aug-joint-x2-smooth-centred-logmel-bn",
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel "
               "maps, BatchNorm",
@@ -386,6 +390,11 @@ def ablation_table() -> tuple[Entry, ...]:
               "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
               "BatchNorm, folds by recording session",
               Row("light-level-bn", smooth, 4, split="sessions")),
+        Entry("aug-joint-x4-smooth-level-bn-noise-sessions",
+              "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
+              "BatchNorm, white noise, folds by recording session",
+              Row("light-level-bn", vary(smooth, noise_snr_db=20.0, noise_color="white"), 4,
+                  split="sessions")),
         Entry("aug-joint-x2-smooth-centred-logmel-windows",
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel maps "
               "+ windows averaged",

@@ -43,9 +43,35 @@ and onnxruntime-web's WebAssembly backend both run it):
 7. temperature scaling ``softmax(log(max(p, 1e-12)) / T)`` (``Max``, ``Log``, ``Div``,
    ``Softmax``), as :func:`heartsound.calibration.scale`.
 
-onnxruntime folds what is built from constants (``W``, the DFT tables, the frames' index) once
-when it loads the model. The file carries the source model's metadata plus
-``heartsound.input = "audio"`` and ``heartsound.source_model = NAME``.
+A whole-recording model (metadata ``heartsound.window_hop_s``: trained on crops, it averages
+its probabilities over ``duration_s`` windows every ``hop`` frames, see
+:meth:`heartsound.infer.Classifier.file_windows`) gets the windows in the graph, as
+``preprocess(whole=True)``, :func:`heartsound.features.windows` and ``predict_files`` do:
+
+- step 1 reads the first :data:`heartsound.audio.WHOLE_MAX_S` (60 s, 240,000 samples), not
+  ``read_seconds``, all of it band-passed (the block FIR takes any length);
+- step 3 tiles a recording shorter than ``duration_s`` to it but does not cut a longer one
+  (the ``Slice`` keeps ``max(n, n_samples)``);
+- step 4 frames all of it, the count from its length (``Shape``, integer ``Div``), so the
+  frames' index is built at run time;
+- step 5 clips ``top_db`` below the whole map's peak, per recording (``features.log_mel`` of
+  the whole signal);
+- then the windows: starts ``min(Range(0, T - N + hop, hop), T - N)`` for a map of ``T``
+  frames and windows of ``N`` (``T ≥ N`` always), which is ``0, hop, 2·hop, …`` plus the
+  end-aligned ``T - N`` when it is not on that grid, and the one window ``[0, N)`` when
+  ``T = N``; the windows ``Gather``ed (batch, windows, N, coefficients) and ``Reshape``d to
+  (batch·windows, N, coefficients) for the network; its output ``Reshape``d to (batch,
+  windows, classes) and averaged (``ReduceMean``);
+- step 7 scales that mean, as ``predict_files`` scales the mean of the softmax outputs.
+
+A batch of recordings of one length has one set of windows, so batches work as before.
+:meth:`heartsound.infer.Classifier.file_audio` reads ``WHOLE_MAX_S`` for such a model, and
+the graph keeps ``heartsound.window_hop_s`` in its metadata, so tools can tell it averages
+windows.
+
+onnxruntime folds what is built from constants (``W``, the DFT tables, a fixed-length model's
+frames' index) once when it loads the model. The file carries the source model's metadata
+plus ``heartsound.input = "audio"`` and ``heartsound.source_model = NAME``.
 ``python -m heartsound.training.audio_model`` writes ``NAME-audio.onnx`` beside every shipped
 ``*-light*.onnx``; parity with ``heartsound predict`` is measured by
 ``python -m heartsound.research.audio_parity``.
@@ -189,24 +215,48 @@ def _causal_fir(b: _Builder, x: str, kernel: str, block: int, taps: int) -> str:
     return b.op("Slice", y, b.ints(0), b.slice(b.op("Shape", x), 2, 3, 0), b.ints(2))
 
 
-def _power_spectrum(b: _Builder, cfg: FrontEndConfig, fixed: str) -> str:
-    """``|rfft(frame · window)|²`` of every frame of ``fixed`` (batch, 1, n_samples), shape
-    (batch, frames, bins): half the products of a ``Conv`` with ``n_fft``-long kernels, as cos
-    is even and sin odd in the sample ``m``: sample ``m`` of each frame, windowed, plus (and
-    minus) sample ``n_fft - m`` meet ``(bins, bins)`` cos (and sin) tables in a ``MatMul``."""
+def _frames(b: _Builder, cfg: FrontEndConfig, signal: str) -> str:
+    """The ``n_fft``-sample frames every ``hop`` of ``signal`` (batch, 1, samples), their
+    count from its (dynamic) length, shape (batch, frames, n_fft): ``Gather``ed as runs of
+    ``g = gcd(n_fft, hop)`` samples, ``Range``s of the count; a whole recording's map."""
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    g = math.gcd(n_fft, hop)
+    length = b.slice(b.op("Shape", signal), 2, 3, 0)
+    count = b.op("Add", b.op("Div", b.op("Sub", length, b.ints(n_fft)), b.ints(hop)),
+                 b.ints(1))  # 1 + (samples - n_fft) // hop, samples ≥ n_fft
+    used = b.op("Add", b.op("Mul", count, b.ints(hop)), b.ints(n_fft - hop))
+    blocks = b.op("Reshape", b.op("Slice", signal, b.ints(0), used, b.ints(2)),
+                  b.op("Concat", b.ints(0), b.op("Div", used, b.ints(g)), b.ints(g), axis=0))
+    runs = b.op("Squeeze", b.op("Mul", count, b.ints(hop // g)), b.ints(0))
+    index = b.op("Add", b.op("Unsqueeze", _range(b, 0, runs, hop // g), b.ints(1)),
+                 b.op("Unsqueeze", _range(b, 0, n_fft // g), b.ints(0)))  # (frames, n_fft/g)
+    return b.op("Reshape", b.op("Gather", blocks, index, axis=1), b.ints(0, -1, n_fft))
+
+
+def _power_spectrum(b: _Builder, cfg: FrontEndConfig, fixed: str, whole: bool = False) -> str:
+    """``|rfft(frame · window)|²`` of every frame of ``fixed`` (batch, 1, n_samples, or any
+    length with ``whole``), shape (batch, frames, bins): half the products of a ``Conv`` with
+    ``n_fft``-long kernels, as cos is even and sin odd in the sample ``m``: sample ``m`` of
+    each frame, windowed, plus (and minus) sample ``n_fft - m`` meet ``(bins, bins)`` cos (and
+    sin) tables in a ``MatMul``."""
     from heartsound.features import _window
 
     n_fft, bins, hop = cfg.n_fft, cfg.n_fft // 2 + 1, cfg.hop_length
     half = n_fft // 2 if cfg.center else 0  # features.log_mel pads zeros when centring
     signal = b.op("Pad", fixed, b.ints(0, 0, half, 0, 0, half)) if half else fixed
-    count = (cfg.n_samples + 2 * half - n_fft) // hop + 1
-    # frames as whole blocks of g samples (g divides hop and n_fft): Gather copies runs
-    g = math.gcd(n_fft, hop)
-    used = (count - 1) * hop + n_fft
-    blocks = b.op("Reshape", b.slice(signal, 0, used, 2), b.ints(0, used // g, g))
-    index = b.op("Add", b.op("Unsqueeze", _range(b, 0, count * hop // g, hop // g), b.ints(1)),
-                 b.op("Unsqueeze", _range(b, 0, n_fft // g), b.ints(0)))  # (frames, n_fft/g)
-    frames = b.op("Reshape", b.op("Gather", blocks, index, axis=1), b.ints(0, count, n_fft))
+    if whole:
+        frames = _frames(b, cfg, signal)
+    else:  # a fixed count: the frames' index is a constant onnxruntime folds
+        count = (cfg.n_samples + 2 * half - n_fft) // hop + 1
+        # frames as whole blocks of g samples (g divides hop and n_fft): Gather copies runs
+        g = math.gcd(n_fft, hop)
+        used = (count - 1) * hop + n_fft
+        blocks = b.op("Reshape", b.slice(signal, 0, used, 2), b.ints(0, used // g, g))
+        index = b.op("Add",
+                     b.op("Unsqueeze", _range(b, 0, count * hop // g, hop // g), b.ints(1)),
+                     b.op("Unsqueeze", _range(b, 0, n_fft // g), b.ints(0)))
+        frames = b.op("Reshape", b.op("Gather", blocks, index, axis=1),
+                      b.ints(0, count, n_fft))
     window = _window(cfg.window, cfg.frame_length, n_fft)
     m = np.arange(bins)
     mirror = (n_fft - m) % n_fft
@@ -225,18 +275,21 @@ def _power_spectrum(b: _Builder, cfg: FrontEndConfig, fixed: str) -> str:
     return b.op("Add", b.op("Mul", re, re), b.op("Mul", im, im))
 
 
-def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
-               ) -> dict[str, str]:
+def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str,
+               whole: bool = False) -> dict[str, str]:
     """Nodes from the graph input ``audio`` (batch, samples) to the map ``out``; returns the
     names of the band-passed signal (``band``: batch, 1, min(samples, read)) and the
-    fixed-length one (``fixed``: batch, 1, n_samples)."""
-    from heartsound.audio import bandpass_sos
+    fixed-length one (``fixed``: batch, 1, n_samples). ``whole``: ``preprocess(whole=True)``
+    and the whole recording's map, for sliding windows: up to ``WHOLE_MAX_S`` read, a short
+    recording tiled to ``n_samples`` but a longer one not cut (``fixed``: batch, 1,
+    max(samples read, n_samples)), every frame of it in ``out``."""
+    from heartsound.audio import WHOLE_MAX_S, bandpass_sos
     from heartsound.features import _dct_matrix, mel_filterbank
 
     cfg = config
     sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
     pad, taps = bandpass_pad(sos), len(h)
-    read = int(math.ceil(cfg.read_seconds * cfg.sample_rate))
+    read = int(math.ceil((WHOLE_MAX_S if whole else cfg.read_seconds) * cfg.sample_rate))
     x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples), as band and fixed
     x = b.slice(x, 0, read, 2)
     # sosfiltfilt's odd extension: 2·x[0] - x[pad:0:-1] and 2·x[-1] - x[-2:-pad-2:-1]
@@ -252,12 +305,17 @@ def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
     fwd = _causal_fir(b, ext, kernel, BLOCK, taps)
     bwd = _causal_fir(b, b.slice(fwd, -1, -_INT_MAX, 2, -1), kernel, BLOCK, taps)
     band = b.slice(bwd, -1 - pad, pad - 1, 2, -1)
-    # fit_length: tile by ceil(n_samples / n), keep the first n_samples.
+    # fit_length: tile by ceil(n_samples / n), keep the first n_samples (whole: the first
+    # max(n, n_samples), so a long recording is not cut).
     n = b.slice(b.op("Shape", band), 2, 3, 0)
     reps = b.op("Div", b.op("Add", n, b.ints(cfg.n_samples - 1)), n)
     tiled = b.op("Tile", band, b.op("Concat", b.ints(1, 1), reps, axis=0))
-    fixed = b.slice(tiled, 0, cfg.n_samples, 2)
-    power = _power_spectrum(b, cfg, fixed)  # (batch, frames, bins)
+    if whole:
+        fixed = b.op("Slice", tiled, b.ints(0), b.op("Max", n, b.ints(cfg.n_samples)),
+                     b.ints(2))
+    else:
+        fixed = b.slice(tiled, 0, cfg.n_samples, 2)
+    power = _power_spectrum(b, cfg, fixed, whole)  # (batch, frames, bins)
     bank = mel_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
                           fmin_hz=cfg.fmin_hz, fmax_hz=cfg.fmax_hz,
                           htk=cfg.mel_scale == "htk", norm=cfg.mel_norm)
@@ -277,23 +335,50 @@ def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str
     return {"band": band, "fixed": fixed}
 
 
+def _windows(b: _Builder, full: str, n_frames: int, hop: int, out: str) -> str:
+    """:func:`heartsound.features.windows` of the whole map ``full`` (batch, frames, coeffs)
+    into ``out`` (batch·windows, n_frames, coeffs); returns the window starts. The starts are
+    ``min(Range(0, T - N + hop, hop), T - N)``: 0, hop, 2·hop, … up to the last one at or past
+    ``T - N``, that one moved to ``T - N``, which is ``range(0, T - N + 1, hop)`` plus the
+    end-aligned start when it is not already one, and one window ``[0, N)`` when ``T = N``
+    (a whole map never has fewer frames)."""
+    frames = b.slice(b.op("Shape", full), 1, 2, 0)
+    last = b.op("Sub", frames, b.ints(n_frames))  # T - N ≥ 0, (1,)
+    stop = b.op("Squeeze", b.op("Add", last, b.ints(hop)), b.ints(0))
+    starts = b.op("Min", _range(b, 0, stop, hop), last)  # (windows,)
+    index = b.op("Add", b.op("Unsqueeze", starts, b.ints(1)),
+                 b.op("Unsqueeze", _range(b, 0, n_frames), b.ints(0)))  # (windows, N)
+    picked = b.op("Gather", full, index, axis=1)  # (batch, windows, N, coeffs)
+    shape = b.op("Concat", b.ints(-1), b.slice(b.op("Shape", picked), 2, 4, 0), axis=0)
+    b.op("Reshape", picked, shape, out=out)
+    return starts
+
+
 def _check_supported(config: FrontEndConfig, meta: dict[str, str]) -> None:
     if config.log == "pcen":
         raise ValueError("PCEN maps are not built into audio graphs (a recursive smoother)")
-    if "heartsound.window_hop_s" in meta:
-        raise ValueError("whole-recording models (sliding windows) have no audio graph")
 
 
 def build_audio_model(model_path: str | os.PathLike[str],
                       intermediates: bool = False) -> Any:
     """The audio model of ``model_path`` as an ``onnx.ModelProto`` (not written).
 
+    A whole-recording model (metadata ``heartsound.window_hop_s``) gets the sliding windows
+    in the graph: the whole map, its windows through the network, their probabilities
+    averaged, then the temperature, as :meth:`heartsound.infer.Classifier.predict_files`.
+
     ``intermediates`` adds outputs after ``probabilities``, for parity measurements:
     ``band`` (the band-passed signal, batch × 1 × samples read), ``fixed`` (fitted to
-    ``duration_s``, batch × 1 × n_samples) and ``map`` (the network's input map)."""
+    ``duration_s``, batch × 1 × n_samples; whole: not cut, max(samples read, n_samples)) and
+    ``map`` (the network's input map; whole: the whole recording's, batch × frames × coeffs,
+    then ``windows``, the network's input, batch·windows × n_frames × coeffs, and
+    ``starts``, the windows' first frames)."""
     import onnx
     from onnx import TensorProto, helper
     from onnx.compose import add_prefix_graph
+
+    from heartsound.audio import WHOLE_MAX_S
+    from heartsound.features import hop_frames
 
     model_path = Path(model_path)
     source = onnx.load(str(model_path))
@@ -303,12 +388,27 @@ def build_audio_model(model_path: str | os.PathLike[str],
     (net_in,), (net_out,) = source.graph.input, source.graph.output
     classes = net_out.type.tensor_type.shape.dim[-1].dim_value
     net = add_prefix_graph(source.graph, "net/")
+    hop_s = meta.get("heartsound.window_hop_s")
+    hop = hop_frames(None if hop_s is None else float(hop_s), config)
     b = _Builder()
     h = impulse_response(config)
-    stages = _front_end(b, config, h, out=f"net/{net_in.name}")
+    if hop is None:
+        stages = _front_end(b, config, h, out=f"net/{net_in.name}")
+        stages["map"] = f"net/{net_in.name}"
+    else:
+        full = b.name("map")
+        stages = {**_front_end(b, config, h, out=full, whole=True), "map": full}
+        stages["starts"] = _windows(b, stages["map"], config.n_frames, hop,
+                                    out=f"net/{net_in.name}")
+        stages["windows"] = f"net/{net_in.name}"
     head = b.nodes[:]
     temperature = float(meta.get("heartsound.temperature", 1.0))
     probs = f"net/{net_out.name}"
+    if hop is not None:  # (batch·windows, classes) -> the mean over each item's windows
+        batch = b.slice(b.op("Shape", INPUT), 0, 1, 0)
+        per_item = b.op("Reshape", probs,
+                        b.op("Concat", batch, b.ints(-1, classes), axis=0))
+        probs = b.op("ReduceMean", per_item, axes=[1], keepdims=0)
     if temperature == 1.0:  # Classifier.predict_files leaves T = 1 unscaled
         b.op("Identity", probs, out=OUTPUT)
     else:
@@ -318,11 +418,13 @@ def build_audio_model(model_path: str | os.PathLike[str],
     calibration = b.nodes[len(head):]
     outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", classes])]
     if intermediates:
-        for label, name in (*stages.items(), ("map", f"net/{net_in.name}")):
+        for label, name in stages.items():
             calibration.append(helper.make_node("Identity", [name], [label],
                                                 name=b.name("n")))
-            outputs.append(helper.make_tensor_value_info(label, TensorProto.FLOAT,
-                                                         ["batch", None, None]))
+            kind, dims = {"starts": (TensorProto.INT64, ["windows"]),
+                          "windows": (TensorProto.FLOAT, [None, None, None])
+                          }.get(label, (TensorProto.FLOAT, ["batch", None, None]))
+            outputs.append(helper.make_tensor_value_info(label, kind, dims))
     graph = helper.make_graph(
         [*head, *net.node, *calibration], f"{model_path.stem}{SUFFIX}",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", "samples"])],
@@ -331,10 +433,13 @@ def build_audio_model(model_path: str | os.PathLike[str],
     model = helper.make_model(graph, opset_imports=list(source.opset_import),
                               producer_name="heartsound")
     model.ir_version = source.ir_version
+    windowed = ("" if hop is None else
+                f"Whole recording (up to {WHOLE_MAX_S:g} s), the mean over "
+                f"{config.duration_s:g}-s windows every {hop} frames. ")
     model.doc_string = (f"{model_path.stem} with its front end inside: 4-kHz audio (batch, "
                         "samples), at least 0.5 s, in; calibrated probabilities out. "
-                        f"Band-pass: sosfiltfilt as two {len(h)}-tap FIR passes from "
-                        "steady state, block convolutions "
+                        f"{windowed}Band-pass: sosfiltfilt as two {len(h)}-tap FIR passes "
+                        "from steady state, block convolutions "
                         "(heartsound.training.audio_model).")
     for key, value in {**meta, "heartsound.input": INPUT,
                        "heartsound.source_model": model_path.stem}.items():

@@ -85,6 +85,13 @@ class Recipe:
     # "screening": the other set's findings (murmur, extrastole, extrahls) are "abnormal",
     # its artifacts left out — PASCAL recordings as two more devices for PhysioNet.
     joint_labels: str = "merged"
+    # Audio-domain augmentation: 0 = off; else each training recording gets NOISE_COPIES
+    # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
+    # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
+    noise_snr_db: float = 0.0
+    # The noise's colour: "pink" (1/f: room and handling noise) or "white" (a sensor's and
+    # a converter's hiss: it fills the quiet high bands of the map, where pink noise does not).
+    noise_color: str = "pink"
 
     @property
     def whole(self) -> bool:
@@ -112,13 +119,6 @@ class ResearchRecipe(Recipe):
     # Each of the dataset's own training recordings is drawn this many times per epoch, so in
     # joint training the set itself weighs more against the other set's recordings.
     own_repeat: int = 1
-    # Audio-domain augmentation: 0 = off; else each training recording gets NOISE_COPIES
-    # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
-    # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
-    noise_snr_db: float = 0.0
-    # The noise's colour: "pink" (1/f: room and handling noise) or "white" (a sensor's and
-    # a converter's hiss: it fills the quiet high bands of the map, where pink noise does not).
-    noise_color: str = "pink"
     # Knowledge distillation (Hinton et al., 2015): per fold, first train ``distill_teachers``
     # models of network ``distill_from`` with this recipe on the same training part, then train
     # on (1-α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T, the teachers' mean
@@ -206,6 +206,11 @@ RECIPES = {
     # The same with label smoothing ε = 0.1: softer targets for a few hundred recordings.
     "joint-augment-smooth": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                    joint="pascal", label_smoothing=0.1),
+    # The same with two copies of each recording under white noise at 20-40 dB SNR and start
+    # shifts ≤ 0.5 s: a label that stays under a noisier sensor (docs/invariance.md).
+    "joint-augment-smooth-noise": Recipe(spec_augment=True, gain_db=6.0, select="last",
+                                         joint="pascal", label_smoothing=0.1,
+                                         noise_snr_db=20.0, noise_color="white"),
     # Screening across databases (PhysioNet 2016): augmentation, random 7-s crops of the
     # whole recording, windows 2 s apart averaged, every database×class drawn equally.
     "screening": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
@@ -236,7 +241,7 @@ class Choice(NamedTuple):
 # loses the level that tells artifacts and extra sounds apart, and log-mel maps lose too
 # (seed 0). A CSV dataset gets augmentation on the paper's maps (joint="pascal" adds
 # nothing; unmeasured).
-IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth", 4),
+IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth-noise", 4),
             "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
             "csv": Choice("light", "augment", 1),
             PHYSIONET: Choice("light-centred-bn", "screening-joint", 4)}
