@@ -35,4 +35,4 @@ def test_the_doc_pairs_seeds_and_lists_every_command(tmp_path):
                              if line.startswith("| set B, folds by patient"))
     assert "--out runs/batchnorm/a-noise-by-session/seed0" in text
     args = train_arguments(ROWS["a-noise-by-file"], 2)
-    assert args[-2:] == ["--seed", "2"] and "noise_color=white" in args
+    assert args[-2:] == ["--seed", "2"] and "joint-augment-smooth-noise" in args
