@@ -60,8 +60,8 @@ def test_markdown_renders_every_new_section():
     assert "| `--no-quality-gate` | 2.00 | 12.50 | **6.2×** | 100.0 % | 0 |" in text
     assert "**1.50×** (target ≤ 1.5×)" in text and "target ≥ 5×" in text
     assert "| pascal-b-light-audio | 3.10 | 3.50 | pascal-b-light | 2.90 |" in text
-    assert ("| 215×20 | light | light-bn | 28,963 / 28,963 | 5.6 | 1.25 | 0.50 | **2.50×** "
-            "| 16/0/32; 0/0/0 | 0.500 / 0.400 / 0.450 | 8 |") in text
+    assert ("| 215×20 | light | light-bn | 28,963 / 28,963 | 5.6 | 1.25 | – | – | 0.50 | "
+            "**2.50×** | 16/0/32; 0/0/0 | 0.500 / 0.400 / 0.450 | 8 |") in text
     assert "| 2 of set A at 44.1 kHz | **0.90** | 0.10 | 0.20 | 0.40 |" in text
     assert "≤ 1 ms" in text
 

@@ -398,3 +398,21 @@ def test_width_variants_spend_the_same_budget_differently():
         assert len(blocks) == sum(n for _, _, n, _ in kwargs["rows"])
         out = blocks[-1].block[-1][0].out_channels  # the last projection
         assert out == kwargs["rows"][-1][1]
+
+
+def test_layer_norm_without_transposes_is_the_same_network():
+    """The LayerNorm formulations the bench times give the same outputs as the module."""
+    import torch
+
+    from heartsound.training.networks import build, explicit_layer_norm
+
+    torch.manual_seed(0)
+    model = build("light", 3).eval()
+    x = torch.randn(2, 215, 20)
+    with torch.no_grad():
+        expected = model(x)
+        for how in ("reduce", "conv"):
+            import copy
+
+            other = explicit_layer_norm(copy.deepcopy(model), how).eval()
+            assert torch.allclose(other(x), expected, atol=1e-5)

@@ -480,6 +480,15 @@ def norm_table(repeats: int, tmp: Path, pairs: tuple[tuple[str, str], ...] = NOR
                             "madds": count_madds(net, *cfg.shape),
                             "ms": batch_ms(path, 1, repeats * 3), "ops": norm_ops(path),
                             "kb": path.stat().st_size / 1024}
+                if key == "ln":  # the same LayerNorm written without transposes
+                    from heartsound.training.networks import explicit_layer_norm
+
+                    for how in ("reduce", "conv"):
+                        other = export_onnx(
+                            explicit_layer_norm(build(arch, 3, cfg.n_coefficients), how).eval(),
+                            cfg, ["normal", "murmur", "extrastole"],
+                            tmp / f"{arch}-{how}-{cfg.n_frames}x{cfg.n_coefficients}.onnx")
+                        row[key][f"ms_{how}"] = batch_ms(other, 1, repeats * 3)
                 if key == "bn":  # ms per recording when files are batched
                     per = {"1": row[key]["ms"], **{
                         str(b): batch_ms(path, b, max(3, repeats * 3 // b)) for b in batches}}
@@ -727,16 +736,22 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             f"thread, batch 1, median ms; {where}. Nodes left: LayerNormalization / "
             "BatchNormalization / Transpose in the graph. Per recording at batch 1 / "
             f"{' / '.join(str(b) for b in NORM_BATCHES)}: the folded network's ms per map "
-            "when maps are batched; best: the batch with the least.", "",
-            "| input | LayerNorm | BatchNorm | params LN / BN | MAdds (M) | LN (ms) | BN (ms) "
+            "when maps are batched; best: the batch with the least. *LN reduce* / *LN "
+            "conv*: the same LayerNorm network written without transposes "
+            "(`networks.explicit_layer_norm`: channel mean and variance by ReduceMean, or by "
+            "a 1×1 convolution with weights 1/C) — the formulations tried for a LayerNorm "
+            "that runs fast.", "",
+            "| input | LayerNorm | BatchNorm | params LN / BN | MAdds (M) | LN (ms) | "
+            "LN reduce (ms) | LN conv (ms) | BN (ms) "
             "| LN / BN | nodes left LN; BN | BN per recording (ms) | best batch |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in norms:
             ln, bn = r["ln"], r["bn"]
             per = " / ".join(f"{v:.3f}" for v in bn["per_recording_ms"].values())
             lines.append(
                 f"| {r['input']} | {ln['arch']} | {bn['arch']} | {ln['params']:,} / "
                 f"{bn['params']:,} | {ln['madds'] / 1e6:.1f} | {ln['ms']:.2f} | "
+                f"{_f(ln.get('ms_reduce'))} | {_f(ln.get('ms_conv'))} | "
                 f"{bn['ms']:.2f} | **{r['ratio']:.2f}×** | "
                 f"{'/'.join(str(v) for v in ln['ops'].values())}; "
                 f"{'/'.join(str(v) for v in bn['ops'].values())} | {per} | "
