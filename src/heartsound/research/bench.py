@@ -66,10 +66,9 @@ def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
     from heartsound.config import front_end
     from heartsound.research.study import SHIPPED_FROM, STUDIES
 
-    base_arch, _ = shipped_facts("pascal-b-base", "base", front_end())
+    # The paper's base model is no longer shipped: its run's final model, else an export.
     rows: list[tuple[str, str, Any, dict[str, str], str | None]] = [
-        ("base-872", base_arch, front_end(),
-         {s: SHIPPED_FROM[f"pascal-{s}-base"] for s in "ab"}, "pascal-b-base")]
+        ("base-872", "base", front_end(), {s: f"{s}-base" for s in "ab"}, None)]
     for scale, frames in ((1, 872), (2, 434), (4, 215)):
         suffix = "" if scale == 1 else f"-x{scale}"
         rows.append((f"light-{frames}", "light", front_end(scale),
@@ -79,6 +78,11 @@ def variants() -> tuple[tuple[str, str, Any, dict[str, str], str | None], ...]:
         arch, cfg = shipped_facts(f"pascal-{s}-light", STUDIES[study].model,
                                   STUDIES[study].config())
         rows.append((f"pascal-{s}-light", arch, cfg, {s: study}, f"pascal-{s}-light"))
+    if (models_dir() / "physionet-light.onnx").is_file():  # screening: no PASCAL CV columns
+        study = SHIPPED_FROM["physionet-light"]
+        arch, cfg = shipped_facts("physionet-light", STUDIES[study].model,
+                                  STUDIES[study].config())
+        rows.append(("physionet-light", arch, cfg, {}, "physionet-light"))
     return tuple(rows)
 
 
