@@ -91,12 +91,28 @@ def check_ort_dir(ort_dir: Path) -> None:
             "`make web-deps` (npm ci in web/), or set HEARTSOUND_ORT_DIR to its dist/ folder")
 
 
+def whole_recording(path: Path) -> bool:
+    """Whether a raw-audio model averages windows over the whole recording (metadata
+    ``heartsound.window_hop_s``): the page reads and gates one 7.5-s window, so it does not
+    carry these (``heartsound predict`` and the file itself do)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception:  # model_entry says what is wrong with it
+        return False
+    return "heartsound.window_hop_s" in session.get_modelmeta().custom_metadata_map
+
+
 def audio_models(models: Path | None = None) -> list[Path]:
-    """The raw-audio models (``*-audio.onnx``) of the shipped models' folder."""
+    """The raw-audio models (``*-audio.onnx``) of the shipped models' folder that read one
+    fixed window (see :func:`whole_recording`)."""
     from heartsound.registry import models_dir
 
     folder = models_dir() if models is None else models
-    found = sorted(folder.glob("*-audio.onnx"))
+    found = sorted(p for p in folder.glob("*-audio.onnx") if not whole_recording(p))
     if not found:
         raise WebBuildError(f"no raw-audio models (*-audio.onnx) in {folder}: make them with "
                             "`python -m heartsound.training.audio_model`")
