@@ -130,7 +130,7 @@ def test_doc_table_names_each_rows_files_and_keeps_the_rest(run, world):
     section = after[len(head):-len(rest)]
     table = [line for line in section.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| audio model | files |")
-    assert len(table) == 1 + len(run)
+    assert len(table) == 2 + len(run)  # the header, its rule, a row per model and files
     assert "| tiny-light-audio | PhysioNet 2016, all 2 |" in section
     assert "| tiny-light-audio | PASCAL test (2) |" in section
     assert ", whole recording |" in section  # the whole map, not a 7-s cut

@@ -18,9 +18,9 @@ more than 0.02 apart.
 Files, picked per model by its metadata: the 247 PASCAL unlabelled test recordings (set A 52,
 set B 195) for every model (``predict`` works at any rate), and the PhysioNet/CinC 2016
 training records (2 kHz; :func:`heartsound.data.physionet2016`) as well for a model trained on
-them (metadata ``dataset`` physionet2016, or no dataset and classes normal, abnormal): a
-sample of ``--physionet-sample`` records (default 200 of 1,099) drawn with ``--seed``, or all
-with ``--physionet-sample all``.
+them (metadata ``dataset`` physionet2016, or no dataset and classes normal, abnormal): all
+1,099 by default (about 2 minutes a model on two cores), or ``--physionet-sample N`` of them
+drawn with ``--seed``, for a quicker look.
 
 ``python -m heartsound.research.audio_parity [MODEL.onnx ...] [--models NAMES|DIR]
 [--data DIR] [--physionet-data DIR] [--physionet-sample N|all] [--seed S] [--json OUT]
@@ -37,17 +37,21 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from heartsound.infer import Classifier
+
 SOURCES = ("pascal-b-light", "pascal-a-light", "pascal-b-light-int8", "pascal-a-light-int8")
 WHOLE_SOURCES = ("physionet-light",)  # measured by default once shipped
-PHYSIONET_SAMPLE = 200  # records of the 1,099 by default (all: --physionet-sample all)
+PHYSIONET_SAMPLE = None  # every PhysioNet record by default (--physionet-sample N: a sample)
 SEED = 0
 # What a row must meet (the whole-recording models' ship criterion; the fixed ones meet it
 # with room to spare).
@@ -83,8 +87,8 @@ def pascal_set(data_dir: Path) -> FileSet:
 
 def physionet_set(data_dir: Path | None = None, sample: int | None = PHYSIONET_SAMPLE,
                   seed: int = SEED) -> FileSet:
-    """PhysioNet 2016's records (``sample`` of them drawn with ``seed``, in list order; None:
-    all): a sample keeps the default run short on two cores, ``all`` is the full measure."""
+    """PhysioNet 2016's records (None: all of them, the measure the doc reports; else
+    ``sample`` of them drawn with ``seed``, in list order, a reproducible quick look)."""
     from heartsound.data import physionet2016
 
     paths = [r.path for r in physionet2016(data_dir)]
@@ -151,7 +155,10 @@ def measure(source: Path, file_sets: Sequence[FileSet],
                 for files in file_sets]
 
 
-def _measure_set(ref: Any, aud: Any, probe: Any, files: FileSet) -> dict[str, Any]:
+def _measure_set(ref: Classifier, aud: Classifier, probe: Any,
+                 files: FileSet) -> dict[str, Any]:
+    """One row: predict's answers against the audio graph's on ``files``, then each stage
+    of the probe (``probe``: the graph with its intermediate outputs) against numpy's."""
     from heartsound.audio import AudioError, bandpass, fit_length
     from heartsound.features import feature_map, windows
     from heartsound.training.audio_model import impulse_response
@@ -186,13 +193,20 @@ def _measure_set(ref: Any, aud: Any, probe: Any, files: FileSet) -> dict[str, An
         map_ref = feature_map(fit_ref, cfg)
         diffs.append(float(np.abs(have - want).max()))
         same.append(bool(np.argmax(have) == np.argmax(want)))
-        if out["band"].shape[-1] != band_ref.size or out["map"].shape[1:] != map_ref.shape:
+        # each stage the probe offers, (1, 1, samples) or (1, frames, coefficients)
+        stages = [(name, want_stage) for name, want_stage in
+                  (("band", band_ref), ("fixed", fit_ref), ("map", map_ref)) if name in out]
+        if any(out[name].shape[-want_stage.ndim:] != want_stage.shape
+               for name, want_stage in stages):
             mismatched.append(p.name)
             continue
-        signal.append(_rel(out["band"][0, 0], band_ref))
-        fixed.append(_rel(out["fixed"][0, 0], fit_ref))
-        maps.append(float(np.abs(out["map"][0] - map_ref).max()))
-        if whole:
+        if "band" in out:
+            signal.append(_rel(out["band"][0, 0], band_ref))
+        if "fixed" in out:
+            fixed.append(_rel(out["fixed"][0, 0], fit_ref))
+        if "map" in out:
+            maps.append(float(np.abs(out["map"][0] - map_ref).max()))
+        if whole and "starts" in out and "windows" in out:
             starts = windows(np.arange(len(map_ref))[:, None], cfg.n_frames, hop)[:, 0, 0]
             n_windows += len(starts)
             if np.array_equal(out["starts"], starts):
@@ -245,14 +259,20 @@ def _e(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def _g(x: float, digits: int) -> str:
+    """A map error as the doc writes it: ``0.012``, ``0.0005``; ``3.8e-5`` when smaller."""
+    return format(x, f".{digits}g") if x == 0 or abs(x) >= 1e-4 else _e(x)
+
+
 def _window_text(r: dict[str, Any]) -> str:
-    """A whole row's windows: how many, and on how many files the starts are
-    features.windows's."""
+    """A whole row's windows: how many, on how many files their starts are
+    features.windows's, and their values' largest error (no ``|`` in it: it goes in prose)."""
     with_files = r["files"] - len(r["shape_mismatched"])
     err = r["windows_max_abs_err"]
-    return (f"{r['windows']} windows ({r['windows'] / max(r['files'], 1):.1f} a file), starts "
-            f"equal on {r['window_starts_equal']}/{with_files} files"
-            + ("" if err is None else f", windows max |Δ| {err:.2g}"))
+    return (f"{r['windows']:,} windows ({r['windows'] / max(r['files'], 1):.1f} a file), the "
+            f"starts equal on {r['window_starts_equal']:,}/{with_files:,} files"
+            + ("" if err is None else
+               f", the windows' largest error {_g(err, 2)} {r['map_units'].split()[0]}"))
 
 
 def report_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -294,11 +314,11 @@ def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         n = r["files"]
         units = r["map_units"].split()[0]
         mapped = ("—" if r["map_max_abs_err"] is None else
-                  f"{r['map_max_abs_err']:.2g} {units} ({r['map_median_abs_err']:.1g})"
+                  f"{_g(r['map_max_abs_err'], 2)} {units} ({_g(r['map_median_abs_err'], 1)})"
                   + (", whole recording" if r["whole"] else ""))
         cells = [r["audio_model"].removesuffix(".onnx"), r["file_set_label"],
                  f"{r['bytes'] / 1000:.1f} ({r['source_bytes'] / 1000:.1f})",
-                 f"{n - r['labels_differing']}/{n}",
+                 f"{n - r['labels_differing']:,}/{n:,}",
                  "—" if r["prob_max_diff"] is None else _e(r["prob_max_diff"]),
                  "—" if r["prob_mean_diff"] is None else _e(r["prob_mean_diff"]),
                  "—" if r["signal_max_rel_err"] is None else _e(r["signal_max_rel_err"]),
@@ -307,60 +327,67 @@ def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _wrap(text: str, bullet: bool = False) -> str:
+    """A paragraph (or a list item) at the doc's width, 100."""
+    return textwrap.fill(text, 100, subsequent_indent="  " if bullet else "",
+                         break_long_words=False, break_on_hyphens=False)
+
+
 def parity_markdown(rows: Sequence[dict[str, Any]], generated: dict[str, str]) -> str:
     """The generated part of the doc's Parity section: what was run, on which files, then
     the table (``generated``: ``command``, ``machine``, ``date``)."""
     sets = {r["file_set"]: r for r in rows}
     whole = [r for r in rows if r["whole"]]
-    text = [f"`{generated['command']}` on {generated['machine']}, {generated['date']} "
-            "(figures in `docs/audio-parity.json`): for each audio model and set of files (the "
-            "*files* column), `Classifier(NAME-audio).predict_files` against "
-            "`Classifier(NAME).predict_files` (what `heartsound predict` runs), and the "
-            "band-passed signal and the map inside the graph against `audio.bandpass` and "
-            "`features.feature_map`. The files:", ""]
+    out = [_wrap(f"`{generated['command']}` on {generated['machine']}, {generated['date']} "
+                 "(figures in `docs/audio-parity.json`): for each audio model and set of files "
+                 "(the *files* column), `Classifier(NAME-audio).predict_files` against "
+                 "`Classifier(NAME).predict_files` (what `heartsound predict` runs), and the "
+                 "band-passed signal and the map inside the graph against `audio.bandpass` and "
+                 "`features.feature_map`. The files:"), ""]
     if "pascal-test" in sets:
         r = sets["pascal-test"]
-        text.append(f"- *{r['file_set_label']}*: every PASCAL unlabelled test recording "
-                    f"({r['file_set_note']}), for every model;")
+        out.append(_wrap(f"- *{r['file_set_label']}*: every PASCAL unlabelled test recording "
+                         f"({r['file_set_note']}), for every model;", bullet=True))
     if "physionet2016" in sets:
         r = sets["physionet2016"]
         drawn = ("all of them" if r["sample_seed"] is None else
-                 f"a sample drawn with seed {r['sample_seed']} "
-                 "(`--physionet-sample all` for all)")
-        text.append(f"- *{r['file_set_label']}*: records of the PhysioNet/CinC 2016 training "
-                    "databases a, b, c, d, f (2 kHz, resampled to 4 kHz as `predict` does), "
-                    f"{drawn}, for a model trained on them (metadata `dataset` physionet2016).")
-    text.append("")
-    what = ("A fixed-length model's signal is its first 7.5 s and its map the 7-s one. "
-            if len(whole) < len(rows) else "")
+                 f"a sample drawn with seed {r['sample_seed']} (all of them without "
+                 "`--physionet-sample`)")
+        out.append(_wrap(f"- *{r['file_set_label']}*: records of the PhysioNet/CinC 2016 "
+                         "training databases a, b, c, d, f (2 kHz, resampled to 4 kHz as "
+                         f"`predict` does), {drawn}, for a model trained on them (metadata "
+                         "`dataset` physionet2016).", bullet=True))
+    out.append("")
+    if len(whole) < len(rows):
+        out += [_wrap("A fixed-length model's band-passed signal is its first 7.5 s and its "
+                      "map the 7-s one."), ""]
     if whole:
-        what += ("A whole-recording model's (metadata `heartsound.window_hop_s`) are the whole "
-                 "recording's, up to 60 s, and its windows are checked against "
-                 "`features.windows`: " + "; ".join(
-                     f"{r['audio_model'].removesuffix('.onnx')} on {r['file_set_label']}, "
-                     f"{_window_text(r)}" for r in whole) + ". ")
-    what += ("A row meets the criterion when the labels agree on at least "
-             f"{100 * CRITERION['label_agreement_min']:g} % of its files and no probability "
-             f"differs by more than {CRITERION['prob_max_diff_max']:g}: ")
+        out += [_wrap("A whole-recording model's (metadata `heartsound.window_hop_s`) signal "
+                      "and map are the whole recording's, up to 60 s, and its windows, their "
+                      "starts and values, are checked against `features.windows`:"), ""]
+        out += [_wrap(f"- {r['audio_model'].removesuffix('.onnx')} on {r['file_set_label']}: "
+                      f"{_window_text(r)}" + (";" if r is not whole[-1] else "."), bullet=True)
+                for r in whole]
+        out.append("")
     failing = [r for r in rows if not r["meets_criterion"]]
-    what += ("every row does." if not failing else "not met by " + ", ".join(
-        f"{r['audio_model'].removesuffix('.onnx')} on {r['file_set_label']}"
-        for r in failing) + ".")
-    return "\n".join([*text, what, "", *table_lines(rows)]) + "\n"
+    out += [_wrap("A row meets the criterion when the labels agree on at least "
+                  f"{100 * CRITERION['label_agreement_min']:g} % of its files and no "
+                  f"probability differs by more than {CRITERION['prob_max_diff_max']:g}: "
+                  + ("every row does." if not failing else "not met by " + ", ".join(
+                      f"{r['audio_model'].removesuffix('.onnx')} on {r['file_set_label']}"
+                      for r in failing) + ".")), ""]
+    return "\n".join([*out, *table_lines(rows)]) + "\n"
 
 
 def splice_parity(doc: str, block: str) -> str:
     """``doc`` with its Parity section's generated part (from the heading to the end of the
     first table) replaced by ``block``; the hand-written paragraphs after the table stay."""
     lines = doc.splitlines(keepends=True)
-    try:
-        start = next(i for i, line in enumerate(lines) if line.rstrip() == PARITY_HEADING)
-        first = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("|")
-                     or lines[i].startswith("## "))
-        if not lines[first].startswith("|"):
-            raise StopIteration
-    except StopIteration:
-        raise ValueError(f"no {PARITY_HEADING!r} section with a table") from None
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == PARITY_HEADING), None)
+    first = None if start is None else next(  # the section's first table, or the next heading
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("|", "## "))), None)
+    if start is None or first is None or not lines[first].startswith("|"):
+        raise ValueError(f"no {PARITY_HEADING!r} section with a table")
     end = first
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
@@ -422,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="PhysioNet 2016 folder (training-a ... training-f)")
     parser.add_argument("--physionet-sample", type=_sample, default=PHYSIONET_SAMPLE,
                         metavar="N|all", help="PhysioNet records measured for a PhysioNet "
-                        f"model (default {PHYSIONET_SAMPLE}, drawn with --seed)")
+                        "model: N drawn with --seed, or all (default)")
     parser.add_argument("--seed", type=int, default=SEED, help="the PhysioNet sample's seed")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--doc", type=Path, default=None, metavar="MARKDOWN",
