@@ -168,3 +168,11 @@ def test_model_sources_folder_and_paths(world):
 def test_splice_refuses_a_page_without_the_table():
     with pytest.raises(ValueError, match="Parity"):
         splice_parity("# Title\n\n## Parity\n\nno table\n\n## Next\n\n| a |\n", "x\n")
+
+
+def test_a_page_without_the_table_fails_before_measuring(world, tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\nno parity here\n")
+    assert main([str(world["whole"]), "--data", str(world["pascal"]), "--doc", str(page)]) == 1
+    assert "Parity" in capsys.readouterr().err
+    assert page.read_text() == "# Title\n\nno parity here\n"

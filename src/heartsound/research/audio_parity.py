@@ -19,7 +19,7 @@ Files, picked per model by its metadata: the 247 PASCAL unlabelled test recordin
 set B 195) for every model (``predict`` works at any rate), and the PhysioNet/CinC 2016
 training records (2 kHz; :func:`heartsound.data.physionet2016`) as well for a model trained on
 them (metadata ``dataset`` physionet2016, or no dataset and classes normal, abnormal): all
-1,099 by default (about 2 minutes a model on two cores), or ``--physionet-sample N`` of them
+1,099 by default (a few minutes a model on two cores), or ``--physionet-sample N`` of them
 drawn with ``--seed``, for a quicker look.
 
 ``python -m heartsound.research.audio_parity [MODEL.onnx ...] [--models NAMES|DIR]
@@ -347,7 +347,8 @@ def parity_markdown(rows: Sequence[dict[str, Any]], generated: dict[str, str]) -
     if "pascal-test" in sets:
         r = sets["pascal-test"]
         out.append(_wrap(f"- *{r['file_set_label']}*: every PASCAL unlabelled test recording "
-                         f"({r['file_set_note']}), for every model;", bullet=True))
+                         f"({r['file_set_note']}), for every model"
+                         + (";" if "physionet2016" in sets else "."), bullet=True))
     if "physionet2016" in sets:
         r = sets["physionet2016"]
         drawn = ("all of them" if r["sample_seed"] is None else
@@ -477,9 +478,12 @@ def main(argv: list[str] | None = None) -> int:
             cached.append(physionet_set(args.physionet_data, args.physionet_sample, args.seed))
         return cached[0]
 
-    try:  # every model's file sets first: missing PhysioNet data fails before any measure
+    try:  # the page and every model's files first: fail before minutes of measuring
+        doc = None if args.doc is None else args.doc.read_text(encoding="utf-8")
+        if doc is not None:
+            splice_parity(doc, "")
         plan = [(s, file_sets_for(Classifier(s).metadata, pascal, physionet)) for s in sources]
-    except DataError as exc:
+    except (DataError, ModelError, OSError, ValueError) as exc:
         print(f"audio_parity: {exc}", file=sys.stderr)
         return 1
     rows = [row for source, sets in plan for row in measure(source, sets)]
@@ -487,17 +491,14 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if args.json:
         write_json(args.json, rows)
-    if args.doc:
-        options = [] if args.physionet_sample == PHYSIONET_SAMPLE else [
-            "--physionet-sample", "all" if args.physionet_sample is None
-            else str(args.physionet_sample)]
-        options += [] if args.seed == SEED else ["--seed", str(args.seed)]
+    if args.doc and doc is not None:
+        n = args.physionet_sample
+        options = [] if n is None else ["--physionet-sample", str(n), "--seed", str(args.seed)]
         generated = {"command": " ".join(["python -m heartsound.research.audio_parity",
                                           *options]),
                      "machine": f"a {os.cpu_count()}-core {cpu_name()}",
                      "date": time.strftime("%Y-%m-%d")}
-        text = args.doc.read_text(encoding="utf-8")
-        write_text(args.doc, splice_parity(text, parity_markdown(rows, generated)))
+        write_text(args.doc, splice_parity(doc, parity_markdown(rows, generated)))
         print(f"wrote {args.doc}", file=sys.stderr)
     return 0
 
