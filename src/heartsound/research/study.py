@@ -329,9 +329,12 @@ def cv_line(cfg: dict[str, Any], mean: dict[str, Any]) -> str:
     if cfg["split"] == "databases":
         return (f"- **CV** (leave-one-database-out: each of the {cfg['folds']} databases held "
                 f"out once, never seen in training; mean ± std over the held-out databases, "
-                f"argmax): MAcc {ms('macc')}, sensitivity {ms('sensitivity')}, specificity "
-                f"{ms('specificity')}, AUROC {ms('auroc')}; per database and over seeds in "
-                "docs/physionet.md.")
+                f"c's 31 records included, argmax): MAcc {ms('macc')}, sensitivity "
+                f"{ms('sensitivity')}, specificity {ms('specificity')}, AUROC {ms('auroc')}; "
+                "per database, without c, and over seeds in docs/physionet.md.\n"
+                "- **Limits**: a new database's device, population and prevalence move its "
+                "scores far (per database in docs/physionet.md, one of them below chance); "
+                "not yet scored on the withheld sixth database. Do not screen anyone with it.")
     held = FOLDS_OF.get(cfg["dataset"], "") if cfg["split"] == "grouped" else ""
     if "macc" in mean:
         return (f"- **CV** ({cfg['folds']}-fold, {cfg['split']}{held}): MAcc {ms('macc')}, "
