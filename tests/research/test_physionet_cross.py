@@ -124,3 +124,21 @@ def test_predictions_are_cached_by_the_model_hash(tmp_path):
     assert "| pascal-b-light | PhysioNet a | 1 |" in lines
     assert "pascal-a-light on physionet2016: not computed yet" in lines
     assert "missing.onnx on pascal-b: skipped, no model" in lines
+
+
+def test_a_dataset_in_the_models_joint_training_is_flagged(tmp_path):
+    """The PhysioNet model scored on PASCAL recordings it trained on is no held-out figure."""
+    import json as _json
+
+    pytest.importorskip("torch")
+    from heartsound.config import front_end
+    from heartsound.research.physionet import seen_in_training
+    from heartsound.training.export import export_onnx, set_metadata
+    from heartsound.training.networks import build
+
+    path = export_onnx(build("light-centred-bn", 2).eval(), front_end(4), ["normal", "abnormal"],
+                       tmp_path / "m.onnx")
+    set_metadata(path, {"heartsound.recipe": _json.dumps({"joint": "pascal-b+pascal-a"})})
+    assert seen_in_training(str(path), "pascal-b") and seen_in_training(str(path), "pascal-a")
+    set_metadata(path, {"heartsound.recipe": _json.dumps({"joint": None})})
+    assert not seen_in_training(str(path), "pascal-b")

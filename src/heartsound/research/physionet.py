@@ -799,7 +799,23 @@ def cross_section(cache_dir: Path, compute: bool, physionet_model: str = PHYSION
                          "--cross` predicts it once and caches it).")
         else:
             results.append(res)
+            if seen_in_training(model, dataset):
+                notes.append(f"{model} on {dataset}: **not a held-out figure** — the model "
+                             f"trained on these recordings too (its recipe adds {dataset}'s "
+                             "labelled recordings as another device); it shows what the "
+                             "joint training fits, not how it generalises.")
     return cross_lines(results, notes)
+
+
+def seen_in_training(model: str, dataset: str) -> bool:
+    """Whether ``model``'s recipe (its metadata) added ``dataset``'s recordings to training."""
+    from heartsound.infer import Classifier
+
+    try:
+        recipe = json.loads(Classifier.load(model).metadata.get("heartsound.recipe", "{}"))
+    except Exception:  # an unreadable model is reported where it is loaded
+        return False
+    return dataset in (recipe.get("joint") or "").split("+")
 
 
 # ------------------------------------------------------------------------- the command
