@@ -59,6 +59,13 @@ ROWS: dict[str, NormRow] = {
                                   "recording session", "pascal-a", "light-level-bn", NOISE,
                                   "sessions", 4, "mfcc", (),
                                   ("Set A", f"{LN_A}, folds by recording session")),
+    # PhysioNet 2016 as extra training data for set A (issue 23: PASCAL lifted by it): its
+    # normals merged with set A's, its abnormals an output of their own, cut away.
+    "a-physionet-by-session": NormRow("set A + white-noise copies + PhysioNet 2016 added to "
+                                      "training, folds by recording session", "pascal-a",
+                                      "light-level-bn", NOISE, "sessions", 4, "mfcc",
+                                      ("joint=pascal+physionet2016",),
+                                      ("Set A", f"{LN_A}, folds by recording session")),
 }
 
 
