@@ -29,7 +29,8 @@ def test_ablation_page_goes_where_it_is_told(tmp_path):
 def test_help_on_every_lab_command():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"reproduce", "ablation", "views", "baseline", "epochs", "bench",
-                                "report", "imports", "invariance", "serve-bench", "physionet"}
+                                "report", "imports", "invariance", "serve-bench", "physionet",
+                                "ship", "batchnorm"}
     for name in sub.choices:
         with pytest.raises(SystemExit) as exc:
             main([name, "--help"])

@@ -12,6 +12,8 @@ of set A's CV folds (12 points on one fold); this keeps every label (docs/int8.m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -115,12 +117,15 @@ def quantize_onnx(model_in: str | os.PathLike[str], model_out: str | os.PathLike
         convs = [n.name for n in graph.node if n.op_type == "Conv"]
         exclude = [n.name for n in graph.node if n.op_type in FLOAT_OPS] + convs[:1]
         raw = Path(tmp) / "int8.onnx"
-        quantize_static(
-            str(prepped), str(raw), _Maps(graph.input[0].name, calibration_maps),
-            quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
-            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=exclude,
-        )
+        # The percentile calibrator prints its progress to stdout: kept off the caller's.
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(prepped), str(raw), _Maps(graph.input[0].name, calibration_maps),
+                quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
+                nodes_to_exclude=exclude,
+            )
         proto = shared_zero_points(compact(onnx.load(str(raw))))
         del proto.metadata_props[:]
         for entry in source.metadata_props:
