@@ -22,7 +22,7 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
 
     names = [r["name"] for r in result["rows"]]
     assert names == ["base-872", "light-872", "light-434", "light-215", "pascal-a-light",
-                     "pascal-b-light"]
+                     "pascal-b-light", "physionet-light"]
     for row in result["rows"]:
         for key in ("params", "madds", "activation_kb", "onnx_kb", "paper_protocol_ms"):
             assert row[key] > 0, (row["name"], key)
@@ -33,11 +33,13 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
         if row["model"] != "base":
             assert row["onnx_int8_kb"] > 0 and row["latency_ms"]["model_int8"] > 0
             assert row["params"] <= 30_000
-    shipped = [STUDIES[SHIPPED_FROM[f"pascal-{s}-light"]].config().shape for s in "ab"]
+    shipped = [STUDIES[SHIPPED_FROM[name]].config().shape
+               for name in ("pascal-a-light", "pascal-b-light", "physionet-light")]
     assert [(r["frames"], r["width"]) for r in result["rows"]] == [
         (872, 20), (872, 20), (434, 20), (215, 20), *shipped]
-    assert [r["source"] for r in result["rows"][-2:]] == [
-        "src/heartsound/models/pascal-a-light.onnx", "src/heartsound/models/pascal-b-light.onnx"]
+    assert [r["source"] for r in result["rows"][-3:]] == [
+        f"src/heartsound/models/{n}.onnx"
+        for n in ("pascal-a-light", "pascal-b-light", "physionet-light")]
     assert set(result["int8_formats"]) == {"qdq", "qoperator"}
     assert result["reference"]["ratio"] > 0 and result["throughput"]["workers_2"] > 0
     text = md.read_text()
@@ -49,7 +51,7 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     assert result["cold_start"]["ratio"]["predict"] > 0
     assert {r["name"] for r in result["audio_models"]} == {
         "pascal-a-light-audio", "pascal-a-light-int8-audio", "pascal-b-light-audio",
-        "pascal-b-light-int8-audio"}
+        "pascal-b-light-int8-audio", "physionet-light-audio", "physionet-light-int8-audio"}
     assert len(result["norms"]) == 9
     assert all(r["bn"]["ops"]["LayerNormalization"] == 0 for r in result["norms"])
     assert [r["model"] for r in result["in_process"]] == ["pascal-a-light", "pascal-b-light"]
