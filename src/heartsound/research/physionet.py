@@ -236,9 +236,12 @@ def _settings(run: dict[str, Any]) -> str:
 
 def command_of(row: PhysioRow, run: dict[str, Any]) -> str:
     cfg = run["config"]
+    # A run that trained its final model (the shipped one's) is printed without --no-final.
+    final = Path(run.get("folder", ".")) / "final" / "model.onnx"
     return (f"heartsound train {' '.join(row.train_arguments())} --epochs "
             f"{cfg['recipe']['epochs']} --seed {cfg['seed']} --threads {cfg['threads']} "
-            f"--no-final --out {run_folder(Path('runs'), _row_id(row), cfg['seed'])}")
+            + ("" if final.is_file() else "--no-final ")
+            + f"--out {run_folder(Path('runs'), _row_id(row), cfg['seed'])}")
 
 
 def _row_id(row: PhysioRow) -> str:
