@@ -63,10 +63,12 @@ def classify_examples(model: str | None = None) -> None:
         print(f"{path.name:<12} {row['database']:<11} {row['label']:<9} {predicted:<11} "
               f"{float(probs.max()):>5.2f}")
     print("\n" + textwrap.fill(
-        f"The shipped models are PASCAL CHSC2011 models (this one's labels: "
-        f"{', '.join(classifier.classes)}); PhysioNet's 'abnormal' is closest to 'murmur' (or "
-        f"any label other than normal). They were neither trained nor validated on PhysioNet "
-        f"recordings: {agree} of {len(paths)} agree here, normal against the rest.", 92))
+        f"This is a PASCAL CHSC2011 model (its labels: {', '.join(classifier.classes)}); "
+        f"PhysioNet's 'abnormal' is closest to 'murmur' (or any label other than normal). It "
+        f"was neither trained nor validated on PhysioNet recordings: {agree} of {len(paths)} "
+        f"agree here, normal against the rest. (physionet-light, the screening model, was "
+        f"trained on these databases, these six recordings included, so it is not shown on "
+        f"them.)", 92))
 
 
 def pascal_demo(root: Path, out: Path) -> None:
