@@ -390,12 +390,13 @@ def bandpass(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     return y[::-1][pad:-pad]
 
 
-def fit_length(x: np.ndarray, n_samples: int) -> np.ndarray:
-    """The paper's 'repeat' rule: tile a short signal to ``n_samples``, truncate a long one."""
+def fit_length(x: np.ndarray, n_samples: int, cut: bool = True) -> np.ndarray:
+    """The paper's 'repeat' rule: tile a short signal to ``n_samples``, truncate a long one
+    (``cut=False``, for whole-recording inference: keep a long one as it is)."""
     if x.size == 0:
         raise ValueError("cannot tile an empty signal")
     if x.size >= n_samples:
-        return x[:n_samples]
+        return x[:n_samples] if cut else x
     reps = -(-n_samples // x.size)
     return np.tile(x, reps)[:n_samples]
 
@@ -415,6 +416,16 @@ def preprocess(
     not truncated.
     """
     cfg = resolve(config)
+    return fit_length(band_limited(x, sample_rate, cfg, path, whole), cfg.n_samples,
+                      cut=not whole)
+
+
+def band_limited(x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = None,
+                 path: object = None, whole: bool = False) -> np.ndarray:
+    """:func:`preprocess` before it fits the length: validated, resampled to 4 kHz and
+    band-passed, neither tiled nor cut — the signal both the features and the quality gate
+    read (``fit_length`` of it is ``preprocess``'s output)."""
+    cfg = resolve(config)
     x = np.asarray(x)
     if x.ndim == 2:
         x = x.mean(axis=1)
@@ -422,5 +433,4 @@ def preprocess(
         x = x.astype(np.float64)
     x = x[: int(np.ceil((WHOLE_MAX_S if whole else cfg.read_seconds) * sample_rate))]
     validate(x, sample_rate, cfg, path)
-    y = bandpass(resample(x, sample_rate, cfg.sample_rate), cfg)
-    return y if whole and y.size >= cfg.n_samples else fit_length(y, cfg.n_samples)
+    return bandpass(resample(x, sample_rate, cfg.sample_rate), cfg)

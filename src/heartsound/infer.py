@@ -17,6 +17,7 @@ import numpy as np
 from heartsound.audio import (
     WHOLE_MAX_S,
     AudioError,
+    band_limited,
     bandpass,
     fit_length,
     load,
@@ -37,21 +38,6 @@ MAX_METADATA_BYTES = 1 << 20  # today's models carry ~2 KB
 
 class FrontEndMismatch(ModelError, ValueError):
     """Features made with another front-end config than the model was trained on."""
-
-
-def band_limited(x: np.ndarray, sample_rate: int, config: FrontEndConfig,
-                 path: object = None, whole: bool = False) -> np.ndarray:
-    """:func:`heartsound.audio.preprocess` before it fits the length: validated, resampled to
-    4 kHz and band-passed, neither tiled nor cut, the signal both the features and the
-    quality gate read (``fit_length`` of it is ``preprocess``'s output, bit for bit)."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    x = x[: int(np.ceil((WHOLE_MAX_S if whole else config.read_seconds) * sample_rate))]
-    validate(x, sample_rate, config, path)
-    return bandpass(resample(x, sample_rate, config.sample_rate), config)
 
 
 @dataclass
@@ -176,14 +162,19 @@ class Classifier:
         validate(x, rate, cfg, path)
         x_4k = resample(x, rate, cfg.sample_rate)
         if verdicts is not None:
-            # The gate assesses the first read_seconds: from the model's own input when that
-            # is all there is (not a second copy), else from the raw samples, as file_windows.
-            shared = x.size <= math.ceil(cfg.read_seconds * rate)
-            verdicts[path] = (
-                assess_prepared(x, rate, bandpass(x_4k, cfg), config=cfg,
-                                max_seconds=cfg.read_seconds)
-                if shared else assess(x, rate, config=cfg, max_seconds=cfg.read_seconds))
+            verdicts[path] = self._verdict(x, rate, lambda: bandpass(x_4k, cfg))
         return x_4k
+
+    def _verdict(self, x: np.ndarray, rate: int, band_limited_4k: Callable[[], np.ndarray]
+                 ) -> QualityVerdict:
+        """The gate's verdict on the first ``read_seconds`` of ``x``: from the front end's own
+        4-kHz band-passed signal when ``x`` is no longer than that (not a second resampling
+        and filtering), else from the raw samples alone."""
+        cfg = self.config
+        if x.size <= math.ceil(cfg.read_seconds * rate):
+            return assess_prepared(x, rate, band_limited_4k(), config=cfg,
+                                   max_seconds=cfg.read_seconds)
+        return assess(x, rate, config=cfg, max_seconds=cfg.read_seconds)
 
     def _predict_audio_files(self, paths: Iterable[Path],
                              verdicts: dict[Path, QualityVerdict] | None
@@ -209,14 +200,8 @@ class Classifier:
         x, rate = load(path, max_seconds=WHOLE_MAX_S if whole else cfg.read_seconds)
         y = band_limited(x, rate, cfg, path, whole)
         if verdicts is not None:
-            # The gate reads the front end's own 4-kHz band-passed signal when it covers the
-            # part assessed (the first read_seconds), not a second resampling and filtering.
-            shared = x.size <= math.ceil(cfg.read_seconds * rate)
-            verdicts[path] = (
-                assess_prepared(x, rate, y, config=cfg, max_seconds=cfg.read_seconds)
-                if shared else assess(x, rate, config=cfg, max_seconds=cfg.read_seconds))
-        full = feature_map(y if whole and y.size >= cfg.n_samples
-                           else fit_length(y, cfg.n_samples), cfg)
+            verdicts[path] = self._verdict(x, rate, lambda: y)
+        full = feature_map(fit_length(y, cfg.n_samples, cut=not whole), cfg)
         if self.hop_frames is None:
             return full[None]
         return windows(full, self.config.n_frames, self.hop_frames)

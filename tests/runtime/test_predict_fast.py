@@ -14,11 +14,19 @@ import numpy as np
 import pytest
 
 from heartsound import quality
-from heartsound.audio import AudioError, bandpass, fit_length, load, preprocess, resample
+from heartsound.audio import (
+    AudioError,
+    band_limited,
+    bandpass,
+    fit_length,
+    load,
+    preprocess,
+    resample,
+)
 from heartsound.cli import main
 from heartsound.config import DEFAULT
 from heartsound.features import feature_map
-from heartsound.infer import Classifier, band_limited, predict_parallel, prediction_rows
+from heartsound.infer import Classifier, predict_parallel, prediction_rows
 from heartsound.synthetic import heart_like
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -276,22 +276,34 @@ ort.env.wasm.numThreads = 1;
 """
 
 
-def test_onnxruntime_web_wasm_gives_the_same(built, tmp_path):
-    """The graph runs on onnxruntime-web's WebAssembly backend (Node.js), as on the CPU."""
+def web_node() -> str:
+    """Node.js, with onnxruntime-web installed in web/ (else the test is skipped)."""
     node = shutil.which("node")
     if node is None or not (WEB / "node_modules" / "onnxruntime-web").is_dir():
         pytest.skip("no node or no onnxruntime-web in web/node_modules")
-    _, aud = built
-    x = np.stack([heart_like(7.5, 4000, seed=3), 0.2 * heart_like(7.5, 4000, bpm=100)]
-                 ).astype(np.float32)
+    return node
+
+
+def web_probabilities(node: str, model: Path, x: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """The probabilities onnxruntime-web's WebAssembly backend gives ``model`` for the
+    waveforms ``x`` (batch, samples)."""
     (tmp_path / "x.bin").write_bytes(x.tobytes())
     (tmp_path / "run.cjs").write_text(WEB_RUN, encoding="utf-8")
-    proc = subprocess.run([node, str(tmp_path / "run.cjs"), str(WEB), str(aud.path),
+    proc = subprocess.run([node, str(tmp_path / "run.cjs"), str(WEB), str(model),
                            str(tmp_path / "x.bin"), str(x.shape[1]), str(x.shape[0])],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    got = np.array(json.loads(proc.stdout)).reshape(x.shape[0], -1)
-    np.testing.assert_allclose(got, aud.predict_audio(x), atol=1e-4)
+    return np.array(json.loads(proc.stdout)).reshape(x.shape[0], -1)
+
+
+def test_onnxruntime_web_wasm_gives_the_same(built, tmp_path):
+    """The graph runs on onnxruntime-web's WebAssembly backend (Node.js), as on the CPU."""
+    node = web_node()
+    _, aud = built
+    x = np.stack([heart_like(7.5, 4000, seed=3), 0.2 * heart_like(7.5, 4000, bpm=100)]
+                 ).astype(np.float32)
+    np.testing.assert_allclose(web_probabilities(node, aud.path, x, tmp_path),
+                               aud.predict_audio(x), atol=1e-4)
 
 
 # --- whole-recording models: the sliding windows inside the graph --------------------------
@@ -489,16 +501,8 @@ def test_whole_quality_gate_as_file_windows(whole, tmp_path):
 
 def test_whole_onnxruntime_web_wasm_gives_the_same(whole, tmp_path):
     """The windowed graph (dynamic frame and window counts) runs on onnxruntime-web."""
-    node = shutil.which("node")
-    if node is None or not (WEB / "node_modules" / "onnxruntime-web").is_dir():
-        pytest.skip("no node or no onnxruntime-web in web/node_modules")
+    node = web_node()
     _, aud, _ = whole
     x = np.stack([_varied(23.3, seed=5), 0.4 * _varied(23.3, seed=6)]).astype(np.float32)
-    (tmp_path / "x.bin").write_bytes(x.tobytes())
-    (tmp_path / "run.cjs").write_text(WEB_RUN, encoding="utf-8")
-    proc = subprocess.run([node, str(tmp_path / "run.cjs"), str(WEB), str(aud.path),
-                           str(tmp_path / "x.bin"), str(x.shape[1]), str(x.shape[0])],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    got = np.array(json.loads(proc.stdout)).reshape(x.shape[0], -1)
-    np.testing.assert_allclose(got, aud.predict_audio(x), atol=1e-4)
+    np.testing.assert_allclose(web_probabilities(node, aud.path, x, tmp_path),
+                               aud.predict_audio(x), atol=1e-4)

@@ -450,6 +450,24 @@ def claim(out: Path) -> Path | None:
     return lock
 
 
+def run_claimed(out: Path, shown: str, train: Callable[[], object]) -> bool:
+    """Run ``train`` for the run folder ``out`` unless it is finished or another process
+    holds it (:func:`claim`), saying which on stderr as ``shown``; the lock goes either way.
+    True when it ran."""
+    if (out / "summary.json").exists() and not (out / ".running").exists():
+        return False
+    lock = claim(out)
+    if lock is None:
+        print(f"== {shown}: another process is on it, skipped", file=sys.stderr)
+        return False
+    print(f"== {shown}", file=sys.stderr)
+    try:
+        train()
+    finally:
+        lock.unlink(missing_ok=True)
+    return True
+
+
 def ablation(args: argparse.Namespace) -> int:
     """CV of every ablation recipe × set × seed (light model, grouped folds)."""
     from heartsound.training.train import run_cv
@@ -463,20 +481,12 @@ def ablation(args: argparse.Namespace) -> int:
         for dataset in args.sets:
             for seed in seeds:
                 out = ablation_folder(runs, dataset, name, seed)
-                if (out / "summary.json").exists() and not (out / ".running").exists():
-                    continue
-                lock = claim(out)
-                if lock is None:
-                    print(f"== {out.name}: another process is on it, skipped", file=sys.stderr)
-                    continue
-                print(f"== {out.name}", file=sys.stderr)
-                try:
-                    row = recipes[name]
-                    run_cv(f"pascal-{dataset}", row.network, out, seed=seed, recipe=row.recipe,
-                           config=row.config(), data_dir=args.data, quiet=True, split=row.split,
-                           final=False, threads=args.threads, device=args.device)
-                finally:
-                    lock.unlink(missing_ok=True)
+                row = recipes[name]
+                run_claimed(out, out.name, lambda out=out, row=row, dataset=dataset, seed=seed:
+                            run_cv(f"pascal-{dataset}", row.network, out, seed=seed,
+                                   recipe=row.recipe, config=row.config(), data_dir=args.data,
+                                   quiet=True, split=row.split, final=False,
+                                   threads=args.threads, device=args.device))
     write_doc(args.out, "ablation.md", ablation_markdown(runs))
     return 0
 

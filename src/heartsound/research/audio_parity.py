@@ -188,8 +188,7 @@ def _measure_set(ref: Classifier, aud: Classifier, probe: Any,
         out = _outputs(probe, x)
         band_ref = bandpass(x, cfg)
         # as Classifier.file_windows: a whole model tiles a short recording, never cuts one
-        fit_ref = (band_ref if whole and band_ref.size >= cfg.n_samples
-                   else fit_length(band_ref, cfg.n_samples))
+        fit_ref = fit_length(band_ref, cfg.n_samples, cut=not whole)
         map_ref = feature_map(fit_ref, cfg)
         diffs.append(float(np.abs(have - want).max()))
         same.append(bool(np.argmax(have) == np.argmax(want)))

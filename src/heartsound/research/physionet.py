@@ -824,7 +824,7 @@ def seen_in_training(model: str, dataset: str) -> bool:
 # ------------------------------------------------------------------------- the command
 def physionet(args: argparse.Namespace) -> int:
     """``heartsound-lab physionet``: train the missing runs (``--train``), write the doc."""
-    from heartsound.research.ablation import claim, write_doc
+    from heartsound.research.ablation import run_claimed, write_doc
 
     runs = Path(args.runs)
     rows = args.only or list(ROWS)
@@ -843,25 +843,15 @@ def physionet(args: argparse.Namespace) -> int:
             row = ROWS[name]
             for seed in args.seeds:
                 out = run_folder(runs, name, seed)
-                if (out / "summary.json").exists() and not (out / ".running").exists():
-                    continue
-                lock = claim(out)
-                if lock is None:
-                    print(f"== {out}: another process is on it, skipped", file=sys.stderr)
-                    continue
-                print(f"== {out}", file=sys.stderr)
                 t0 = time.perf_counter()
-                try:
-                    run_cv(DATASET, row.model, out, folds=5, epochs=args.epochs, seed=seed,
-                           split=row.split,
-                           config=resolve_frontend(row.scale, row.maps, row.recipe, DATASET),
-                           recipe=recipe_with(resolve_recipe(row.recipe, DATASET),
-                                              list(row.sets)),
-                           data_dir=args.data, quiet=True, final=False,
-                           threads=args.threads, device=args.device)
-                finally:
-                    lock.unlink(missing_ok=True)
-                print(f"== {out}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                if run_claimed(out, str(out), lambda out=out, row=row, seed=seed: run_cv(
+                        DATASET, row.model, out, folds=5, epochs=args.epochs, seed=seed,
+                        split=row.split,
+                        config=resolve_frontend(row.scale, row.maps, row.recipe, DATASET),
+                        recipe=recipe_with(resolve_recipe(row.recipe, DATASET), list(row.sets)),
+                        data_dir=args.data, quiet=True, final=False, threads=args.threads,
+                        device=args.device)):
+                    print(f"== {out}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     from heartsound.research import REPO_ROOT
 
     out = Path(args.out) if args.out else REPO_ROOT / "docs" / "physionet.md"
