@@ -9,9 +9,12 @@ LAB := $(VENV)/bin/heartsound-lab
 .PHONY: demo test test-fast chromium web web-deps reproduce bench lint clean
 
 # Runtime only (inference runs on numpy/scipy/soundfile/soxr + onnxruntime, no torch).
+# The bytecode is compiled once, as installing the wheel does: an editable install would
+# otherwise compile every module at each start where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e '.[plot]'
+	$(PY) -m compileall -q src/heartsound
 	touch $@
 
 # Training, export and tests: torch pinned first (the CPU wheel on this machine's disk),
@@ -20,6 +23,7 @@ $(VENV)/.dev: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[train,plot,dev,serve]'
+	$(PY) -m compileall -q src/heartsound
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime

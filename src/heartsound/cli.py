@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
                             "joint-augment-smooth", "joint-augment-smooth-noise", "candidate",
-                            "screening", "screening-joint"),
+                            "screening", "screening-joint", "screening-joint-noise"),
                    help="improved (default): the best measured (docs/ablation.md) — "
                         "joint-augment-smooth(-noise) with the 4x frame length (--scale 4) for "
                         "sets A and B, on MFCC maps for A and log-mel maps for B (--maps), "

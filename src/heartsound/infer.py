@@ -201,10 +201,26 @@ class Classifier:
         y = band_limited(x, rate, cfg, path, whole)
         if verdicts is not None:
             verdicts[path] = self._verdict(x, rate, lambda: y)
-        full = feature_map(fit_length(y, cfg.n_samples, cut=not whole), cfg)
+        return self._windows(y)
+
+    def signal_windows(self, x: np.ndarray, rate: int, path: object = None) -> np.ndarray:
+        """:meth:`file_windows` for a signal already in memory (mono or ``(samples,
+        channels)``, any rate): validated, resampled, band-passed, its map or windows."""
+        return self._windows(band_limited(x, rate, self.config, path,
+                                          self.hop_frames is not None))
+
+    def predict_signal(self, x: np.ndarray, rate: int) -> np.ndarray:
+        """Calibrated class probabilities of one signal, as ``predict`` gives them for a file
+        holding it (windows averaged; the quality gate not applied)."""
+        mean = self.predict_features(self.signal_windows(x, rate), self.config).mean(axis=0)
+        return mean if self.temperature == 1.0 else scale(mean[None], self.temperature)[0]
+
+    def _windows(self, band_limited_4k: np.ndarray) -> np.ndarray:
+        cfg, whole = self.config, self.hop_frames is not None
+        full = feature_map(fit_length(band_limited_4k, cfg.n_samples, cut=not whole), cfg)
         if self.hop_frames is None:
             return full[None]
-        return windows(full, self.config.n_frames, self.hop_frames)
+        return windows(full, cfg.n_frames, self.hop_frames)
 
     def predict_files(self, paths: Iterable[Path], batch: int = 32,
                       verdicts: dict[Path, QualityVerdict] | None = None

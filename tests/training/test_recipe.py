@@ -413,6 +413,32 @@ def test_audio_noise_copies(make_wav, monkeypatch):
     assert pink.std() == pytest.approx(1.0) and power[1:50].mean() > 10 * power[-500:].mean()
 
 
+def test_whole_recording_noise_copies(make_wav):
+    """Whole-recording copies: each as long as the clean whole map less its shift (≤ 0.5 s),
+    reproducible; make_batch draws crops from any of them."""
+    from heartsound.config import DEFAULT
+    from heartsound.training import train
+
+    wav = make_wav("long.wav", heart_like(12.0, 4000), 4000)
+    clean = hs.features(wav, whole=True)
+    copies = train.noisy_copies(wav, DEFAULT, 20.0, np.random.default_rng(0), whole=True)
+    assert isinstance(copies, train.NoisyMaps) and len(copies) == train.NOISE_COPIES
+    per_s = DEFAULT.sample_rate / DEFAULT.hop_length
+    for c in copies:
+        assert c.dtype == np.float32 and c.shape[1] == clean.shape[1]
+        assert clean.shape[0] - 0.5 * per_s - 2 <= c.shape[0] <= clean.shape[0]
+    again = train.noisy_copies(wav, DEFAULT, 20.0, np.random.default_rng(0), whole=True)
+    assert all(np.array_equal(a, b) for a, b in zip(copies, again, strict=True))
+    recording = hs.data.Recording(wav, "csv", "normal", "labelled", "long", 12.0, 4000)
+    maps = train.with_noise([clean], [recording], DEFAULT,
+                            train.Recipe(crop="random", noise_snr_db=20.0), 0)
+    assert train.clean_map(maps[0]) is clean
+    batch = train.make_batch(maps, np.zeros(8, dtype=int), DEFAULT.n_frames,
+                             train.RECIPES["screening"], np.random.default_rng(0),
+                             clean.mean(axis=0), DEFAULT)
+    assert batch.shape == (8, DEFAULT.n_frames, clean.shape[1])
+
+
 def two_class_csv(folder):
     """set.csv in ``folder``: 3 slow (50 bpm) and 3 fast (120 bpm) 5-s heart-like WAVs."""
     import soundfile as sf
@@ -426,7 +452,7 @@ def two_class_csv(folder):
     (folder / "set.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
+def test_noise_recipe_trains_on_fixed_and_whole_maps(tmp_path):
     from heartsound.training.train import RECIPES, recipe_with, run_cv
 
     two_class_csv(tmp_path)
@@ -435,10 +461,10 @@ def test_noise_recipe_trains_and_refuses_whole_recordings(tmp_path):
                      recipe=recipe, quiet=True, export=False)
     assert summary["config"]["recipe"]["noise_snr_db"] == 10.0
     assert summary["folds"][0]["n_train"] == 3  # copies are draws, not extra recordings
-    with pytest.raises(ValueError, match="fixed 7-s maps"):
-        run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "whole", folds=2, quiet=True,
-               recipe=recipe_with(recipe, ["crop=random"]))
-    assert not (tmp_path / "whole").exists()
+    whole = run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "whole", folds=2,
+                   quiet=True, export=False,
+                   recipe=recipe_with(recipe, ["crop=random", "eval_hop_s=2.0"]))
+    assert whole["folds"][0]["n_train"] == 3
     with pytest.raises(ValueError, match="split 'patients'"):
         run_cv(str(tmp_path / "set.csv"), "light", tmp_path / "split", folds=2, quiet=True,
                recipe=recipe, split="patients")

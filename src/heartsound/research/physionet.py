@@ -88,6 +88,10 @@ ROWS = {
                                             "screening-joint, the shipped physionet-light",
                                             "light-centred-bn", "screening-joint", 4, "mfcc",
                                             "databases"),
+    "centred-bn-screening-joint-noise": PhysioRow(
+        "the same with two white-noise copies of each recording (20-40 dB SNR, starts moved "
+        "≤ 0.5 s): screening-joint-noise", "light-centred-bn", "screening-joint-noise", 4,
+        "mfcc", "databases"),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }

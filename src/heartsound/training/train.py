@@ -87,7 +87,8 @@ class Recipe:
     joint_labels: str = "merged"
     # Audio-domain augmentation: 0 = off; else each training recording gets NOISE_COPIES
     # extra maps, its start moved by up to 0.5 s and pink noise added at an SNR drawn from
-    # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (fixed 7-s maps only).
+    # [noise_snr_db, noise_snr_db + 20] dB before the band-pass (of the first 7 s, or of the
+    # whole recording for crop="random" / eval_hop_s).
     noise_snr_db: float = 0.0
     # The noise's colour: "pink" (1/f: room and handling noise) or "white" (a sensor's and
     # a converter's hiss: it fills the quiet high bands of the map, where pink noise does not).
@@ -219,6 +220,12 @@ RECIPES = {
     "screening-joint": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
                               select="last", balance="groups", joint="pascal-b+pascal-a",
                               joint_labels="screening"),
+    # The same with two copies of each recording under white noise at 20-40 dB SNR and start
+    # shifts ≤ 0.5 s, as set A's shipped recipe has (docs/invariance.md).
+    "screening-joint-noise": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True,
+                                    gain_db=6.0, select="last", balance="groups",
+                                    joint="pascal-b+pascal-a", joint_labels="screening",
+                                    noise_snr_db=20.0, noise_color="white"),
 }
 class Choice(NamedTuple):
     """The improved default for one kind of dataset: network, recipe, and front end (frame
@@ -371,16 +378,19 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.random.Generator,
-                 copies: int = NOISE_COPIES, color: str = "pink") -> np.ndarray:
+                 copies: int = NOISE_COPIES, color: str = "pink",
+                 whole: bool = False) -> np.ndarray | NoisyMaps:
     """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
     room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink (or ``color``
     "white") noise added at an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the
-    usual band-pass, repeat rule, MFCC."""
-    from heartsound.audio import bandpass, fit_length, load, resample
+    usual band-pass, repeat rule, MFCC. ``whole``: whole-recording maps, one per copy (their
+    lengths differ by the shift), as a :class:`NoisyMaps`."""
+    from heartsound.audio import WHOLE_MAX_S, bandpass, fit_length, load, resample
     from heartsound.features import feature_map
 
-    x, rate = load(path, max_seconds=config.read_seconds + MAX_SHIFT_S)
-    y = resample(x, rate, config.sample_rate)
+    seconds = (WHOLE_MAX_S if whole else config.read_seconds) + MAX_SHIFT_S
+    x, rate = load(path, max_seconds=seconds)
+    y = resample(x[: int(np.ceil(seconds * rate))], rate, config.sample_rate)
     out = []
     for _ in range(copies):
         shift = int(rng.integers(0, min(int(MAX_SHIFT_S * config.sample_rate), y.size // 4) + 1))
@@ -388,20 +398,39 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
         snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
         unit = pink_noise(z.size, rng) if color == "pink" else rng.standard_normal(z.size)
         noise = unit * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
-        out.append(feature_map(fit_length(bandpass(z + noise, config), config.n_samples), config))
-    return np.stack(out).astype(np.float32)
+        band = bandpass(z + noise, config)
+        if whole:
+            band = band[: int(np.ceil(WHOLE_MAX_S * config.sample_rate))]
+        out.append(feature_map(fit_length(band, config.n_samples, cut=not whole), config)
+                   .astype(np.float32))
+    return NoisyMaps(out) if whole else np.stack(out)
+
+
+class NoisyMaps(tuple):
+    """A whole-recording map and its noisy copies (lengths differ): ``make_batch`` draws one
+    of them per step, as it does from the ``(1 + copies, frames, width)`` array of a fixed
+    7-s map."""
+
+
+def clean_map(m: np.ndarray | NoisyMaps) -> np.ndarray:
+    """A training map without its noisy copies (the first of them)."""
+    return m[0] if isinstance(m, NoisyMaps) or m.ndim == 3 else m
 
 
 def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
-               config: FrontEndConfig, recipe: Recipe, seed: int) -> list[np.ndarray]:
-    """Training maps for ``recipe.noise_snr_db``: each one stacked with its noisy copies
+               config: FrontEndConfig, recipe: Recipe, seed: int) -> list[Any]:
+    """Training maps for ``recipe.noise_snr_db``: each one with its noisy copies
     (``make_batch`` draws one of them per step); the maps themselves when it is off."""
     if not recipe.noise_snr_db:
         return list(maps)
     rng = np.random.default_rng(seed)
-    return [np.concatenate([m[None], noisy_copies(r.path, config, recipe.noise_snr_db, rng,
-                                                  color=recipe.noise_color)])
-            for m, r in zip(maps, recordings, strict=True)]
+    out: list[Any] = []
+    for m, r in zip(maps, recordings, strict=True):
+        copies = noisy_copies(r.path, config, recipe.noise_snr_db, rng,
+                              color=recipe.noise_color, whole=recipe.whole)
+        out.append(NoisyMaps((m, *copies)) if recipe.whole
+                   else np.concatenate([m[None], copies]))
+    return out
 
 
 def load_matrix(recordings: Sequence[Recording], config: FrontEndConfig,
@@ -503,10 +532,10 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
     """A (batch, n_frames, width) array: first or random 7-s crops, then augmentation, on
     ``config``'s maps (MFCC or log-mel: a gain moves them differently)."""
     cfg = resolve(config)
-    out = np.empty((len(idx), n_frames, maps[0].shape[-1]), dtype=np.float32)
+    out = np.empty((len(idx), n_frames, clean_map(maps[0]).shape[-1]), dtype=np.float32)
     for j, i in enumerate(idx):
         m = maps[i]
-        if m.ndim == 3:  # the map and its noisy copies (Recipe.noise_snr_db): one of them
+        if isinstance(m, NoisyMaps) or m.ndim == 3:  # with its noisy copies: one of them
             m = m[rng.integers(len(m))]
         start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
         if recipe.stretch:
@@ -548,7 +577,7 @@ def align_maps(maps: Sequence[np.ndarray], like: Sequence[np.ndarray]) -> list[n
     """``maps`` moved column by column to the mean and standard deviation of ``like``'s
     frames (``Recipe.joint_align``)."""
     def stats(ms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        frames = np.concatenate([m[0] if m.ndim == 3 else m for m in ms])
+        frames = np.concatenate([clean_map(m) for m in ms])
         return frames.mean(axis=0), frames.std(axis=0) + 1e-6
 
     (mu, sd), (to_mu, to_sd) = stats(maps), stats(like)
@@ -667,7 +696,7 @@ def new_model(arch: str, maps: Sequence[np.ndarray], n_classes: int,
     torch = _torch()
     from heartsound.training.networks import build
 
-    frames = np.concatenate([m[0] if m.ndim == 3 else m for m in maps])  # clean maps
+    frames = np.concatenate([clean_map(m) for m in maps])
     model = build(arch, n_classes, frames.shape[1])
     if pretrained:
         state = torch.load(pretrained, weights_only=True)
@@ -810,7 +839,7 @@ def teacher_targets(maps: Sequence[np.ndarray], y: np.ndarray, n_classes: int,
     if not recipe.distill_from:
         return None
     plain = dataclasses.replace(recipe, distill_from=None)
-    clean = [m[0] if m.ndim == 3 else m for m in maps]
+    clean = [clean_map(m) for m in maps]
     total = np.zeros((len(maps), n_classes))
     for j in range(recipe.distill_teachers):
         teacher, _ = fit(recipe.distill_from, maps, y, n_classes, plain,
@@ -1344,9 +1373,6 @@ def check_recipe(recipe: Recipe) -> None:
     written."""
     from heartsound.training.networks import ARCHITECTURES
 
-    if recipe.noise_snr_db and recipe.whole:
-        raise ValueError("noise_snr_db works on fixed 7-s maps: not with crop='random' or "
-                         "eval_hop_s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
     if recipe.noise_color not in ("pink", "white"):

@@ -1,0 +1,46 @@
+"""heartsound-lab invariance: answers as predict gives them, agreement and probability
+changes per perturbation, and the page that reports them."""
+
+import numpy as np
+from conftest import heart_like
+
+from heartsound.infer import Classifier
+from heartsound.research import invariance
+
+
+def signals():
+    return [(heart_like(9.0, 4000, bpm=bpm, seed=s), 4000) for bpm, s in ((60, 1), (90, 2))] + [
+        (heart_like(20.0, 4000, seed=3), 4000)]
+
+
+def test_answers_match_predict_on_files(tmp_path):
+    """For a whole-recording model too: the same probabilities as predict_files on a file
+    holding the signal; a refused signal is -1 / NaN."""
+    import soundfile as sf
+
+    clf = Classifier.load("physionet-light")
+    assert clf.hop_frames is not None
+    sigs = signals()
+    paths = []
+    for i, (x, rate) in enumerate(sigs):
+        paths.append(tmp_path / f"s{i}.wav")
+        sf.write(str(paths[-1]), x, rate, subtype="FLOAT")
+    labels, probs = invariance.answers(clf, [*sigs, (np.zeros(40000), 4000)])
+    by_file = [p for _, p, _ in clf.predict_files(paths, batch=1)]
+    np.testing.assert_allclose(probs[:3], np.stack(by_file), atol=1e-5)
+    assert list(labels[:3]) == [int(p.argmax()) for p in by_file]
+    assert labels[3] == -1 and np.isnan(probs[3]).all()
+
+
+def test_agreement_and_page(monkeypatch):
+    """The identity keeps every label with no probability change; a perturbation that makes
+    the front end refuse every recording keeps none and counts a change of 1."""
+    monkeypatch.setattr(invariance, "PERTURBATIONS", {
+        "same": lambda x, r: (x, r), "silenced": lambda x, r: (0 * x, r)})
+    r = invariance.agreement("pascal-a-light", signals())
+    assert r["same"] == {"labels": 1.0, "dp": 0.0}
+    assert r["silenced"] == {"labels": 0.0, "dp": 1.0}
+    assert 0.0 <= r["near"] <= 1.0
+    page = invariance.markdown({"pascal-a-light": r}, 3, 1.0)
+    assert "| pascal-a-light | 100.0% | **0.0%** |" in page
+    assert "| pascal-a-light | 0.000 | 1.000 |" in page
