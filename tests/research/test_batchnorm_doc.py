@@ -36,3 +36,30 @@ def test_the_doc_pairs_seeds_and_lists_every_command(tmp_path):
     assert "--out runs/batchnorm/a-noise-by-session/seed0" in text
     args = train_arguments(ROWS["a-noise-by-file"], 2)
     assert args[-2:] == ["--seed", "2"] and "joint-augment-smooth-noise" in args
+
+
+def test_seeds_without_runs_are_carried_from_the_page_and_lifted_rows_pair(tmp_path):
+    """A seed whose run is not in the checkout keeps the figure the page showed (marked †);
+    a seed run here replaces it; the PhysioNet table pairs with and without by seed."""
+    def run(name, seed, acc):
+        folder = tmp_path / "batchnorm" / name / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(
+            {"mean": {"accuracy": {"mean": acc}}, "folds": [{"seconds": 60}]}))
+
+    run("a-noise-by-session", 1, 0.60)
+    run("a-physionet-by-session", 0, 0.59)
+    run("a-physionet-by-session", 1, 0.64)
+    first = markdown(tmp_path, ABLATION)
+    old = first.replace("| 0.600 (seed 1) |", "| 0.561 (seed 0), 0.600 (seed 1) |")
+    assert old != first
+    text = markdown(tmp_path, ABLATION, old)
+    row = next(line for line in text.splitlines()
+               if line.startswith("| set A + white-noise copies (the shipped recipe), folds by "
+                                  "recording session"))
+    assert "0.561 (seed 0†), 0.600 (seed 1)" in row
+    lifted = next(line for line in text.splitlines()
+                  if line.startswith("| folds by recording session |"))
+    assert "0.581 ± 0.028 (2)" in lifted and "0.615 ± 0.035 (2)" in lifted
+    assert "+0.034 (2/0/0)" in lifted
+    assert markdown(tmp_path, ABLATION, text) == text  # carried figures stay carried
