@@ -29,7 +29,7 @@ OLD_DEFAULTS = {
     "noise_snr_db": 0.0, "label_smoothing": 0.0, "distill_from": None, "distill_teachers": 1,
     "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
 # Fields added since, each off at its default.
-NEW_DEFAULTS = {"balance": "none", "noise_color": "pink"}
+NEW_DEFAULTS = {"balance": "none", "noise_color": "pink", "domain_adversarial": 0.0}
 
 
 def test_shipped_recipes_use_no_research_setting():
@@ -138,3 +138,32 @@ def test_cell_balanced_draws_give_every_group_and_class_the_same_mass():
     assert list(cells.values()) == pytest.approx([0.25] * 4)
     with pytest.raises(ValueError, match="group"):
         cell_balanced(None, y)
+
+
+def test_domain_adversarial_reverses_the_gradient_and_leaves_no_head():
+    """The reversal layer is the identity forward and flips (and scales) the gradient; a fit
+    with the adversary trains, differs from one without, and returns the plain network (no
+    hook left: its output is the same with the adversary's head gone)."""
+    import numpy as np
+
+    from heartsound.training.train import Recipe, fit, gradient_reversal, replace_recipe
+
+    x = torch.ones(3, requires_grad=True)
+    y = gradient_reversal(x, 0.5)
+    y.sum().backward()
+    assert torch.equal(y, x) and torch.equal(x.grad, torch.full((3,), -0.5))
+
+    rng = np.random.default_rng(0)
+    maps = [rng.standard_normal((872, 20)).astype(np.float32) for _ in range(8)]
+    labels = np.array([0, 1] * 4)
+    groups = ["a", "a", "b", "b"] * 2
+    plain = Recipe(epochs=2, select="last")
+    adversarial = replace_recipe(plain, domain_adversarial=1.0)
+    with pytest.raises(ValueError, match="group"):
+        fit("light-centred-bn", maps, labels, 2, adversarial, 0)
+    model, curve = fit("light-centred-bn", maps, labels, 2, adversarial, 0, groups=groups)
+    base, _ = fit("light-centred-bn", maps, labels, 2, plain, 0, groups=groups)
+    assert len(curve) == 2
+    batch = torch.from_numpy(np.stack(maps[:2]))
+    assert not torch.allclose(model(batch), base(batch))
+    assert not model.net.classifier._forward_pre_hooks

@@ -92,6 +92,11 @@ ROWS = {
         "the same with two white-noise copies of each recording (20-40 dB SNR, starts moved "
         "≤ 0.5 s): screening-joint-noise", "light-centred-bn", "screening-joint-noise", 4,
         "mfcc", "databases"),
+    "centred-bn-screening-joint-dann": PhysioRow(
+        "screening-joint with a domain-adversarial head (Ganin et al., 2016: the database or "
+        "PASCAL set predicted from the pooled features through gradient reversal, weight "
+        "ramped to 0.5)", "light-centred-bn", "screening-joint", 4, "mfcc", "databases",
+        ("domain_adversarial=0.5",)),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }

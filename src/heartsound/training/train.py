@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -136,6 +137,13 @@ class ResearchRecipe(Recipe):
     # log-uniformly from [1/(1+stretch), 1+stretch] (linear interpolation; past the map's
     # end it wraps round, the paper's repeat rule), so the same sounds come faster or slower.
     stretch: float = 0.0
+    # Domain-adversarial training (Ganin et al., 2016, "Domain-adversarial training of neural
+    # networks"): a linear head predicts each training map's domain (its group: a PhysioNet
+    # database, a joint dataset) from the pooled features through a gradient reversal layer,
+    # so the features are pushed to carry nothing of the device. Its weight ramps from 0 to
+    # this value over training (2/(1+exp(-10p)) - 1, p the share of steps done); the head is
+    # dropped from the model.
+    domain_adversarial: float = 0.0
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -647,6 +655,58 @@ class Distillation(Step):
             logits, self.soft[batch.at].repeat(members, 1), self.temperature)
 
 
+def gradient_reversal(x: Any, weight: float) -> Any:
+    """Identity forward, gradient multiplied by ``-weight`` backward (DANN's GRL)."""
+    torch = _torch()
+
+    class Reverse(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, v: Any) -> Any:  # type: ignore[override]
+            return v.view_as(v)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:  # type: ignore[override]
+            return -weight * grad
+
+    return Reverse.apply(x)
+
+
+class DomainAdversarial(Step):
+    """``domain_adversarial``: a domain head on the classifier's input (the pooled features,
+    caught by a forward pre-hook) trained through a gradient reversal layer; its loss is
+    added to the batch's, its weight ramped in over the run."""
+
+    def __init__(self, model: Any, domains: Sequence[str], weight: float, total_steps: int,
+                 device: Any) -> None:
+        torch = _torch()
+        names = sorted(set(domains))
+        self.d = torch.tensor([names.index(g) for g in domains], device=device)
+        classifier = model.net.classifier  # Dropout → Linear(width, classes)
+        width = classifier[-1].in_features
+        self.head = torch.nn.Linear(width, len(names)).to(device)
+        self.weight, self.total, self.done = weight, max(1, total_steps), 0
+        self.pooled: Any = None
+
+        def catch(_module: Any, inputs: tuple[Any, ...]) -> None:
+            self.pooled = inputs[0]
+
+        self.hook = classifier.register_forward_pre_hook(catch)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def parameters(self) -> list[Any]:
+        return list(self.head.parameters())
+
+    def loss(self, loss: Any, batch: Batch, logits: Any, members: int) -> Any:
+        p = self.done / self.total
+        self.done += 1
+        lam = self.weight * (2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0)
+        domain = self.head(gradient_reversal(self.pooled, lam))
+        return loss + self.loss_fn(domain, self.d[batch.at])
+
+    def finish(self, model: Any) -> None:
+        self.hook.remove()
+
+
 class WeightAveraging(Step):
     """The final model is the mean of the last ``last`` epochs' weights (``average_last``;
     SWA, Izmailov et al., 2018), its BatchNorm statistics recomputed by ``refresh``."""
@@ -751,14 +811,22 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=None if weights is None else torch.from_numpy(weights).to(dev),
         label_smoothing=recipe.label_smoothing)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = -(-len(maps_tr) // recipe.batch_size)
+    epochs = epochs or recipe.epochs
+    adversary = None
+    if recipe.domain_adversarial:
+        if groups is None or len(groups) != len(y_tr):
+            raise ValueError("domain_adversarial needs each training recording's group")
+        adversary = DomainAdversarial(model, groups, recipe.domain_adversarial,
+                                      epochs * steps_per_epoch, dev)
+    opt = torch.optim.Adam([*model.parameters(), *(adversary.parameters() if adversary
+                                                   else [])],
+                           lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=recipe.restart_epochs * steps_per_epoch, eta_min=recipe.min_lr)
     yt = torch.from_numpy(y_tr).to(dev)
     draw = cell_balanced(groups, y_tr) if recipe.balance == "groups" else None
-    epochs = epochs or recipe.epochs
-    steps: list[Step] = []
+    steps: list[Step] = [] if adversary is None else [adversary]
     if recipe.mixup:
         steps.append(Mixup(recipe.mixup, rng, loss_fn))
     if soft is not None:
