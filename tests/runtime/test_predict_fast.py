@@ -257,3 +257,19 @@ def test_parallel_model_error_is_one_error(tmp_path):
     bad.write_text("not a model")
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         predict_parallel(str(bad), [tmp_path / "a.wav", tmp_path / "b.wav"], workers=2)
+
+
+def test_keep_heap_is_glibc_only_and_changes_no_answer(make_wav):
+    """mallopt where the C library has it (glibc on Linux); predict's answers are the same
+    before and after it."""
+    import platform
+
+    from heartsound.cli import keep_heap
+
+    wav = make_wav("beat.wav", heart_like(8.0, 4000), 4000)
+    clf = Classifier.load("pascal-a-light")
+    before, _ = prediction_rows(clf, [wav])
+    kept = keep_heap()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert kept
+    assert prediction_rows(clf, [wav])[0] == before
