@@ -268,7 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_cv,
     )
 
-    config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset)
+    config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset, args.rate)
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
@@ -613,6 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mfcc: the paper's 20 MFCCs per frame; log-mel: the 48 log mel-band "
                         "energies before the DCT. Default: the improved recipe's "
                         "(training.train.IMPROVED), mfcc with any other recipe")
+    p.add_argument("--rate", type=int, choices=(2000, 4000), default=4000,
+                   help="the front end's sample rate: 4000 (the paper's) or 2000 (PhysioNet "
+                        "2016's own: band-pass to 900 Hz, mel bands to 1 kHz, the same frames "
+                        "in time)")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")

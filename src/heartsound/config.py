@@ -180,11 +180,32 @@ LATER_FIELDS: dict[str, Any] = {"cepstrum": True}
 DEFAULT = FrontEndConfig()
 
 
-def front_end(scale: int = 1, log_mel: bool = False) -> FrontEndConfig:
+def front_end(scale: int = 1, log_mel: bool = False, sample_rate: int = 4000
+              ) -> FrontEndConfig:
     """The paper's front end with frame length, FFT and hop × ``scale`` (its lightness
-    variants), making log-mel maps instead of MFCCs with ``log_mel``."""
-    cfg = DEFAULT.scaled(scale)
+    variants), making log-mel maps instead of MFCCs with ``log_mel``; at ``sample_rate``
+    (:func:`at_rate`) instead of 4 kHz."""
+    cfg = at_rate(DEFAULT.scaled(scale), sample_rate)
     return dataclasses.replace(cfg, cepstrum=False) if log_mel else cfg
+
+
+def at_rate(config: FrontEndConfig, sample_rate: int) -> FrontEndConfig:
+    """``config`` at another sample rate, the same map in time: frames, FFT and hop keep
+    their durations (so the frame count and the bins' spacing in Hz stay), the band-pass
+    ends at ``min(band_high_hz, 0.45·rate)`` and the mel bands span 0 to Nyquist. At 2 kHz
+    (PhysioNet 2016's rate: nothing above 1 kHz) the mel bands all fall where the
+    recordings have energy instead of half of them above it."""
+    if sample_rate == config.sample_rate:
+        return config
+    ratio = sample_rate / config.sample_rate
+    sizes = {k: getattr(config, k) * ratio for k in ("frame_length", "hop_length", "n_fft")}
+    if any(v != int(v) for v in sizes.values()):
+        raise ValueError(f"{sample_rate} Hz: frames of {config.frame_length} samples at "
+                         f"{config.sample_rate} Hz do not scale to whole samples")
+    return dataclasses.replace(
+        config, sample_rate=sample_rate, **{k: int(v) for k, v in sizes.items()},
+        band_high_hz=min(config.band_high_hz, 0.45 * sample_rate),
+        fmax_hz=min(config.fmax_hz, sample_rate / 2))
 
 
 def resolve(config: FrontEndConfig | None) -> FrontEndConfig:

@@ -317,3 +317,29 @@ def test_hann_window_is_scipys_without_scipy_signal(frame_length, n_fft):
     other = _window.__wrapped__("hamming", frame_length, n_fft)  # other names: scipy's
     np.testing.assert_array_equal(other[left:left + frame_length],
                                   scipy.signal.get_window("hamming", frame_length))
+
+
+def test_a_2khz_front_end_keeps_the_map_in_time():
+    """at_rate(2000): the same frames in time (count and durations), the band-pass below the
+    new Nyquist, mel bands to 1 kHz; a 2-kHz recording is read without resampling and a
+    4-kHz one is resampled to it; frames that do not scale to whole samples are refused."""
+    import dataclasses
+
+    import pytest
+
+    from heartsound.config import at_rate, front_end
+    from heartsound.features import feature_map
+    from heartsound.synthetic import heart_like
+
+    four, two = front_end(4), front_end(4, sample_rate=2000)
+    assert two.n_frames == four.n_frames == 215 and two.n_samples == 14000
+    assert (two.frame_length, two.hop_length, two.n_fft) == (256, 64, 256)
+    assert two.band_high_hz == 900.0 and two.fmax_hz == 1000.0
+    assert at_rate(four, 4000) is four and two.fingerprint() != four.fingerprint()
+    x2 = heart_like(8.0, 2000)
+    m = feature_map(hs.preprocess(x2, 2000, two), two)
+    assert m.shape == (215, 20) and np.isfinite(m).all()
+    m4 = feature_map(hs.preprocess(heart_like(8.0, 4000), 4000, two), two)
+    assert m4.shape == (215, 20)
+    with pytest.raises(ValueError, match="whole samples"):
+        at_rate(dataclasses.replace(four, hop_length=127), 2000)

@@ -825,3 +825,19 @@ def test_against_default_pairs_runs_by_seed():
                            default) == "+0.007 (1/1/1)"  # seed 9: no pair, left out
     assert against_default([run(0, 0.80)], default) == "+0.000 (0/1/0)"
     assert against_default([run(5, 0.80)], default) == "–"
+
+
+def test_a_model_on_the_2khz_front_end_trains_and_predicts(tmp_path):
+    """train --rate 2000: the model stores its 2-kHz front end, and predict resamples a
+    4-kHz file to it."""
+    from heartsound.cli import main
+    from heartsound.infer import Classifier
+
+    two_class_csv(tmp_path)
+    assert main(["train", "--dataset", str(tmp_path / "set.csv"), "--model", "light-centred-bn",
+                 "--recipe", "augment", "--scale", "4", "--rate", "2000", "--folds", "2",
+                 "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    clf = Classifier.load(str(tmp_path / "run" / "final"))
+    assert clf.config.sample_rate == 2000 and clf.config.shape == (215, 20)
+    rows = list(clf.predict_files([tmp_path / "slow0.wav"], batch=1))
+    assert rows[0][1] is not None and abs(float(rows[0][1].sum()) - 1.0) < 1e-5

@@ -281,15 +281,15 @@ def resolve_model(model: str | None, recipe: str, dataset: str) -> str:
 
 
 def resolve_frontend(scale: int | None, maps: str | None, recipe: str,
-                     dataset: str) -> FrontEndConfig:
+                     dataset: str, sample_rate: int = 4000) -> FrontEndConfig:
     """The front end: frame-length factor ``scale`` and ``maps`` ("mfcc" or "log-mel") where
     given, else the improved choice's for ``--recipe improved`` and the paper's (872×20
-    MFCC maps) for any other recipe."""
+    MFCC maps) for any other recipe; at ``sample_rate`` (``config.at_rate``)."""
     improved = IMPROVED[dataset_key(dataset)] if recipe == "improved" else None
     if scale is None:
         scale = improved.scale if improved else 1
     log_mel = (improved is not None and improved.log_mel) if maps is None else maps == "log-mel"
-    return front_end(scale, log_mel)
+    return front_end(scale, log_mel, sample_rate)
 
 
 # ------------------------------------------------------------------------------------ folds
