@@ -59,7 +59,8 @@ def test_seeds_without_runs_are_carried_from_the_page_and_lifted_rows_pair(tmp_p
                                   "recording session"))
     assert "0.561 (seed 0†), 0.600 (seed 1)" in row
     lifted = next(line for line in text.splitlines()
-                  if line.startswith("| folds by recording session |"))
+                  if line.startswith("| A, folds by recording session |"))
     assert "0.581 ± 0.028 (2)" in lifted and "0.615 ± 0.035 (2)" in lifted
     assert "+0.034 (2/0/0)" in lifted
+    assert "| B, folds by patient | 0.835 ± 0.007 (2) | – (0) | – |" in text  # ablation seeds
     assert markdown(tmp_path, ABLATION, text) == text  # carried figures stay carried

@@ -10,6 +10,7 @@ import pytest
 
 from heartsound.research.physionet import (
     CHALLENGE_BEST_MACC,
+    ROWS,
     per_database,
     physionet_markdown,
     read_run,
@@ -225,3 +226,26 @@ def test_lab_command_writes_the_doc(runs, tmp_path):
     assert "pascal-b-light on physionet2016: not computed yet" in text
     assert "none.onnx on pascal-b: skipped, no model" in text
     assert not cache.exists()
+
+
+def test_rows_without_runs_keep_their_line_and_section(runs, tmp_path):
+    """A configuration whose run folders are gone keeps its headline line and section from
+    the page as it was (marked †, said once); one with runs is regenerated; carrying twice
+    changes nothing."""
+    import shutil
+
+    first = physionet_markdown(runs, GENERATED)
+    shutil.rmtree(runs / "physionet" / "light-x4")
+    second = physionet_markdown(runs, GENERATED, previous_text=first)
+    label = ROWS["light-x4"].label
+    old_line = next(x for x in first.splitlines() if x.startswith(f"| {label} |"))
+    assert old_line.replace(f"| {label} |", f"| {label} † |") in second
+    old_section = first.split(f"## {label} (leave-one-database-out)")[1].split("\n## ")[0]
+    new_section = second.split(f"## {label} (leave-one-database-out)")[1].split("\n## ")[0]
+    assert "† Kept from this page as generated before" in new_section
+    assert new_section.replace("\n† Kept from this page as generated before: no run folder "
+                               "here.\n", "").strip() == old_section.strip()
+    not_run = [x for x in second.splitlines() if x.startswith("Not run yet")]
+    assert not_run and "`light-x4`" not in not_run[0]
+    assert physionet_markdown(runs, GENERATED, previous_text=second) == second
+    assert physionet_markdown(runs, GENERATED) != second  # no page: nothing carried
