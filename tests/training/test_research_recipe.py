@@ -29,7 +29,8 @@ OLD_DEFAULTS = {
     "noise_snr_db": 0.0, "label_smoothing": 0.0, "distill_from": None, "distill_teachers": 1,
     "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
 # Fields added since, each off at its default.
-NEW_DEFAULTS = {"balance": "none", "noise_color": "pink", "domain_adversarial": 0.0}
+NEW_DEFAULTS = {"balance": "none", "noise_color": "pink", "domain_adversarial": 0.0,
+                "band_limit_hz": 0.0}
 
 
 def test_shipped_recipes_use_no_research_setting():
@@ -167,3 +168,22 @@ def test_domain_adversarial_reverses_the_gradient_and_leaves_no_head():
     batch = torch.from_numpy(np.stack(maps[:2]))
     assert not torch.allclose(model(batch), base(batch))
     assert not model.net.classifier._forward_pre_hooks
+
+
+def test_band_limited_noisy_copies(make_wav):
+    """band_limit_hz changes the copies of a recording with energy at 1.5 kHz (the same draws
+    otherwise), and it needs the noise copies."""
+    import numpy as np
+    from conftest import heart_like
+
+    from heartsound.config import DEFAULT
+    from heartsound.training import train
+
+    x = heart_like(8.0, 4000) + 0.3 * np.sin(2 * np.pi * 1500 * np.arange(32000) / 4000)
+    wav = make_wav("bright.wav", x, 4000)
+    plain = train.noisy_copies(wav, DEFAULT, 60.0, np.random.default_rng(0))
+    limited = train.noisy_copies(wav, DEFAULT, 60.0, np.random.default_rng(0),
+                                 band_limit_hz=150.0)
+    assert plain.shape == limited.shape and not np.allclose(plain, limited)
+    with pytest.raises(ValueError, match="noise_snr_db"):
+        train.check_recipe(train.replace_recipe(train.Recipe(), band_limit_hz=150.0))

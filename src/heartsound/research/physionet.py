@@ -99,6 +99,11 @@ ROWS = {
         "PASCAL set predicted from the pooled features through gradient reversal, weight "
         "ramped to 0.5)", "light-centred-bn", "screening-joint", 4, "mfcc", "databases",
         ("domain_adversarial=0.5",)),
+    "centred-bn-screening-joint-stethoscope": PhysioRow(
+        "screening-joint-noise with each noisy copy low-passed first at a cutoff drawn from "
+        "150-1800 Hz (another stethoscope's bandwidth under its noise floor)",
+        "light-centred-bn", "screening-joint-noise", 4, "mfcc", "databases",
+        ("band_limit_hz=150",)),
     "centred-bn-screening-joint-2k": PhysioRow(
         "screening-joint on a 2-kHz front end (PhysioNet's own rate: band-pass 20-900 Hz, "
         "48 mel bands to 1 kHz, the same 215 frames)", "light-centred-bn", "screening-joint",

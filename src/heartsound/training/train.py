@@ -144,6 +144,12 @@ class ResearchRecipe(Recipe):
     # this value over training (2/(1+exp(-10p)) - 1, p the share of steps done); the head is
     # dropped from the model.
     domain_adversarial: float = 0.0
+    # Another stethoscope's bandwidth: each noisy copy (noise_snr_db) is low-passed before
+    # its noise at a cutoff drawn log-uniformly from [band_limit_hz, the front end's upper
+    # band edge] (4th-order Butterworth, zero phase). A fixed filter only shifts each band of
+    # a map centred over time by a constant, which the centring removes; a band pushed under
+    # the noise floor is what it cannot remove.
+    band_limit_hz: float = 0.0
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -387,12 +393,13 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.random.Generator,
                  copies: int = NOISE_COPIES, color: str = "pink",
-                 whole: bool = False) -> np.ndarray | NoisyMaps:
+                 whole: bool = False, band_limit_hz: float = 0.0) -> np.ndarray | NoisyMaps:
     """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
     room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink (or ``color``
     "white") noise added at an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the
     usual band-pass, repeat rule, MFCC. ``whole``: whole-recording maps, one per copy (their
-    lengths differ by the shift), as a :class:`NoisyMaps`."""
+    lengths differ by the shift), as a :class:`NoisyMaps`. ``band_limit_hz``: each copy
+    low-passed first (``ResearchRecipe.band_limit_hz``)."""
     from heartsound.audio import WHOLE_MAX_S, bandpass, fit_length, load, resample
     from heartsound.features import feature_map
 
@@ -403,6 +410,9 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
     for _ in range(copies):
         shift = int(rng.integers(0, min(int(MAX_SHIFT_S * config.sample_rate), y.size // 4) + 1))
         z = y[shift:]
+        if band_limit_hz:
+            z = low_passed(z, config.sample_rate, float(np.exp(rng.uniform(
+                np.log(band_limit_hz), np.log(config.band_high_hz)))))
         snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
         unit = pink_noise(z.size, rng) if color == "pink" else rng.standard_normal(z.size)
         noise = unit * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
@@ -412,6 +422,13 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
         out.append(feature_map(fit_length(band, config.n_samples, cut=not whole), config)
                    .astype(np.float32))
     return NoisyMaps(out) if whole else np.stack(out)
+
+
+def low_passed(x: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    """``x`` through a zero-phase 4th-order Butterworth low-pass at ``cutoff_hz``."""
+    from scipy.signal import butter, sosfiltfilt
+
+    return sosfiltfilt(butter(4, cutoff_hz, fs=sample_rate, output="sos"), x)
 
 
 class NoisyMaps(tuple):
@@ -435,7 +452,8 @@ def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
     out: list[Any] = []
     for m, r in zip(maps, recordings, strict=True):
         copies = noisy_copies(r.path, config, recipe.noise_snr_db, rng,
-                              color=recipe.noise_color, whole=recipe.whole)
+                              color=recipe.noise_color, whole=recipe.whole,
+                              band_limit_hz=recipe.band_limit_hz)
         out.append(NoisyMaps((m, *copies)) if recipe.whole
                    else np.concatenate([m[None], copies]))
     return out
@@ -1441,6 +1459,8 @@ def check_recipe(recipe: Recipe) -> None:
     written."""
     from heartsound.training.networks import ARCHITECTURES
 
+    if recipe.band_limit_hz and not recipe.noise_snr_db:
+        raise ValueError("band_limit_hz low-passes the noisy copies: set noise_snr_db too")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
     if recipe.noise_color not in ("pink", "white"):
