@@ -401,3 +401,16 @@ def test_a_shipped_model_without_its_run_keeps_its_card(tmp_path):
     assert "## pascal-b-light\n\n- **CV**: 0.835" in text
     assert "`pascal-b-light-int8.onnx` (4 KB)" in text  # the size as the file is now
     assert "## gone" not in text  # not a shipped model
+
+
+def test_calibration_page_keeps_models_calibrated_elsewhere():
+    from heartsound.research.study import calibration_markdown
+
+    row = {"model": "physionet-light", "run": "runs/physionet-light", "temperature": 2.0,
+           "ece_before": 0.2, "ece_after": 0.1, "nll_before": 0.9, "nll_after": 0.7}
+    old = "| pascal-a-light | a-light-improved | 1.19 | 0.125 | 0.090 | 0.659 | 0.650 |\n" \
+          "| physionet-light | physionet-light | 7.14 | 0.200 | 0.007 | 0.886 | 0.686 |\n"
+    text = calibration_markdown([row], old)
+    assert "| pascal-a-light | a-light-improved | 1.19 |" in text
+    assert "| physionet-light | physionet-light | 2.00 | 0.200 | 0.100 | 0.900 | 0.700 |" in text
+    assert "7.14" not in text

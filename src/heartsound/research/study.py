@@ -192,7 +192,9 @@ def calibrate_shipped(runs: Path, models: Path, data: str | None) -> list[dict[s
     return out
 
 
-def calibration_markdown(results: list[dict[str, Any]]) -> str:
+def calibration_markdown(results: list[dict[str, Any]], previous: str = "") -> str:
+    """docs/calibration.md; a shipped model not calibrated here (its run is elsewhere) keeps
+    its row from ``previous``, as its temperature stays in its file."""
     from heartsound.provenance import machine
 
     lines = ["# Calibration of the shipped models", "",
@@ -204,10 +206,17 @@ def calibration_markdown(results: list[dict[str, Any]]) -> str:
              "answers `uncertain` below P.", "",
              "| model | CV run | T | ECE before | ECE after | NLL before | NLL after |",
              "|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r['model']} | {Path(r['run']).name} | {r['temperature']:.2f} | "
-                     f"{r['ece_before']:.3f} | {r['ece_after']:.3f} | {r['nll_before']:.3f} | "
-                     f"{r['nll_after']:.3f} |")
+    done = {r["model"]: r for r in results}
+    kept = {line.split("|")[1].strip(): line for line in previous.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in SHIPPED_FROM}
+    for target in SHIPPED_FROM:
+        if target in done:
+            r = done[target]
+            lines.append(f"| {r['model']} | {Path(r['run']).name} | {r['temperature']:.2f} | "
+                         f"{r['ece_before']:.3f} | {r['ece_after']:.3f} | "
+                         f"{r['nll_before']:.3f} | {r['nll_after']:.3f} |")
+        elif target in kept:
+            lines.append(kept[target])
     return "\n".join(lines) + "\n"
 
 
@@ -439,7 +448,9 @@ def ship(runs: Path, data: str | None, int8_runs: list[str] | None = None) -> li
     # The raw-audio twins carry the calibrated models inside: made after the temperatures.
     shipped += [export_audio_model(path) for path in sources(models)]
     root = REPO_ROOT
-    write_text(root / "docs" / "calibration.md", calibration_markdown(calibration))
+    old_calibration = root / "docs" / "calibration.md"
+    write_text(old_calibration, calibration_markdown(
+        calibration, old_calibration.read_text() if old_calibration.exists() else ""))
     cards = models / "README.md"
     write_text(cards, model_cards(summaries, models,
                                   cards.read_text() if cards.exists() else ""))
