@@ -585,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="improved (default): the best measured (docs/ablation.md) — "
                         "joint-augment-smooth(-noise) with the 4x frame length (--scale 4) for "
                         "sets A and B, on MFCC maps for A and log-mel maps for B (--maps), "
-                        "screening-joint-noise for physionet2016, augment for a CSV; "
+                        "screening-joint for physionet2016, augment for a CSV; "
                         "paper: the paper's (best validation epoch); "
                         "augment: SpecAugment-style masks and random gain, fixed budget; "
                         "joint: the other PASCAL set added to training; joint-augment: both; "
@@ -594,10 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "white-noise copies at 20-40 dB SNR; candidate: whole "
                         "recordings, class weights and augmentation (docs/ablation.md); "
                         "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
-                        "each database×class drawn equally; screening-joint: the same with "
-                        "both PASCAL sets added as two more devices, their findings as "
-                        "abnormal; screening-joint-noise (improved for physionet2016): that "
-                        "with white-noise copies (docs/physionet.md)")
+                        "each database×class drawn equally; screening-joint (improved for "
+                        "physionet2016): the same with both PASCAL sets added as two more "
+                        "devices, their findings as abnormal; screening-joint-noise: that with "
+                        "white-noise copies (docs/physionet.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "

@@ -356,7 +356,7 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")
     assert resolve_recipe("improved", str(csv)) == RECIPES["augment"]
-    assert resolve_recipe("improved", "physionet2016") == RECIPES["screening-joint-noise"]
+    assert resolve_recipe("improved", "physionet2016") == RECIPES["screening-joint"]
     assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
     with pytest.raises(ValueError, match="unknown recipe"):
         resolve_recipe("magic", "pascal-a")

@@ -87,13 +87,12 @@ ROWS = {
                                       4, "mfcc", "databases"),
     "centred-bn-screening-joint": PhysioRow("the same with both PASCAL sets added as two "
                                             "more devices (findings as abnormal): "
-                                            "screening-joint",
+                                            "screening-joint, the shipped physionet-light",
                                             "light-centred-bn", "screening-joint", 4, "mfcc",
                                             "databases"),
     "centred-bn-screening-joint-noise": PhysioRow(
         "the same with two white-noise copies of each recording (20-40 dB SNR, starts moved "
-        "≤ 0.5 s): screening-joint-noise, the shipped physionet-light", "light-centred-bn",
-        "screening-joint-noise", 4,
+        "≤ 0.5 s): screening-joint-noise", "light-centred-bn", "screening-joint-noise", 4,
         "mfcc", "databases"),
     "centred-bn-screening-joint-dann": PhysioRow(
         "screening-joint with a domain-adversarial head (Ganin et al., 2016: the database or "

@@ -260,14 +260,14 @@ class Choice(NamedTuple):
 # than MFCC maps on each of 5 seeds once centred) at the 2× frame length, 434×48 (better than
 # 215×48 on 4 of 5 seeds, 26.2 M multiply-adds within the 35 M budget). On set A centring
 # loses the level that tells artifacts and extra sounds apart, and log-mel maps lose too
-# (seed 0). PhysioNet 2016: screening with both PASCAL sets and white-noise copies (the
-# copies kept the leave-one-database-out MAcc and moved fewer labels under noise and a later
-# start: docs/physionet.md, docs/invariance.md). A CSV dataset gets augmentation on the
-# paper's maps (joint="pascal" adds nothing; unmeasured).
+# (seed 0). PhysioNet 2016: screening with both PASCAL sets added (white-noise copies moved
+# fewer labels under noise and a later start but cost leave-one-database-out MAcc and AUROC
+# over 3 seeds: docs/physionet.md). A CSV dataset gets augmentation on the paper's maps
+# (joint="pascal" adds nothing; unmeasured).
 IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth-noise", 4),
             "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
             "csv": Choice("light", "augment", 1),
-            PHYSIONET: Choice("light-centred-bn", "screening-joint-noise", 4)}
+            PHYSIONET: Choice("light-centred-bn", "screening-joint", 4)}
 
 
 def resolve_recipe(name: str, dataset: str) -> Recipe:
