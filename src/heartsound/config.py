@@ -198,13 +198,14 @@ def at_rate(config: FrontEndConfig, sample_rate: int) -> FrontEndConfig:
     if sample_rate == config.sample_rate:
         return config
     ratio = sample_rate / config.sample_rate
-    sizes = {k: getattr(config, k) * ratio for k in ("frame_length", "hop_length", "n_fft")}
-    if any(v != int(v) for v in sizes.values()):
+    frame, hop, n_fft = (v * ratio for v in (config.frame_length, config.hop_length,
+                                             config.n_fft))
+    if any(v != int(v) for v in (frame, hop, n_fft)):
         raise ValueError(f"{sample_rate} Hz: frames of {config.frame_length} samples at "
                          f"{config.sample_rate} Hz do not scale to whole samples")
     return dataclasses.replace(
-        config, sample_rate=sample_rate, **{k: int(v) for k, v in sizes.items()},
-        band_high_hz=min(config.band_high_hz, 0.45 * sample_rate),
+        config, sample_rate=sample_rate, frame_length=int(frame), hop_length=int(hop),
+        n_fft=int(n_fft), band_high_hz=min(config.band_high_hz, 0.45 * sample_rate),
         fmax_hz=min(config.fmax_hz, sample_rate / 2))
 
 
