@@ -217,7 +217,13 @@ class Classifier:
     def predict_signal(self, x: np.ndarray, rate: int) -> np.ndarray:
         """Calibrated class probabilities of one signal, as ``predict`` gives them for a file
         holding it (windows averaged; the quality gate not applied)."""
-        mean = self.predict_features(self.signal_windows(x, rate), self.config).mean(axis=0)
+        return self._calibrated_mean(self.predict_features(self.signal_windows(x, rate),
+                                                           self.config))
+
+    def _calibrated_mean(self, window_probs: np.ndarray) -> np.ndarray:
+        """One recording's probabilities from its windows': averaged, then the stored
+        temperature applied."""
+        mean = window_probs.mean(axis=0)
         return mean if self.temperature == 1.0 else scale(mean[None], self.temperature)[0]
 
     def _windows(self, band_limited_4k: np.ndarray) -> np.ndarray:
@@ -244,9 +250,7 @@ class Classifier:
                                               self.config)
                 start = 0
                 for p, m in pending:
-                    mean = probs[start:start + len(m)].mean(axis=0)
-                    yield p, (mean if self.temperature == 1.0
-                              else scale(mean[None], self.temperature)[0]), None
+                    yield p, self._calibrated_mean(probs[start:start + len(m)]), None
                     start += len(m)
                 pending.clear()
 

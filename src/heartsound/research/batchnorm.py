@@ -124,12 +124,16 @@ def bn_runs(runs: Path, name: str) -> dict[int, dict[str, Any]]:
     return out
 
 
+def title(row: NormRow) -> str:
+    """A row's first cell on the page: its label, network and recipe overrides."""
+    return f"{row.label} (`{row.model}`{', ' + ', '.join(row.sets) if row.sets else ''})"
+
+
 def previous_seeds(text: str) -> dict[str, dict[int, float]]:
     """Per row label, the per-seed accuracies an earlier generation of this page shows
     (``0.703 (seed 0)``; carried ones too), so that a checkout without those runs keeps them."""
     out: dict[str, dict[int, float]] = {}
-    labels = {f"{row.label} (`{row.model}`{', ' + ', '.join(row.sets) if row.sets else ''})":
-              name for name, row in ROWS.items()}
+    labels = {title(row): name for name, row in ROWS.items()}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 4 and cells[0] in labels:
@@ -138,13 +142,21 @@ def previous_seeds(text: str) -> dict[str, dict[int, float]]:
     return out
 
 
-def seed_accuracies(runs: Path, name: str, previous: dict[str, dict[int, float]]
-                    ) -> tuple[dict[int, float], set[int]]:
-    """Seed → 5-fold mean accuracy of one row: its runs here, else the earlier page's
-    figure (those seeds returned as carried)."""
-    acc = {s: r["mean"]["accuracy"]["mean"] for s, r in bn_runs(runs, name).items()}
+def seed_accuracies(bn: dict[int, dict[str, Any]], name: str,
+                    previous: dict[str, dict[int, float]]) -> tuple[dict[int, float], set[int]]:
+    """Seed → 5-fold mean accuracy of one row: its runs here (``bn``, :func:`bn_runs`), else
+    the earlier page's figure (those seeds returned as carried)."""
+    acc = {s: r["mean"]["accuracy"]["mean"] for s, r in bn.items()}
     carried = {s for s in previous.get(name, {}) if s not in acc}
     return {**acc, **{s: previous[name][s] for s in carried}}, carried
+
+
+def _paired(diffs: list[float]) -> str:
+    """Mean paired difference and how many seeds are better / the same / worse."""
+    if not diffs:
+        return "–"
+    return (f"{statistics.fmean(diffs):+.3f} ({sum(d > 0 for d in diffs)}/"
+            f"{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)})")
 
 
 def _ms(values: list[float]) -> str:
@@ -182,16 +194,14 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
     for name, row in ROWS.items():
         bn = bn_runs(runs, name)
         ln = ablation_seeds(ablation_text, *row.ablation) if row.ablation else []
-        acc, carried = seed_accuracies(runs, name, previous)
+        acc, carried = seed_accuracies(bn, name, previous)
         per_row[name] = acc
         common = [s for s in acc if s < len(ln)]
-        diffs = [acc[s] - ln[s] for s in common]
-        paired = (f"{statistics.fmean(diffs):+.3f} ({sum(d > 0 for d in diffs)}/"
-                  f"{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)})" if diffs else "–")
+        paired = _paired([acc[s] - ln[s] for s in common])
         minutes = [(sum(f.get("seconds", 0.0) for f in r.get("folds", []))
                     + r.get("final", {}).get("seconds", 0.0)) / 60 for r in bn.values()]
         lines.append(
-            f"| {row.label} (`{row.model}`{', ' + ', '.join(row.sets) if row.sets else ''}) | "
+            f"| {title(row)} | "
             f"{_ms(ln)} ({len(ln)}) | {_ms(list(acc.values()))} ({len(acc)}) | "
             + (", ".join(f"{acc[s]:.3f} (seed {s}{CARRIED if s in carried else ''})"
                          for s in sorted(acc)) or "not run")
@@ -217,10 +227,7 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
         ablation = ROWS[with_row].ablation
         b = (per_row[without_row] if without_row else dict(enumerate(
             ablation_seeds(ablation_text, *ablation) if ablation else [])))
-        common = sorted(set(a) & set(b))
-        diffs = [a[s] - b[s] for s in common]
-        paired = (f"{statistics.fmean(diffs):+.3f} ({sum(d > 0 for d in diffs)}/"
-                  f"{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)})" if diffs else "–")
+        paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
         lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, "
                      f"{ROWS[with_row].label.split(', ')[-1]} | {_ms(list(b.values()))} "
                      f"({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | {paired} |")

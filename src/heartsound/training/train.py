@@ -10,6 +10,7 @@ best epoch (or the fixed budget). Interrupted runs resume from the last finished
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -439,9 +440,14 @@ class NoisyMaps(tuple):
     7-s map."""
 
 
+def has_copies(m: np.ndarray | NoisyMaps) -> bool:
+    """Whether a training map comes with its noisy copies (:func:`with_noise`)."""
+    return isinstance(m, NoisyMaps) or m.ndim == 3
+
+
 def clean_map(m: np.ndarray | NoisyMaps) -> np.ndarray:
     """A training map without its noisy copies (the first of them)."""
-    return m[0] if isinstance(m, NoisyMaps) or m.ndim == 3 else m
+    return m[0] if has_copies(m) else m
 
 
 def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
@@ -563,7 +569,7 @@ def make_batch(maps: Sequence[np.ndarray], idx: np.ndarray, n_frames: int, recip
     out = np.empty((len(idx), n_frames, clean_map(maps[0]).shape[-1]), dtype=np.float32)
     for j, i in enumerate(idx):
         m = maps[i]
-        if isinstance(m, NoisyMaps) or m.ndim == 3:  # with its noisy copies: one of them
+        if has_copies(m):  # the map or one of its noisy copies
             m = m[rng.integers(len(m))]
         start = rng.integers(0, m.shape[0] - n_frames + 1) if recipe.crop == "random" else 0
         if recipe.stretch:
@@ -675,20 +681,27 @@ class Distillation(Step):
             logits, self.soft[batch.at].repeat(members, 1), self.temperature)
 
 
-def gradient_reversal(x: Any, weight: float) -> Any:
-    """Identity forward, gradient multiplied by ``-weight`` backward (DANN's GRL)."""
+@functools.cache
+def _reverse_gradient() -> Any:
+    """The gradient reversal autograd function, defined once (torch is imported lazily)."""
     torch = _torch()
 
     class Reverse(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, v: Any) -> Any:  # type: ignore[override]
+        def forward(ctx: Any, v: Any, weight: float) -> Any:  # type: ignore[override]
+            ctx.weight = weight
             return v.view_as(v)
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:  # type: ignore[override]
-            return -weight * grad
+            return -ctx.weight * grad, None
 
-    return Reverse.apply(x)
+    return Reverse
+
+
+def gradient_reversal(x: Any, weight: float) -> Any:
+    """Identity forward, gradient multiplied by ``-weight`` backward (DANN's GRL)."""
+    return _reverse_gradient().apply(x, weight)
 
 
 class DomainAdversarial(Step):
