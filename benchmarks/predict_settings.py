@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from heartsound.cli import tune_malloc
+from heartsound.cli import keep_heap
 from heartsound.data import pascal
 from heartsound.infer import Classifier, prediction_rows
 
@@ -31,7 +31,7 @@ def batch(models: list[str], repeats: int = 15) -> None:
     prediction_rows (16 set-A and 32 set-B files, the gate on), as predict runs them (CPU
     time, one thread: steadier than wall time on a shared machine)."""
     threadpool_limits(1)  # as predict does (numpy is loaded by now)
-    tune_malloc()
+    keep_heap()
     b_files = [r.path for r in pascal("b")]
     files = [r.path for r in pascal("a")[::7]][:16] + b_files[::13][:32]
     for name in models:

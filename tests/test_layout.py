@@ -3,6 +3,7 @@ runtime starts without torch, scipy.stats or matplotlib."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -52,3 +53,40 @@ def test_predict_path_imports_no_heavy_modules(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+def test_cli_import_loads_no_numpy():
+    """``import heartsound.cli`` and its parser load no numpy, so predict can size numpy's
+    BLAS pool by the environment before it starts (cli.pinned_threads); the package's names
+    still load on use, ``heartsound.features`` staying the function after its module loads."""
+    code = ("import sys, heartsound, heartsound.cli\n"
+            "heartsound.cli.build_parser()\n"
+            "print('numpy' in sys.modules)\n"
+            "import heartsound.infer\n"
+            "print(callable(heartsound.features), heartsound.DEFAULT.sample_rate,\n"
+            "      sorted(heartsound.__all__) == sorted(n for n in heartsound.__all__\n"
+            "                                          if hasattr(heartsound, n)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True", "4000", "True"]
+
+
+def test_predict_pins_blas_threads_before_numpy_loads(tmp_path):
+    """A one-file predict with --threads 1 starts numpy's BLAS with one thread (the
+    environment set before numpy loads), without threadpoolctl."""
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "x.wav"
+    sf.write(str(wav), 0.1 * np.sin(np.arange(28000) / 3), 4000)
+    run = ("import sys\n"
+           "from heartsound.cli import main\n"
+           f"rc = main(['predict', {str(wav)!r}, '--threads', '1', '--quiet'])\n"
+           "used = 'threadpoolctl' in sys.modules\n"
+           "from threadpoolctl import threadpool_info\n"
+           "print(rc, used, sorted({p['num_threads'] for p in threadpool_info()}))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip().split("\n")[-1]
+    assert out == "0 False [1]", out

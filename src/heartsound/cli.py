@@ -16,11 +16,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from heartsound.audio import AudioError
-from heartsound.data import CLASSES, SPLITS, DataError, Recording, is_physionet, pascal_key
+from heartsound.data import CLASSES, SPLITS, DataError, is_physionet, pascal_key
 from heartsound.registry import ModelError
+
+if TYPE_CHECKING:
+    from heartsound.data import Recording
 
 
 class UsageError(Exception):
@@ -95,7 +97,7 @@ def print_rhythm_aucs(recordings: Sequence[Recording]) -> None:
     is not usable audio is named on stderr, left out, and counted."""
     import math
 
-    from heartsound.audio import load
+    from heartsound.audio import AudioError, load
     from heartsound.metrics import roc_auc
     from heartsound.rhythm import RHYTHM_MEASURES, rhythm_measures
 
@@ -153,6 +155,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from heartsound.atomic import OutputError, save_npy
+    from heartsound.audio import AudioError
     from heartsound.config import front_end
     from heartsound.features import features
 
@@ -297,21 +300,25 @@ def pinned_threads(threads: int) -> Iterator[None]:
     """numpy's BLAS and any OpenMP pool run with ``threads`` threads inside, unless the
     environment sizes them (one of :data:`THREAD_VARIABLES` set: the user's choice).
 
-    The pools size themselves to the cores when their library loads, and ``import
-    heartsound`` has loaded numpy before any command runs, so the variables alone come
-    too late for it: threadpoolctl resizes the pools already loaded, the variables cover
-    libraries loaded later and spawned workers. On the loaded 2-core machine a two-thread
-    OpenBLAS made a 7-s log-mel map take 8-12 ms instead of ~1 ms (the small products wait
-    for a second thread that has no core). Both are restored on exit.
+    The pools size themselves to the cores when their library loads. The command line
+    loads numpy only after this (``import heartsound.cli`` loads none), so the variables
+    alone size its BLAS; a process that has numpy loaded already (a caller of :func:`main`)
+    gets its pools resized by threadpoolctl. The variables also cover libraries loaded later
+    and spawned workers. On the loaded 2-core machine a two-thread OpenBLAS made a 7-s
+    log-mel map take 8-12 ms instead of ~1 ms (the small products wait for a second thread
+    that has no core). The variables are restored on exit.
     """
     if any(name in os.environ for name in THREAD_VARIABLES):
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     try:
-        with threadpool_limits(limits=threads):
+        if "numpy" in sys.modules:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=threads):
+                yield
+        else:
             yield
     finally:
         for name in THREAD_VARIABLES:
@@ -353,40 +360,43 @@ def progress_bar(total: int, enabled: bool) -> Any:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.threads < 1 or args.workers < 1 or args.batch < 1:
+        raise UsageError("--threads, --workers and --batch must be at least 1")
+    with pinned_threads(args.threads):  # before numpy loads (see pinned_threads)
+        return _predict(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from heartsound.atomic import check_output, write_csv
     from heartsound.infer import Classifier, predict_parallel, prediction_rows
     from heartsound.registry import models_dir
 
-    if args.threads < 1 or args.workers < 1 or args.batch < 1:
-        raise UsageError("--threads, --workers and --batch must be at least 1")
     paths = expand_inputs(args.inputs)
     if not paths:
         raise UsageError("no sound files found in " + ", ".join(args.inputs))
     if args.out:  # checked before the work, not after it
         check_output(args.out, paths)
-    keep_heap()
-    with pinned_threads(args.threads):
-        classifier = Classifier.load(args.model, threads=args.threads)
-        # Always said, so a model whose classes are not the user's is never used silently.
-        shipped = classifier.path == models_dir() / f"{args.model}.onnx"
-        print(f"heartsound: model {args.model if shipped else classifier.path} "
-              f"({', '.join(classifier.classes)})", file=sys.stderr)
-        gate = not args.no_quality_gate
-        bar = progress_bar(len(paths), not args.no_progress)
-        try:
-            if args.workers > 1:
-                rows, errors = predict_parallel(
-                    str(classifier.path), paths, args.workers, args.batch, args.min_confidence,
-                    gate, threads=args.threads, progress=None if bar is None else bar.update)
-            else:
-                rows, errors = prediction_rows(
-                    classifier, paths if bar is None else _counted(paths, bar), args.batch,
-                    args.min_confidence, gate)
-        finally:
-            if bar is not None:
-                bar.close()
+    classifier = Classifier.load(args.model, threads=args.threads)
+    # Always said, so a model whose classes are not the user's is never used silently.
+    shipped = classifier.path == models_dir() / f"{args.model}.onnx"
+    print(f"heartsound: model {args.model if shipped else classifier.path} "
+          f"({', '.join(classifier.classes)})", file=sys.stderr)
+    gate = not args.no_quality_gate
+    bar = progress_bar(len(paths), not args.no_progress)
+    try:
+        if args.workers > 1:
+            rows, errors = predict_parallel(
+                str(classifier.path), paths, args.workers, args.batch, args.min_confidence,
+                gate, threads=args.threads, progress=None if bar is None else bar.update)
+        else:
+            rows, errors = prediction_rows(
+                classifier, paths if bar is None else _counted(paths, bar), args.batch,
+                args.min_confidence, gate)
+    finally:
+        if bar is not None:
+            bar.close()
     fields = classifier.csv_fields
     if args.out:
         write_csv(args.out, rows, fields)
@@ -699,42 +709,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def tune_malloc() -> None:
-    """Keep freed audio/feature buffers in the heap instead of returning them to the OS.
-
-    glibc maps every allocation over 128 KB afresh and faults its pages in, for every
-    recording; raising the mmap and trim thresholds lets a command reuse its buffers, which
-    saves a large share of the front end's time on 44.1-kHz files. The command line is an
-    application, so it may set this; the library never does. No-op off glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "mallopt"):
-            libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
-            libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
-    except OSError:
-        pass
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that are the user's problem: one line, exit status 2. ``AudioError``
+    only once ``heartsound.audio`` is loaded (a command that never loaded it cannot have
+    raised it; importing it here would load numpy for nothing)."""
+    audio = sys.modules.get("heartsound.audio")
+    return (UsageError, DataError, ModelError, ValueError,
+            *((audio.AudioError,) if audio is not None else ()))
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
     """Parse and run one command; a user's error is one line on stderr and exit status 2."""
-    tune_malloc()
+    keep_heap()
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         return int(args.func(args) or 0)
-    except (UsageError, AudioError, DataError, ModelError, ValueError) as exc:
-        if os.environ.get("HEARTSOUND_DEBUG"):  # a programming error behind a short message
-            raise
-        err(str(exc), parser.prog)
-        return 2
     except KeyboardInterrupt:
         err(f"interrupted after {time.perf_counter() - start:.1f} s", parser.prog)
         return 130
+    except Exception as exc:
+        if not isinstance(exc, user_errors()) or os.environ.get("HEARTSOUND_DEBUG"):
+            raise  # a programming error keeps its traceback; HEARTSOUND_DEBUG shows all
+        err(str(exc), parser.prog)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,15 +12,12 @@ from __future__ import annotations
 import csv
 import os
 import re
-import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-
-import soundfile as sf
 
 CLASSES = {
     "a": ("normal", "murmur", "extrahls", "artifact"),
@@ -66,6 +63,23 @@ def default_data_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return Path("data/pascal")
+
+
+def sound_info(path: Path) -> tuple[float, int]:
+    """(duration in s, sample rate) from the file's header. soundfile is imported here, not
+    at the top, so that the command line's parser (which reads :data:`SPLITS`) loads no
+    numpy."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return info.frames / info.samplerate, info.samplerate
+
+
+def median(values: Sequence[float]) -> float:
+    """``statistics.median`` (imported only here: it costs ~6 ms at start)."""
+    import statistics
+
+    return statistics.median(values)
 
 
 def parse_name(name: str) -> tuple[str | None, str | None]:
@@ -201,12 +215,12 @@ def pascal(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> list
             )
         if label is not None and path.name not in listed:
             raise DataError(f"{path}: labelled file missing from set_{dataset}.csv")
-        info = sf.info(str(path))
+        duration, rate = sound_info(path)
         out.append(Recording(
             path=path, dataset=dataset, label=label,
             split="test" if label is None else "labelled",
             group=patient if (dataset == "b" and patient) else path.stem,
-            duration_s=info.frames / info.samplerate, sample_rate=info.samplerate,
+            duration_s=duration, sample_rate=rate,
             patient=patient if dataset == "b" else None,
             group_given=bool(dataset == "b" and patient),
         ))
@@ -290,9 +304,8 @@ def from_csv(csv_path: str | os.PathLike[str]) -> list[Recording]:
                             f"{seen[path]}); a recording may be in one fold only")
         seen[path] = i
         try:
-            info = sf.info(str(path))
-            duration, rate = info.frames / info.samplerate, info.samplerate
-        except (sf.LibsndfileError, RuntimeError, ZeroDivisionError):
+            duration, rate = sound_info(path)
+        except (RuntimeError, ZeroDivisionError):  # soundfile's LibsndfileError included
             duration, rate = 0.0, 0  # unreadable: named by summary_lines, left out in training
         given = (row.get("group") or "").strip()
         out.append(Recording(path, csv_path.stem, label, "labelled", given or path.stem,
@@ -413,10 +426,10 @@ def physionet2016(data_dir: str | os.PathLike[str] | None = None) -> list[Record
             if path is None:
                 raise DataError(f"{folder}: {record} is in REFERENCE.csv but has no "
                                 ".flac or .wav file")
-            info = sf.info(str(path))
+            duration, rate = sound_info(path)
             out.append(Recording(
                 path=path, dataset=PHYSIONET, label=label, split="labelled", group=letter,
-                duration_s=info.frames / info.samplerate, sample_rate=info.samplerate,
+                duration_s=duration, sample_rate=rate,
                 group_given=True))
     return out
 
@@ -432,7 +445,7 @@ def physionet_summary_lines(recordings: Sequence[Recording]) -> list[str]:
         d = sorted(r.duration_s for r in rs)
         abn = sum(r.label == "abnormal" for r in rs)
         return (f"{name:<9} {len(rs):>7} {abn:>8} {len(rs) - abn:>6} {abn / len(rs):>6.0%} "
-                f"{d[0]:>6.1f} {statistics.median(d):>8.1f} {d[-1]:>6.1f} "
+                f"{d[0]:>6.1f} {median(d):>8.1f} {d[-1]:>6.1f} "
                 f"{sum(d) / 3600:>6.2f}")
 
     for letter in sorted({r.group for r in recordings}):
@@ -510,7 +523,7 @@ def summary_lines(recordings: Sequence[Recording], name: str = "dataset", *,
                               or "none readable")]
     if readable:
         d = sorted(r.duration_s for r in readable)
-        lines.append(f"  durations: min {d[0]:.1f} s, median {statistics.median(d):.1f} s, "
+        lines.append(f"  durations: min {d[0]:.1f} s, median {median(d):.1f} s, "
                      f"max {d[-1]:.1f} s ({sum(d) / 60:.1f} min in all)")
         rates = Counter(r.sample_rate for r in readable)
         lines.append("  sample rates: " + ", ".join(
