@@ -47,6 +47,9 @@ DATASETS = {
           "set A."),
     "b": ("PASCAL set B: clinic stethoscope",
           "Recordings made in a hospital with a digital stethoscope, PASCAL CHSC2011 set B."),
+    "physionet2016": ("Screening: normal or abnormal",
+                      "Trained on five clinical databases of the PhysioNet/CinC 2016 challenge "
+                      "(and PASCAL); it reads the whole recording, up to 60 s."),
 }
 
 
@@ -91,28 +94,12 @@ def check_ort_dir(ort_dir: Path) -> None:
             "`make web-deps` (npm ci in web/), or set HEARTSOUND_ORT_DIR to its dist/ folder")
 
 
-def whole_recording(path: Path) -> bool:
-    """Whether a raw-audio model averages windows over the whole recording (metadata
-    ``heartsound.window_hop_s``): the page reads and gates one 7.5-s window, so it does not
-    carry these (``heartsound predict`` and the file itself do)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception:  # model_entry says what is wrong with it
-        return False
-    return "heartsound.window_hop_s" in session.get_modelmeta().custom_metadata_map
-
-
 def audio_models(models: Path | None = None) -> list[Path]:
-    """The raw-audio models (``*-audio.onnx``) of the shipped models' folder that read one
-    fixed window (see :func:`whole_recording`)."""
+    """The raw-audio models (``*-audio.onnx``) of the shipped models' folder."""
     from heartsound.registry import models_dir
 
     folder = models_dir() if models is None else models
-    found = sorted(p for p in folder.glob("*-audio.onnx") if not whole_recording(p))
+    found = sorted(folder.glob("*-audio.onnx"))
     if not found:
         raise WebBuildError(f"no raw-audio models (*-audio.onnx) in {folder}: make them with "
                             "`python -m heartsound.training.audio_model`")
@@ -135,6 +122,7 @@ def model_entry(path: Path) -> dict[str, Any]:
     """What the page needs to know about one raw-audio model (read from its metadata)."""
     import onnxruntime as ort
 
+    from heartsound.audio import WHOLE_MAX_S
     from heartsound.config import FrontEndConfig
 
     opts = ort.SessionOptions()
@@ -162,12 +150,16 @@ def model_entry(path: Path) -> dict[str, Any]:
     if "-int8" in name:
         title += " (int8)"
     frontend = dataclasses.asdict(config)
+    # A whole-recording model's graph slides its windows over all it is given: the page gives
+    # it up to WHOLE_MAX_S and gates the first read_seconds, as `heartsound predict` does.
+    whole = "heartsound.window_hop_s" in meta
     return {
         "name": name, "file": f"models/{path.name}", "title": title,
         "description": description, "classes": classes, "temperature": temperature,
         "input": inputs[0].name, "output": session.get_outputs()[0].name,
         "frontend": frontend, "frontend_summary": config.summary,
         "bandpass": bandpass_spec(config), "bytes": path.stat().st_size,
+        "read_seconds": WHOLE_MAX_S if whole else config.read_seconds, "whole": whole,
     }
 
 

@@ -3,7 +3,9 @@ and the page itself in a real browser (headless Chromium driven by Playwright fo
 
 Browser checks: the page's labels equal `heartsound predict`'s on 25 PASCAL test files (16
 of set B with pascal-b-light, 9 of set A with pascal-a-light, spread over each set's sorted
-test files so that every label turns up; `unusable` included) and its
+test files so that every label turns up; `unusable` included) and on 8 PhysioNet 2016
+records with the whole-recording physionet-light (WAV copies; up to 60 s read, the first
+7.5 s gated), and its
 probabilities are within 0.02 of predict's without the gate; the `?url=&model=` contract;
 the microphone path with Chromium's fake capture fed by a real recording; no console errors;
 no request leaves the app's origin; after the first visit the app works with the server
@@ -86,10 +88,23 @@ def app(tmp_path_factory) -> Path:
     return build_app(tmp_path_factory.mktemp("web") / "app")
 
 
+PHYSIONET = DATA.parent / "physionet2016"
+
+
 def parity_files() -> list[tuple[Path, str]]:
     b = sorted((DATA / "set_b").glob("Bunlabelledtest*.wav"))[::12][:16]
     a = sorted((DATA / "set_a").glob("Aunlabelledtest*.wav"))[::6][:9]
     return [(p, "pascal-b-light") for p in b] + [(p, "pascal-a-light") for p in a]
+
+
+def screening_records() -> list[Path]:
+    """PhysioNet 2016 records for the whole-recording screening model: two of each large
+    database, one of c and d (2 kHz FLAC; 5 to 70 s: both the gate's paths)."""
+    out = []
+    for db, n in (("a", 2), ("b", 2), ("c", 1), ("d", 1), ("f", 2)):
+        flacs = sorted((PHYSIONET / f"training-{db}").glob("*.flac"))
+        out += flacs[:: max(1, len(flacs) // n)][:n]
+    return out
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -121,6 +136,15 @@ def served(app, data_dir) -> dict:
     files = parity_files()
     for path, _ in files:
         shutil.copyfile(path, rec / path.name)
+    # The screening model's records as 16-bit WAV (the page reads WAV itself; the samples
+    # are the FLAC's, so predict reads the same copy)
+    from heartsound.registry import models_dir
+
+    if (models_dir() / "physionet-light-audio.onnx").is_file():
+        for path in screening_records():
+            x, rate = sf.read(str(path), dtype="int16")
+            sf.write(str(rec / f"{path.stem}.wav"), x, rate, subtype="PCM_16")
+            files.append((rec / f"{path.stem}.wav", "physionet-light"))
     # Chromium's fake capture plays a WAV, looped: 4 s of a real recording, at 48 kHz (a
     # 7-s recording of it holds a loop)
     import soxr
@@ -176,7 +200,9 @@ def test_build_writes_a_self_contained_app(app):
     assert info["ort_version"] == json.loads(
         (ROOT / "web" / "package.json").read_text())["dependencies"]["onnxruntime-web"]
     names = {m["name"] for m in info["models"]}
-    assert {"pascal-a-light", "pascal-b-light"} <= names
+    assert {"pascal-a-light", "pascal-b-light", "physionet-light"} <= names
+    whole = {m["name"]: (m["whole"], m["read_seconds"]) for m in info["models"]}
+    assert whole["physionet-light"] == (True, 60.0) and whole["pascal-b-light"] == (False, 7.5)
     for m in info["models"]:
         assert (app / m["file"]).is_file() and m["input"] == "audio"
         assert len(m["bandpass"]["sos"]) == m["frontend"]["filter_order"]
@@ -354,7 +380,7 @@ def test_page_matches_predict(browser, served):
     watch = Watch(page)
     answers, start = {}, time.perf_counter()
     for i, (path, model) in enumerate(files):
-        if i < 3 or i == 16:  # the automation contract: a URL, no click (set B, then A)
+        if i in (0, 1, 2, 16, 25):  # the automation contract: a URL, no click (B, A, PhysioNet)
             page.goto(f"{base}index.html?url=rec/{path.name}&model={model}")
         else:  # the same code path from a script, without reloading the page
             page.evaluate("([u, m]) => window.heartsound.classifyUrl(u, m)",
@@ -377,7 +403,7 @@ def test_page_matches_predict(browser, served):
     counts = dict(Counter(a for a, _ in labels))
     print(f"\nweb parity: {len(files)} files in {elapsed:.1f} s, labels equal {counts}, "
           f"max |Δp| {worst:.5f} (predict rounds to 4 decimals)")
-    assert len(counts) >= 4  # normal, murmur, unusable and a set-A class at least
+    assert len(counts) >= 5  # normal, murmur, unusable, a set-A class and abnormal at least
     watch.check(base)
     context.close()
 

@@ -249,25 +249,32 @@
   async function analyse(raw, rate, model, resampler) {
     const fe = model.frontend;
     const q = state.quality;
-    const x32 = HeartDSP.readWindow(raw, rate, fe.duration_s + fe.crop_margin_s, q.silent_peak);
+    // The model reads model.read_seconds (a whole-recording model: up to 60 s, its graph
+    // slides the windows); the gate, as `heartsound predict`'s, the first 7.5 s of it.
+    const gated = fe.duration_s + fe.crop_margin_s;
+    const x32 = HeartDSP.readWindow(raw, rate, model.read_seconds || gated, q.silent_peak);
     validate(x32, rate, fe);
     const x = Float64Array.from(x32);
+    const xg = x.subarray(0, Math.min(x.length, Math.ceil(gated * rate)));
     let mu = 0;
-    for (let i = 0; i < x.length; i++) mu += x[i];
-    mu /= x.length;
-    const centred = Float64Array.from(x, (v) => v - mu);
+    for (let i = 0; i < xg.length; i++) mu += xg[i];
+    mu /= xg.length;
+    const centred = Float64Array.from(xg, (v) => v - mu);
     const times = [performance.now()];
     let y4;
     let g4;
     if (resampler === "webaudio") {
       y4 = await HeartDSP.resampleWebAudio(x, rate, fe.sample_rate);
       g4 = await HeartDSP.resampleWebAudio(centred, rate, fe.sample_rate);
-    } else {
+    } else if (xg.length === x.length) {
       [y4, g4] = HeartDSP.resamplePair(x, centred, rate, fe.sample_rate);
+    } else {
+      y4 = HeartDSP.resample(x, rate, fe.sample_rate);
+      g4 = HeartDSP.resample(centred, rate, fe.sample_rate);
     }
     times.push(performance.now());
     const bp = model.bandpass;
-    const verdict = HeartQuality.assess(x, rate, g4, bp, q);
+    const verdict = HeartQuality.assess(xg, rate, g4, bp, q);
     times.push(performance.now());
     const session = await getSession(model);
     const input = new ort.Tensor("float32", Float32Array.from(y4), [1, y4.length]);
