@@ -59,8 +59,27 @@ def test_seeds_without_runs_are_carried_from_the_page_and_lifted_rows_pair(tmp_p
                                   "recording session"))
     assert "0.561 (seed 0†), 0.600 (seed 1)" in row
     lifted = next(line for line in text.splitlines()
-                  if line.startswith("| A, folds by recording session |"))
+                  if line.startswith("| A, folds by recording session | added |"))
     assert "0.581 ± 0.028 (2)" in lifted and "0.615 ± 0.035 (2)" in lifted
     assert "+0.034 (2/0/0)" in lifted
-    assert "| B, folds by patient | 0.835 ± 0.007 (2) | – (0) | – |" in text  # ablation seeds
+    assert "| B, folds by patient | added | 0.835 ± 0.007 (2) | – (0) | – |" in text  # ablation
+    assert "| A, folds by recording session | pre-trained | 0.581 ± 0.028 (2) | – (0) | – |" \
+        in text
     assert markdown(tmp_path, ABLATION, text) == text  # carried figures stay carried
+
+
+def test_pretrained_rows_start_from_the_pretraining_run(tmp_path):
+    """A pre-trained row's --set names the pre-training run's state dict under runs/ (under
+    the --runs folder when training), and the page lists the pre-training command."""
+    from heartsound.research.batchnorm import PRETRAIN, PRETRAINED, row_sets
+
+    row = ROWS["a-pretrained-by-session"]
+    assert f"pretrained={PRETRAINED}" in train_arguments(row, 0)
+    assert row_sets(row, tmp_path) == [
+        f"pretrained={tmp_path / 'batchnorm' / 'physionet-pretrain' / 'final' / 'model.pt'}"]
+    assert row_sets(ROWS["a-noise-by-session"], tmp_path) == []
+    pre = train_arguments(PRETRAIN, 0)
+    assert pre[pre.index("--folds") + 1] == "2" and pre[pre.index("--dataset") + 1] == \
+        "physionet2016"
+    text = markdown(tmp_path, ABLATION)
+    assert "--out runs/batchnorm/physionet-pretrain` (its `final/model.pt`)" in text

@@ -37,6 +37,7 @@ class NormRow(NamedTuple):
     maps: str
     sets: tuple[str, ...]
     ablation: tuple[str, str] | None  # ("Set A", row label) or None: no LayerNorm reference
+    folds: int = 5
 
 
 LN_A = "augmentation + joint + 4× frame length + label smoothing"
@@ -79,10 +80,25 @@ ROWS: dict[str, NormRow] = {
                                       ("Set B", LN_B)),
 }
 
-# (row with PhysioNet 2016 added, the same recipe without it: a row here, or None for the
-# LayerNorm seeds of docs/ablation.md): issue 23's "PASCAL lifted".
+# PhysioNet 2016 as pre-training for set A: the backbone of set A's network trained first on
+# all five databases (the screening recipe; a 2-fold CV only because a run makes its final
+# model after one), then set A's recipe from there (new head and standardisation).
+PRETRAIN = NormRow("set A's network pre-trained on PhysioNet 2016 (all five databases, the "
+                   "screening recipe; its final model is the start)", "physionet2016",
+                   "light-level-bn", "screening", "random", 4, "mfcc", (), None, folds=2)
+PRETRAINED = "runs/batchnorm/physionet-pretrain/final/model.pt"  # PRETRAIN's state dict
+for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
+    ROWS[f"a-pretrained-by-{_what.split()[-1]}"] = NormRow(
+        f"set A + white-noise copies, pre-trained on PhysioNet 2016, folds by {_what}",
+        "pascal-a", "light-level-bn", NOISE, _split, 4, "mfcc", (f"pretrained={PRETRAINED}",),
+        ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A))
+
+# (row with PhysioNet 2016 added or pre-trained on, the same recipe without it: a row here, or
+# None for the LayerNorm seeds of docs/ablation.md): issue 23's "PASCAL lifted".
 LIFTED: list[tuple[str, str | None]] = [("a-physionet-by-file", "a-noise-by-file"),
                                         ("a-physionet-by-session", "a-noise-by-session"),
+                                        ("a-pretrained-by-file", "a-noise-by-file"),
+                                        ("a-pretrained-by-session", "a-noise-by-session"),
                                         ("b-physionet-by-patient", None)]
 CARRIED = "†"  # a seed's figure kept from the page as it was: its run is not in this checkout
 
@@ -91,7 +107,34 @@ def train_arguments(row: NormRow, seed: int) -> list[str]:
     """The ``heartsound train`` options of one BatchNorm run (the doc prints them)."""
     return ["--dataset", row.dataset, "--model", row.model, "--recipe", row.recipe,
             "--split", row.split, "--scale", str(row.scale), "--maps", row.maps,
+            *(["--folds", str(row.folds)] if row.folds != 5 else []),
             *(a for s in row.sets for a in ("--set", s)), "--seed", str(seed)]
+
+
+def row_sets(row: NormRow, runs: Path) -> list[str]:
+    """A row's recipe overrides with the pre-trained state under ``runs`` (the doc and the
+    commands say ``runs/``)."""
+    return [s.replace(f"={PRETRAINED}", f"={pretrained_state(runs)}") for s in row.sets]
+
+
+def pretrained_state(runs: Path) -> Path:
+    return Path(runs) / Path(PRETRAINED).relative_to("runs")
+
+
+def pretrain(runs: Path, threads: int | None) -> Path:
+    """:data:`PRETRAIN`'s final state dict, trained first when it is missing."""
+    from heartsound.training.train import resolve_frontend, resolve_recipe, run_cv
+
+    state = pretrained_state(runs)
+    if not state.exists():
+        row = PRETRAIN
+        print(f"== pre-training on PhysioNet 2016 → {state}", file=sys.stderr)
+        run_cv(row.dataset, row.model, state.parent.parent, folds=row.folds, split=row.split,
+               seed=0, recipe=resolve_recipe(row.recipe, row.dataset), data_dir=None,
+               quiet=True, final=True,
+               config=resolve_frontend(row.scale, row.maps, row.recipe, row.dataset),
+               threads=threads)
+    return state
 
 
 def ablation_seeds(text: str, section: str, label: str) -> list[float]:
@@ -214,25 +257,33 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               f"checkout only). {CARRIED}: a seed whose run is not in this checkout, its "
               "figure kept from this page as an earlier run of the same command wrote it.", "",
               "## PASCAL with PhysioNet 2016 added", "",
-              "The shipped recipe of each set with PhysioNet 2016's 1,099 records added to "
+              "The shipped recipe of each set with PhysioNet 2016's 1,099 records *added* to "
               "every training fold (never validated on; its normals merged with the set's, its "
-              "abnormals an output of their own, cut away from the model), against the same "
-              "recipe without them, paired by seed; set B's without-row is the LayerNorm "
-              "recipe's seeds in docs/ablation.md (issue 23's aims: set A by session ≥ 0.65, "
-              "set B ≥ 0.85).",
-              "", "| protocol | without PhysioNet (seeds) | with PhysioNet (seeds) | paired "
-              "(better/same/worse) |", "|---|---|---|---|"]
+              "abnormals an output of their own, cut away from the model), or with the network "
+              "*pre-trained* on them (its backbone first trained on all five databases with "
+              "the screening recipe, normal against abnormal; then set A's recipe from there "
+              "with a new head), against the same recipe without them, paired by seed; set "
+              "B's without-row is the LayerNorm recipe's seeds in docs/ablation.md (issue "
+              "23's aims: set A by session ≥ 0.65, set B ≥ 0.85).",
+              "", "| protocol | PhysioNet | without PhysioNet (seeds) | with PhysioNet (seeds) | "
+              "paired (better/same/worse) |", "|---|---|---|---|---|"]
     for with_row, without_row in LIFTED:
         a = per_row[with_row]
         ablation = ROWS[with_row].ablation
         b = (per_row[without_row] if without_row else dict(enumerate(
             ablation_seeds(ablation_text, *ablation) if ablation else [])))
         paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        how = "pre-trained" if any(s.startswith("pretrained=") for s in ROWS[with_row].sets) \
+            else "added"
         lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, "
-                     f"{ROWS[with_row].label.split(', ')[-1]} | {_ms(list(b.values()))} "
-                     f"({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | {paired} |")
+                     f"{ROWS[with_row].label.split(', ')[-1]} | {how} | "
+                     f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} "
+                     f"({len(a)}) | {paired} |")
     lines += ["",
-              "The runs (`heartsound-lab batchnorm --train` trains the missing ones):", "",
+              "The runs (`heartsound-lab batchnorm --train` trains the missing ones, the "
+              "pre-training first where a row starts from it):", "",
+              f"- {PRETRAIN.label}: `heartsound train {' '.join(train_arguments(PRETRAIN, 0))} "
+              f"--out {Path(PRETRAINED).parent.parent}` (its `final/model.pt`)",
               *commands, ""]
     return "\n".join(lines)
 
@@ -248,7 +299,10 @@ def batchnorm(args: argparse.Namespace) -> int:
                 if (folder / "summary.json").exists():
                     continue
                 print(f"== {name} seed {seed}", file=sys.stderr)
-                recipe = recipe_with(resolve_recipe(row.recipe, row.dataset), list(row.sets))
+                if any(s.startswith("pretrained=") for s in row.sets):
+                    pretrain(runs, args.threads)
+                recipe = recipe_with(resolve_recipe(row.recipe, row.dataset),
+                                     row_sets(row, runs))
                 run_cv(row.dataset, row.model, folder, split=row.split, seed=seed,
                        recipe=recipe, data_dir=args.data, quiet=True, final=False,
                        config=resolve_frontend(row.scale, row.maps, row.recipe, row.dataset),
