@@ -409,15 +409,37 @@ def indices(x: np.ndarray, sample_rate: int, config: FrontEndConfig | None = Non
     return out
 
 
+EDGE_S = 1.5  # s of a constant behind the offset correction's edges (_constant_response)
+
+
 @functools.lru_cache(maxsize=16)
-def _constant_response(n: int, sample_rate: int, cfg: FrontEndConfig) -> np.ndarray:
-    """``bandpass(resample(ones(n)))``: what a unit offset leaves after the front end (the
-    resampler's edge transients; the band-pass alone leaves none). ~240 KB per entry."""
+def _short_response(n: int, sample_rate: int, cfg: FrontEndConfig) -> np.ndarray:
     from heartsound.audio import bandpass, resample
 
     r = bandpass(resample(np.ones(n), sample_rate, cfg.sample_rate), cfg)
     r.setflags(write=False)
     return r
+
+
+def _constant_response(n: int, sample_rate: int, cfg: FrontEndConfig, size: int
+                       ) -> np.ndarray:
+    """``bandpass(resample(ones(n)))`` (``size`` samples): what a unit offset leaves after
+    the front end, the resampler's edge transients spread by the band-pass (which alone
+    leaves none). Away from the edges it is zero but for soxr's float32 rounding (~3e-7),
+    and the edges depend on ``n`` only through ``n`` modulo the resampler's period (input
+    samples per whole number of output samples), so they come from the shortest constant
+    of at least ``EDGE_S`` s with that remainder: a quarter of the work on a 7.5-s
+    recording, within 1e-6 of the whole computation (tests/runtime/test_quality.py)."""
+    period = sample_rate // math.gcd(sample_rate, cfg.sample_rate)
+    short = n - period * max(0, (n - math.ceil(EDGE_S * sample_rate)) // period)
+    r = _short_response(short, sample_rate, cfg)
+    if r.size >= size:
+        return r[:size]
+    out = np.zeros(size)
+    half = r.size // 2
+    out[:half] = r[:half]
+    out[size - (r.size - half):] = r[half:]
+    return out
 
 
 def indices_from(x: np.ndarray, sample_rate: int, y: np.ndarray,
@@ -429,11 +451,11 @@ def indices_from(x: np.ndarray, sample_rate: int, y: np.ndarray,
     gate does not resample and filter a second time.
 
     :func:`indices` resamples ``x - mean(x)``; both steps are linear, so its signal is
-    ``y - mean·bandpass(resample(ones))``, the offset's edge transients, cached per length
-    and rate (nothing at the model's own rate, where the band-pass removes a constant to
-    ~1e-14). Without that term an offset ten times the signal's rms would move the
-    kurtosis by ~2. Agrees with :func:`indices` to float32 rounding (soxr's precision)
-    (tests/runtime/test_predict_fast.py).
+    ``y - mean·bandpass(resample(ones))``, the offset's edge transients
+    (:func:`_constant_response`; nothing at the model's own rate, where the band-pass
+    removes a constant to ~1e-14). Without that term an offset ten times the signal's
+    rms would move the kurtosis by ~2. Agrees with :func:`indices` to float32 rounding
+    (soxr's precision) (tests/runtime/test_predict_fast.py).
     """
     cfg = resolve(config)
     out, part = _raw_part(x, sample_rate, cfg, max_seconds)
@@ -443,7 +465,7 @@ def indices_from(x: np.ndarray, sample_rate: int, y: np.ndarray,
     if _has_band(out, y):
         mean = float(part.mean())
         if mean != 0.0 and sample_rate != cfg.sample_rate:
-            y = y - mean * _constant_response(part.size, sample_rate, cfg)
+            y = y - mean * _constant_response(part.size, sample_rate, cfg, y.size)
         out.update(band_indices(y, cfg.sample_rate))
     return out
 

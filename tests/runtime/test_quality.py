@@ -269,3 +269,19 @@ def test_docs_hold_the_shipped_thresholds():
                  "periodicity_min"):
         assert f"{name}={getattr(DEFAULT_THRESHOLDS, name)!r}" in text, name
     assert "differ from these" not in text
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050, 8000, 2000])
+def test_offset_correction_from_the_edges_equals_the_whole(rate):
+    """The gate's offset correction (quality._constant_response) from a short constant with
+    the same length modulo the resampler's period equals bandpass(resample(ones(n))) to soxr's
+    float32 rounding, for lengths that are and are not whole periods."""
+    from heartsound.audio import bandpass, resample
+    from heartsound.config import DEFAULT
+
+    for n in (int(7.5 * rate), int(7.5 * rate) - 17, int(5.3 * rate) + 3, int(1.2 * rate)):
+        whole = bandpass(resample(np.ones(n), rate, DEFAULT.sample_rate), DEFAULT)
+        edges = quality._constant_response(n, rate, DEFAULT, whole.size)
+        assert edges.shape == whole.shape
+        assert np.abs(edges - whole).max() < 1e-6, (rate, n)
+        assert np.abs(whole).max() > 0.3  # the transients are there to be corrected
