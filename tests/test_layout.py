@@ -38,6 +38,12 @@ def test_product_cli_has_no_research_commands():
     assert len(sub.choices) <= 10
 
 
+def python_prints(code: str, env: dict[str, str] | None = None) -> str:
+    """What ``python -c code`` prints, in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env).stdout.strip()
+
+
 def test_predict_path_imports_no_heavy_modules(tmp_path):
     """import heartsound, the CLI and a classification load neither torch nor scipy.stats,
     scipy.signal or matplotlib."""
@@ -50,9 +56,7 @@ def test_predict_path_imports_no_heavy_modules(tmp_path):
             "heavy = [m for m in ('torch', 'scipy.stats', 'scipy.signal', 'matplotlib')"
             " if m in sys.modules]\n"
             "print(','.join(heavy))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == ""
+    assert python_prints(code) == ""
 
 
 def test_cli_import_loads_no_numpy():
@@ -64,11 +68,8 @@ def test_cli_import_loads_no_numpy():
             "print('numpy' in sys.modules)\n"
             "import heartsound.infer\n"
             "print(callable(heartsound.features), heartsound.DEFAULT.sample_rate,\n"
-            "      sorted(heartsound.__all__) == sorted(n for n in heartsound.__all__\n"
-            "                                          if hasattr(heartsound, n)))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["False", "True", "4000", "True"]
+            "      all(hasattr(heartsound, n) for n in heartsound.__all__))\n")
+    assert python_prints(code).split() == ["False", "True", "4000", "True"]
 
 
 def test_predict_pins_blas_threads_before_numpy_loads(tmp_path):
@@ -87,6 +88,5 @@ def test_predict_pins_blas_threads_before_numpy_loads(tmp_path):
            "print(rc, used, sorted({p['num_threads'] for p in threadpool_info()}))\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
-                         check=True, env=env).stdout.strip().split("\n")[-1]
+    out = python_prints(run, env).split("\n")[-1]
     assert out == "0 False [1]", out

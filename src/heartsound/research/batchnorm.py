@@ -111,6 +111,11 @@ def train_arguments(row: NormRow, seed: int) -> list[str]:
             *(a for s in row.sets for a in ("--set", s)), "--seed", str(seed)]
 
 
+def is_pretrained(row: NormRow) -> bool:
+    """Whether a row starts from :data:`PRETRAIN`'s state dict."""
+    return any(s.startswith("pretrained=") for s in row.sets)
+
+
 def row_sets(row: NormRow, runs: Path) -> list[str]:
     """A row's recipe overrides with the pre-trained state under ``runs`` (the doc and the
     commands say ``runs/``)."""
@@ -273,8 +278,7 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
         b = (per_row[without_row] if without_row else dict(enumerate(
             ablation_seeds(ablation_text, *ablation) if ablation else [])))
         paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
-        how = "pre-trained" if any(s.startswith("pretrained=") for s in ROWS[with_row].sets) \
-            else "added"
+        how = "pre-trained" if is_pretrained(ROWS[with_row]) else "added"
         lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, "
                      f"{ROWS[with_row].label.split(', ')[-1]} | {how} | "
                      f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} "
@@ -299,7 +303,7 @@ def batchnorm(args: argparse.Namespace) -> int:
                 if (folder / "summary.json").exists():
                     continue
                 print(f"== {name} seed {seed}", file=sys.stderr)
-                if any(s.startswith("pretrained=") for s in row.sets):
+                if is_pretrained(row):
                     pretrain(runs, args.threads)
                 recipe = recipe_with(resolve_recipe(row.recipe, row.dataset),
                                      row_sets(row, runs))
