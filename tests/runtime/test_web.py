@@ -99,7 +99,7 @@ def parity_files() -> list[tuple[Path, str]]:
 
 def screening_records() -> list[Path]:
     """PhysioNet 2016 records for the whole-recording screening model: two of each large
-    database, one of c and d (2 kHz FLAC; 5 to 70 s: both the gate's paths)."""
+    database, one of c and d (2 kHz FLAC; 6.6 to 41 s: both the gate's paths)."""
     out = []
     for db, n in (("a", 2), ("b", 2), ("c", 1), ("d", 1), ("f", 2)):
         flacs = sorted((PHYSIONET / f"training-{db}").glob("*.flac"))
