@@ -285,3 +285,19 @@ def test_offset_correction_from_the_edges_equals_the_whole(rate):
         assert edges.shape == whole.shape
         assert np.abs(edges - whole).max() < 1e-6, (rate, n)
         assert np.abs(whole).max() > 0.3  # the transients are there to be corrected
+
+
+def test_band_indices_do_not_depend_on_the_length_s_factors():
+    """The gate's FFT is zero-padded to a power of two (quality.fft_length): a recording one
+    sample longer, whose length is prime, gets the same indices within the padding's edge
+    ripple, and its envelope covers exactly its own span."""
+    assert [quality.fft_length(n) for n in (2, 3, 4096, 4097, 24989)] == [2, 4, 4096, 8192,
+                                                                           32768]
+    y = heart_like(6.5, RATE, bpm=75, seed=3)[:24988]
+    a = quality.band_indices(y, RATE)
+    b = quality.band_indices(np.concatenate((y, [0.0])), RATE)  # 24989: a prime
+    for name in ("band_ratio", "kurtosis", "envelope_cv", "periodicity"):
+        assert a[name] == pytest.approx(b[name], rel=2e-3, abs=1e-3), name
+    assert a["heart_rate_bpm"] == pytest.approx(75, rel=0.05)
+    env = quality.envelope(y, RATE)
+    assert env.size == (y.size // 4) // (RATE // 4 // quality.ENVELOPE_RATE)

@@ -96,12 +96,29 @@
     return s4 / y.length / (m2 * m2);
   }
 
+  /** quality.fft_length: the next power of two (a radix-2 transform, and the same bins as
+   * numpy's for any recording length). */
+  function fftLength(n) {
+    let p = 2;
+    while (p < n) p *= 2;
+    return p;
+  }
+
+  /** quality._spectrum: rfft of y - mean(y), zero-padded to fftLength. */
+  function spectrum(y) {
+    const m = mean(y);
+    const padded = new Float64Array(fftLength(y.length));
+    for (let i = 0; i < y.length; i++) padded[i] = y[i] - m;
+    return dsp.rfft(padded);
+  }
+
   function envelopeFromSpectrum(spec, n, rate, band, envRate) {
+    const nFft = fftLength(n);
     const k = Math.max(1, Math.floor(rate / (2.5 * band[1])));
-    const m = Math.floor(n / k);
+    const m = Math.floor(nFft / k);
     const size = Math.floor(m / 2) + 1;
     const sub = { re: new Float64Array(size), im: new Float64Array(size) };
-    const [start, stop0] = bins(n, rate, band);
+    const [start, stop0] = bins(nFft, rate, band);
     const stop = Math.min(stop0, size);
     for (let i = start; i < stop; i++) {
       sub.re[i] = spec.re[i];
@@ -109,12 +126,12 @@
     }
     const h = dsp.irfft(sub, m);
     const block = Math.max(1, Math.round(rate / k / envRate));
-    const blocks = Math.floor(m / block);
+    const blocks = Math.floor(Math.floor(n / k) / block);
     const env = new Float64Array(blocks);
     for (let b = 0; b < blocks; b++) {
       let s = 0;
       for (let i = b * block; i < (b + 1) * block; i++) s += Math.abs(h[i]);
-      env[b] = s / block / k;
+      env[b] = (s / block) * (m / nFft);
     }
     return env;
   }
@@ -178,11 +195,10 @@
     const out = { level_dbfs: q.floor_dbfs, band_ratio: 0, kurtosis: 0, envelope_cv: 0,
       periodicity: 0, heart_rate_bpm: 0 };
     if (y.length < 2 || !y.every(Number.isFinite)) return out;
-    const m = mean(y);
-    const spec = dsp.rfft(Float64Array.from(y, (v) => v - m));
+    const spec = spectrum(y);
     let total = 0;
     for (let i = 0; i < spec.re.length; i++) total += spec.re[i] ** 2 + spec.im[i] ** 2;
-    const [start, stop] = bins(y.length, rate, q.band_hz);
+    const [start, stop] = bins(fftLength(y.length), rate, q.band_hz);
     let inBand = 0;
     for (let i = start; i < stop; i++) inBand += spec.re[i] ** 2 + spec.im[i] ** 2;
     const env = envelopeFromSpectrum(spec, y.length, rate, q.band_hz, q.envelope_rate);
@@ -306,5 +322,5 @@
   }
 
   return { INDEX_NAMES, CALIBRATED, indices, bandIndices, verdict, assess, indexScore, clippingShare,
-    laggedCorrelations, envelopePeriodicity };
+    fftLength, laggedCorrelations, envelopePeriodicity };
 });
