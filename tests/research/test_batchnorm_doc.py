@@ -69,17 +69,29 @@ def test_seeds_without_runs_are_carried_from_the_page_and_lifted_rows_pair(tmp_p
 
 
 def test_pretrained_rows_start_from_the_pretraining_run(tmp_path):
-    """A pre-trained row's --set names the pre-training run's state dict under runs/ (under
-    the --runs folder when training), and the page lists the pre-training command."""
-    from heartsound.research.batchnorm import PRETRAIN, PRETRAINED, row_sets
+    """A pre-trained row's --set names its pre-training run's state dict under runs/ (under
+    the --runs folder when training), each set's network its own pre-training with the
+    same network and front end, and the page lists the pre-training commands."""
+    from heartsound.research.batchnorm import PRETRAINED, PRETRAINS, pretraining_of, row_sets
 
     row = ROWS["a-pretrained-by-session"]
     assert f"pretrained={PRETRAINED}" in train_arguments(row, 0)
     assert row_sets(row, tmp_path) == [
         f"pretrained={tmp_path / 'batchnorm' / 'physionet-pretrain' / 'final' / 'model.pt'}"]
     assert row_sets(ROWS["a-noise-by-session"], tmp_path) == []
-    pre = train_arguments(PRETRAIN, 0)
-    assert pre[pre.index("--folds") + 1] == "2" and pre[pre.index("--dataset") + 1] == \
-        "physionet2016"
+    assert pretraining_of(ROWS["a-noise-by-session"]) is None
+    b = ROWS["b-pretrained-by-patient"]
+    assert row_sets(b, tmp_path) == [
+        f"pretrained={tmp_path / 'batchnorm' / 'physionet-pretrain-b' / 'final' / 'model.pt'}"]
+    for name in ROWS:
+        if (pre := pretraining_of(ROWS[name])) is not None:
+            assert (PRETRAINS[pre].model, PRETRAINS[pre].scale, PRETRAINS[pre].maps) == \
+                (ROWS[name].model, ROWS[name].scale, ROWS[name].maps), name
+    for pre in PRETRAINS.values():
+        args = train_arguments(pre, 0)
+        assert args[args.index("--folds") + 1] == "2" and args[args.index("--dataset") + 1] \
+            == "physionet2016"
     text = markdown(tmp_path, ABLATION)
     assert "--out runs/batchnorm/physionet-pretrain` (its `final/model.pt`)" in text
+    assert "--out runs/batchnorm/physionet-pretrain-b` (its `final/model.pt`)" in text
+    assert "| B, folds by patient | pre-trained | 0.835 ± 0.007 (2) | – (0) | – |" in text

@@ -80,18 +80,37 @@ ROWS: dict[str, NormRow] = {
                                       ("Set B", LN_B)),
 }
 
-# PhysioNet 2016 as pre-training for set A: the backbone of set A's network trained first on
-# all five databases (the screening recipe; a 2-fold CV only because a run makes its final
-# model after one), then set A's recipe from there (new head and standardisation).
-PRETRAIN = NormRow("set A's network pre-trained on PhysioNet 2016 (all five databases, the "
-                   "screening recipe; its final model is the start)", "physionet2016",
-                   "light-level-bn", "screening", "random", 4, "mfcc", (), None, folds=2)
-PRETRAINED = "runs/batchnorm/physionet-pretrain/final/model.pt"  # PRETRAIN's state dict
+# PhysioNet 2016 as pre-training: each set's network (and front end) trained first on all
+# five databases (the screening recipe; a 2-fold CV only because a run makes its final model
+# after one), then the set's recipe from there (new head and standardisation).
+PRETRAINS: dict[str, NormRow] = {
+    "physionet-pretrain": NormRow(
+        "set A's network pre-trained on PhysioNet 2016 (all five databases, the screening "
+        "recipe; its final model is the start)", "physionet2016", "light-level-bn",
+        "screening", "random", 4, "mfcc", (), None, folds=2),
+    "physionet-pretrain-b": NormRow(
+        "set B's network (LayerNorm, 434×48 log-mel maps centred over time) pre-trained on "
+        "PhysioNet 2016 (the same)", "physionet2016", "light-centred", "screening", "random",
+        2, "log-mel", (), None, folds=2),
+}
+
+
+def pretrained_path(name: str) -> str:
+    """The state dict a row names with ``--set pretrained=``: the pre-training run's final
+    model under runs/."""
+    return f"runs/batchnorm/{name}/final/model.pt"
+
+
+PRETRAINED = pretrained_path("physionet-pretrain")  # set A's pre-trained state dict
 for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
     ROWS[f"a-pretrained-by-{_what.split()[-1]}"] = NormRow(
         f"set A + white-noise copies, pre-trained on PhysioNet 2016, folds by {_what}",
         "pascal-a", "light-level-bn", NOISE, _split, 4, "mfcc", (f"pretrained={PRETRAINED}",),
         ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A))
+ROWS["b-pretrained-by-patient"] = NormRow(
+    "set B pre-trained on PhysioNet 2016 (the shipped LayerNorm network and recipe), folds by "
+    "patient", "pascal-b", "light-centred", SMOOTH, "grouped", 2, "log-mel",
+    (f"pretrained={pretrained_path('physionet-pretrain-b')}",), ("Set B", LN_B))
 
 # (row with PhysioNet 2016 added or pre-trained on, the same recipe without it: a row here, or
 # None for the LayerNorm seeds of docs/ablation.md): issue 23's "PASCAL lifted".
@@ -99,7 +118,8 @@ LIFTED: list[tuple[str, str | None]] = [("a-physionet-by-file", "a-noise-by-file
                                         ("a-physionet-by-session", "a-noise-by-session"),
                                         ("a-pretrained-by-file", "a-noise-by-file"),
                                         ("a-pretrained-by-session", "a-noise-by-session"),
-                                        ("b-physionet-by-patient", None)]
+                                        ("b-physionet-by-patient", None),
+                                        ("b-pretrained-by-patient", None)]
 CARRIED = "†"  # a seed's figure kept from the page as it was: its run is not in this checkout
 
 
@@ -111,28 +131,38 @@ def train_arguments(row: NormRow, seed: int) -> list[str]:
             *(a for s in row.sets for a in ("--set", s)), "--seed", str(seed)]
 
 
+def pretraining_of(row: NormRow) -> str | None:
+    """The :data:`PRETRAINS` run a row starts from, or None."""
+    return next((name for name in PRETRAINS
+                 if f"pretrained={pretrained_path(name)}" in row.sets), None)
+
+
 def is_pretrained(row: NormRow) -> bool:
-    """Whether a row starts from :data:`PRETRAIN`'s state dict."""
-    return any(s.startswith("pretrained=") for s in row.sets)
+    """Whether a row starts from a :data:`PRETRAINS` run's state dict."""
+    return pretraining_of(row) is not None
 
 
 def row_sets(row: NormRow, runs: Path) -> list[str]:
     """A row's recipe overrides with the pre-trained state under ``runs`` (the doc and the
     commands say ``runs/``)."""
-    return [s.replace(f"={PRETRAINED}", f"={pretrained_state(runs)}") for s in row.sets]
+    name = pretraining_of(row)
+    if name is None:
+        return list(row.sets)
+    return [s.replace(f"={pretrained_path(name)}", f"={pretrained_state(runs, name)}")
+            for s in row.sets]
 
 
-def pretrained_state(runs: Path) -> Path:
-    return Path(runs) / Path(PRETRAINED).relative_to("runs")
+def pretrained_state(runs: Path, name: str = "physionet-pretrain") -> Path:
+    return Path(runs) / Path(pretrained_path(name)).relative_to("runs")
 
 
-def pretrain(runs: Path, threads: int | None) -> Path:
-    """:data:`PRETRAIN`'s final state dict, trained first when it is missing."""
+def pretrain(runs: Path, threads: int | None, name: str = "physionet-pretrain") -> Path:
+    """:data:`PRETRAINS` ``name``'s final state dict, trained first when it is missing."""
     from heartsound.training.train import resolve_frontend, resolve_recipe, run_cv
 
-    state = pretrained_state(runs)
+    state = pretrained_state(runs, name)
     if not state.exists():
-        row = PRETRAIN
+        row = PRETRAINS[name]
         print(f"== pre-training on PhysioNet 2016 → {state}", file=sys.stderr)
         run_cv(row.dataset, row.model, state.parent.parent, folds=row.folds, split=row.split,
                seed=0, recipe=resolve_recipe(row.recipe, row.dataset), data_dir=None,
@@ -266,7 +296,7 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               "every training fold (never validated on; its normals merged with the set's, its "
               "abnormals an output of their own, cut away from the model), or with the network "
               "*pre-trained* on them (its backbone first trained on all five databases with "
-              "the screening recipe, normal against abnormal; then set A's recipe from there "
+              "the screening recipe, normal against abnormal; then the set's recipe from there "
               "with a new head), against the same recipe without them, paired by seed; set "
               "B's without-row is the LayerNorm recipe's seeds in docs/ablation.md (issue "
               "23's aims: set A by session ≥ 0.65, set B ≥ 0.85).",
@@ -286,8 +316,9 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
     lines += ["",
               "The runs (`heartsound-lab batchnorm --train` trains the missing ones, the "
               "pre-training first where a row starts from it):", "",
-              f"- {PRETRAIN.label}: `heartsound train {' '.join(train_arguments(PRETRAIN, 0))} "
-              f"--out {Path(PRETRAINED).parent.parent}` (its `final/model.pt`)",
+              *(f"- {row.label}: `heartsound train {' '.join(train_arguments(row, 0))} "
+                f"--out {Path(pretrained_path(name)).parent.parent}` (its `final/model.pt`)"
+                for name, row in PRETRAINS.items()),
               *commands, ""]
     return "\n".join(lines)
 
@@ -303,8 +334,8 @@ def batchnorm(args: argparse.Namespace) -> int:
                 if (folder / "summary.json").exists():
                     continue
                 print(f"== {name} seed {seed}", file=sys.stderr)
-                if is_pretrained(row):
-                    pretrain(runs, args.threads)
+                if (pretraining := pretraining_of(row)) is not None:
+                    pretrain(runs, args.threads, pretraining)
                 recipe = recipe_with(resolve_recipe(row.recipe, row.dataset),
                                      row_sets(row, runs))
                 run_cv(row.dataset, row.model, folder, split=row.split, seed=seed,
