@@ -30,7 +30,7 @@ OLD_DEFAULTS = {
     "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
 # Fields added since, each off at its default.
 NEW_DEFAULTS = {"balance": "none", "noise_color": "pink", "domain_adversarial": 0.0,
-                "band_limit_hz": 0.0}
+                "band_limit_hz": 0.0, "mixstyle": 0.0}
 
 
 def test_shipped_recipes_use_no_research_setting():
@@ -168,6 +168,54 @@ def test_domain_adversarial_reverses_the_gradient_and_leaves_no_head():
     batch = torch.from_numpy(np.stack(maps[:2]))
     assert not torch.allclose(model(batch), base(batch))
     assert not model.net.classifier._forward_pre_hooks
+
+
+def test_mixstyle_mixes_channel_statistics_in_training_only():
+    """MixStyle's hooks give each map of a mixed batch a blend of its own and its partner's
+    channel mean and spread (weight 1: unchanged), change nothing in eval mode or in a batch
+    drawn not to mix, and are gone after fit: the model exports as the plain network."""
+    import numpy as np
+
+    from heartsound.training.networks import build
+    from heartsound.training.train import Batch, MixStyle, Recipe, fit, replace_recipe
+
+    model = build("light-centred-bn", 2)
+    step = MixStyle(model, 1.0, np.random.default_rng(0))
+    assert len(step.hooks) == 3
+    maps = torch.randn(4, 215, 20)
+    x = maps[:, None]  # what the stem reads: (batch, 1, frames, coefficients)
+    batch = Batch(torch.arange(4), maps, torch.zeros(4, dtype=torch.long))
+    model.eval()
+    with torch.no_grad():
+        plain = model(maps)
+        step.inputs(batch)
+        assert step.mix is not None
+        assert torch.equal(model(maps), plain)  # eval: no mixing
+        model.train()
+        stem = model.net.features[1]
+        out = stem(x)  # the hooked stem: statistics mixed
+        step.mix = None
+        raw = stem(x)
+        assert not torch.allclose(out, raw)
+        order = torch.arange(4).roll(1)
+        step.mix = (order, torch.ones(4, 1, 1, 1))  # weight 1: each map keeps its own
+        assert torch.allclose(stem(x), raw, atol=1e-4)
+        step.mix = (order, torch.zeros(4, 1, 1, 1))  # weight 0: the partner's statistics
+        swapped = stem(x)
+        assert torch.allclose(swapped.mean(dim=(2, 3)), raw.mean(dim=(2, 3))[order], atol=1e-4)
+    step.finish(model)
+    assert not any(m._forward_hooks for m in model.modules())
+
+    rng = np.random.default_rng(0)
+    maps = [rng.standard_normal((872, 20)).astype(np.float32) for _ in range(8)]
+    labels = np.array([0, 1] * 4)
+    plain_recipe = Recipe(epochs=2, select="last")
+    mixed, _ = fit("light-centred-bn", maps, labels, 2,
+                   replace_recipe(plain_recipe, mixstyle=1.0), 0)
+    base, _ = fit("light-centred-bn", maps, labels, 2, plain_recipe, 0)
+    probe = torch.from_numpy(np.stack(maps[:2]))
+    assert not torch.allclose(mixed(probe), base(probe))
+    assert not any(m._forward_hooks for m in mixed.modules())
 
 
 def test_band_limited_noisy_copies(make_wav):

@@ -112,6 +112,11 @@ ROWS = {
         "screening-joint trained 10 epochs per fold instead of 30 (less time to learn what "
         "tells the training databases apart)", "light-centred-bn", "screening-joint", 4,
         "mfcc", "databases", ("epochs=10",)),
+    "centred-bn-screening-joint-10ep-mixstyle": PhysioRow(
+        "screening-joint at 10 epochs with MixStyle (Zhou et al., 2021: with probability "
+        "0.5 per batch, the early feature maps' channel mean and spread mixed with another "
+        "map's, new devices between the training ones)", "light-centred-bn",
+        "screening-joint", 4, "mfcc", "databases", ("epochs=10", "mixstyle=0.5")),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }

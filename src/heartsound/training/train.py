@@ -151,6 +151,12 @@ class ResearchRecipe(Recipe):
     # a map centred over time by a constant, which the centring removes; a band pushed under
     # the noise floor is what it cannot remove.
     band_limit_hz: float = 0.0
+    # MixStyle (Zhou et al., 2021, "Domain generalization with MixStyle"): with this
+    # probability per batch, the per-channel mean and spread over time and frequency of the
+    # feature maps after the stem and the first two rows of blocks (where a device's
+    # colouring lives) are mixed with those of another map of the batch at a Beta(0.1, 0.1)
+    # weight: new "devices" between the training ones. Off at inference (nothing exported).
+    mixstyle: float = 0.0
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -740,6 +746,51 @@ class DomainAdversarial(Step):
         self.hook.remove()
 
 
+class MixStyle(Step):
+    """``mixstyle``: forward hooks on the early feature layers that, in training, replace each
+    map's channel statistics (mean, std over time and frequency) by a mix with another
+    map's, the same partner and weight at every layer of one batch (Zhou et al., 2021)."""
+
+    ALPHA = 0.1  # Beta(α, α): most mixes lie near one of the two maps
+    EPS = 1e-6
+
+    def __init__(self, model: Any, p: float, rng: np.random.Generator) -> None:
+        self.p, self.rng = p, rng
+        self.mix: tuple[Any, Any] | None = None  # (partner order, weights) of this batch
+        features = model.net.features
+        # after the stem and the first two rows of blocks (the table's first rows)
+        blocks = [i for i, m in enumerate(features) if type(m).__name__ == "InvertedResidual"]
+        stem = blocks[0] - 1
+        rows = (stem, blocks[0], blocks[0] + 2)
+        self.hooks = [features[i].register_forward_hook(self._hook) for i in rows
+                      if i < len(features)]
+
+    def inputs(self, batch: Batch) -> Batch:
+        torch = _torch()
+        n = len(batch.x)
+        if n > 1 and self.rng.random() < self.p:
+            lam = self.rng.beta(self.ALPHA, self.ALPHA, size=n).astype(np.float32)
+            self.mix = (torch.from_numpy(self.rng.permutation(n)).to(batch.x.device),
+                        torch.from_numpy(lam).to(batch.x.device).view(n, 1, 1, 1))
+        else:
+            self.mix = None
+        return batch
+
+    def _hook(self, module: Any, _inputs: Any, out: Any) -> Any:
+        if not module.training or self.mix is None:
+            return None
+        order, lam = self.mix
+        mu = out.mean(dim=(2, 3), keepdim=True).detach()
+        sig = (out.var(dim=(2, 3), keepdim=True) + self.EPS).sqrt().detach()
+        mixed_mu = lam * mu + (1 - lam) * mu[order]
+        mixed_sig = lam * sig + (1 - lam) * sig[order]
+        return (out - mu) / sig * mixed_sig + mixed_mu
+
+    def finish(self, model: Any) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
 class WeightAveraging(Step):
     """The final model is the mean of the last ``last`` epochs' weights (``average_last``;
     SWA, Izmailov et al., 2018), its BatchNorm statistics recomputed by ``refresh``."""
@@ -862,6 +913,8 @@ def fit(arch: str, maps_tr: Sequence[np.ndarray], y_tr: np.ndarray, n_classes: i
     steps: list[Step] = [] if adversary is None else [adversary]
     if recipe.mixup:
         steps.append(Mixup(recipe.mixup, rng, loss_fn))
+    if recipe.mixstyle:
+        steps.append(MixStyle(model, recipe.mixstyle, rng))
     if soft is not None:
         steps.append(Distillation(soft, recipe.distill_alpha, recipe.distill_temperature, dev))
     if recipe.average_last:
