@@ -55,6 +55,10 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     assert len(result["norms"]) == 9
     assert all(r["bn"]["ops"]["LayerNormalization"] == 0 for r in result["norms"])
     assert [r["model"] for r in result["in_process"]] == ["pascal-a-light", "pascal-b-light"]
+    for r in result["in_process"]:
+        for stages in r["sets"].values():
+            assert all(stages[f"{k}_ms"] > 0 for k in ("end_to_end", "load", "front_end",
+                                                      "gate", "network"))
     for heading in ("## Whole process", "## Cold start", "## Raw-audio models",
                     "## LayerNorm against folded BatchNorm", "## In process, file → class"):
         assert heading in text

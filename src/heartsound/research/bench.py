@@ -516,34 +516,42 @@ def norm_table(repeats: int, tmp: Path, pairs: tuple[tuple[str, str], ...] = NOR
 def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[str, Any]:
     """File → class per recording as ``heartsound predict`` does it (prediction_rows, the
     quality gate on, batch 1, the model loaded, one thread), for each set of files, with
-    the shares of reading, the gate and the resampler timed alone."""
+    its stages timed alone: reading, the resampler, the front end (resampled, band-passed,
+    the map), the gate as predict runs it (from the front end's band-limited signal) and
+    the network."""
     import numpy as np
 
     from heartsound import audio
     from heartsound.infer import Classifier, prediction_rows
-    from heartsound.quality import assess
+    from heartsound.quality import assess_prepared
 
     clf = Classifier.load(model, threads=1)
     cfg = clf.config
     out: dict[str, Any] = {"model": model, "arch": clf.metadata.get("arch"),
                            "input": cfg.label, "sets": {}}
     for key, paths in sets.items():
-        stages: dict[str, list[float]] = {"end_to_end": [], "load": [], "gate": [],
-                                          "resample": []}
+        stages: dict[str, list[float]] = {"end_to_end": [], "load": [], "resample": [],
+                                          "front_end": [], "gate": [], "network": []}
         rates = []
         for p in paths:
             x, rate = audio.load(p, max_seconds=cfg.read_seconds)
             x = x[: int(np.ceil(cfg.read_seconds * rate))]
+            y = audio.band_limited(x, rate, cfg)
+            maps = clf._windows(y)
             rates.append(rate)
             stages["end_to_end"].append(median_ms(
                 lambda p=p: prediction_rows(clf, [p], batch=1), repeats))
             stages["load"].append(median_ms(
                 lambda p=p: audio.load(p, max_seconds=cfg.read_seconds), repeats))
-            stages["gate"].append(median_ms(
-                lambda x=x, rate=rate: assess(x, rate, config=cfg,
-                                              max_seconds=cfg.read_seconds), repeats))
             stages["resample"].append(median_ms(
                 lambda x=x, rate=rate: audio.resample(x, rate, cfg.sample_rate), repeats))
+            stages["front_end"].append(median_ms(
+                lambda x=x, rate=rate: clf._windows(audio.band_limited(x, rate, cfg)), repeats))
+            stages["gate"].append(median_ms(
+                lambda x=x, rate=rate, y=y: assess_prepared(
+                    x, rate, y, config=cfg, max_seconds=cfg.read_seconds), repeats))
+            stages["network"].append(median_ms(
+                lambda maps=maps: clf.predict_features(maps, cfg), repeats))
         out["sets"][key] = {"files": len(paths), "rate_hz": statistics.median(rates),
                             **{f"{k}_ms": statistics.fmean(v) for k, v in stages.items()}}
     return out
@@ -782,23 +790,27 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             "", "## In process, file → class", "",
             "Per 7-s recording as `heartsound predict` does it (`prediction_rows`, the "
             "quality gate on, one file per call, the model loaded, one thread), median ms "
-            f"per file averaged over the files, {where}; beside it, timed alone: reading "
-            "the file, the gate's indices, and the resampler (44.1 → 4 kHz for set A, "
-            "nothing for set B). Like `predict`, the bench keeps freed memory in the process "
+            f"per file averaged over the files, {where}; beside it, its stages timed "
+            "alone: reading the file, the resampler (44.1 → 4 kHz for set A, nothing for set "
+            "B), the front end (resampler included: band-pass and map), the gate as `predict` "
+            "runs it (its indices from the front end's band-limited signal) and the "
+            "network. Like `predict`, the bench keeps freed memory in the process "
             "(`cli.keep_heap`: without it each recording's ~1-MB arrays are mapped and "
             "zeroed anew) for its in-process timings, the references' included"
             f"{'' if result.get('heap_kept', True) else ' (not available here: off)'}. "
             "Target for a 4-kHz file: ≤ "
             f"{targets['in_process_4k_ms']:g} ms.", "",
-            "| model | files | file → class (ms) | read (ms) | gate (ms) | resample (ms) |",
-            "|---|---|---|---|---|---|"]
+            "| model | files | file → class (ms) | read (ms) | resample (ms) | front end (ms) "
+            "| gate (ms) | network (ms) |",
+            "|---|---|---|---|---|---|---|---|"]
         for r in inproc:
             for key, s in r["sets"].items():
                 lines.append(
                     f"| {r['model']} ({r['arch'] or '?'}, {r['input']}) | {s['files']} of "
                     f"set {key.upper()} at {s['rate_hz'] / 1000:g} kHz | "
-                    f"**{s['end_to_end_ms']:.2f}** | {s['load_ms']:.2f} | {s['gate_ms']:.2f} | "
-                    f"{s['resample_ms']:.2f} |")
+                    f"**{s['end_to_end_ms']:.2f}** | {s['load_ms']:.2f} | "
+                    f"{s['resample_ms']:.2f} | {_f(s.get('front_end_ms'))} | "
+                    f"{s['gate_ms']:.2f} | {_f(s.get('network_ms'))} |")
     return lines
 
 
