@@ -113,6 +113,14 @@ ROWS["b-pretrained-by-patient"] = NormRow(
     "patient", "pascal-b", "light-centred", SMOOTH, "grouped", 2, "log-mel",
     (f"pretrained={pretrained_path('physionet-pretrain-b')}",), ("Set B", LN_B))
 
+# MixStyle (docs/physionet.md's row of the same name) on set A's shipped recipe: recording
+# sessions are set A's devices and rooms.
+for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
+    ROWS[f"a-mixstyle-by-{_what.split()[-1]}"] = NormRow(
+        f"set A + white-noise copies + MixStyle (p 0.5), folds by {_what}", "pascal-a",
+        "light-level-bn", NOISE, _split, 4, "mfcc", ("mixstyle=0.5",),
+        ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A))
+
 # (row with PhysioNet 2016 added or pre-trained on, the same recipe without it: a row here, or
 # None for the LayerNorm seeds of docs/ablation.md): issue 23's "PASCAL lifted".
 LIFTED: list[tuple[str, str | None]] = [("a-physionet-by-file", "a-noise-by-file"),
