@@ -228,9 +228,9 @@ def fft_length(n: int) -> int:
     """The gate's transform length for an ``n``-sample signal: the next power of two.
 
     A recording may have any length, and a length with a large prime factor costs numpy's
-    FFT (and the page's, quality.js) up to ten times a power of two: 1.4 ms against 0.15 ms
-    for 7 s at 4 kHz. Zero padding changes neither the energy nor the envelope over the
-    signal's own span beyond the mask's edge ripple.
+    FFT (and the page's, quality.js, Bluestein's) about ten times a power of two. Zero
+    padding changes neither the energy nor the envelope over the signal's own span beyond
+    the mask's edge ripple (the thresholds were recalibrated with it: docs/quality.md).
     """
     return 1 << max(1, (n - 1).bit_length())
 
