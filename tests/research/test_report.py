@@ -354,6 +354,8 @@ def test_recipe_text_names_every_change():
                  "label smoothing ε = 0.1"):
         assert part in text
     assert recipe_text(dataclasses.asdict(RECIPES["paper"])).endswith("the paper's recipe")
+    mixed = recipe_text(dataclasses.asdict(RECIPES["joint-augment-smooth-noise-mixstyle"]))
+    assert "MixStyle" in mixed and "p = 0.5" in mixed and "MixStyle" not in text
 
 
 def test_model_cards_say_what_a_fold_holds(tmp_path):

@@ -305,6 +305,9 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         extra.append(f"weights averaged over the last {recipe['average_last']} epochs")
     if recipe.get("label_smoothing"):
         extra.append(f"label smoothing ε = {recipe['label_smoothing']:g}")
+    if recipe.get("mixstyle"):
+        extra.append(f"MixStyle (early feature statistics mixed between recordings, "
+                     f"p = {recipe['mixstyle']:g})")
     if recipe.get("own_repeat", 1) > 1:
         extra.append(f"the set's own recordings drawn {recipe['own_repeat']}× per epoch")
     if recipe.get("distill_from"):
