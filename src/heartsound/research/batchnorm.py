@@ -129,6 +129,9 @@ LIFTED: list[tuple[str, str | None]] = [("a-physionet-by-file", "a-noise-by-file
                                         ("a-pretrained-by-session", "a-noise-by-session"),
                                         ("b-physionet-by-patient", None),
                                         ("b-pretrained-by-patient", None)]
+# (row with MixStyle, the same recipe without it)
+MIXSTYLE: list[tuple[str, str]] = [("a-mixstyle-by-file", "a-noise-by-file"),
+                                   ("a-mixstyle-by-session", "a-noise-by-session")]
 CARRIED = "†"  # a seed's figure kept from the page as it was: its run is not in this checkout
 
 
@@ -328,6 +331,20 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
                      f"{ROWS[with_row].label.split(', ')[-1]} | {how} | "
                      f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} "
                      f"({len(a)}) | {paired} |")
+    lines += ["", "## MixStyle on set A", "",
+              "Set A's shipped recipe with MixStyle (Zhou et al., 2021: with probability 0.5 "
+              "per batch, the channel mean and spread of the feature maps after the stem and "
+              "the first two rows of blocks mixed with another recording's; "
+              "`--set mixstyle=0.5`), against the same recipe without it, paired by seed. "
+              "Recording sessions are set A's phones and rooms: the by-session row is what "
+              "MixStyle is for.", "",
+              "| protocol | without MixStyle (seeds) | with MixStyle (seeds) | paired "
+              "(better/same/worse) |", "|---|---|---|---|"]
+    for with_row, without_row in MIXSTYLE:
+        a, b = per_row[with_row], per_row[without_row]
+        paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        lines.append(f"| {ROWS[with_row].label.split(', ')[-1]} | {_ms(list(b.values()))} "
+                     f"({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | {paired} |")
     lines += ["",
               "The runs (`heartsound-lab batchnorm --train` trains the missing ones, the "
               "pre-training first where a row starts from it):", "",

@@ -95,12 +95,6 @@ class Recipe:
     # The noise's colour: "pink" (1/f: room and handling noise) or "white" (a sensor's and
     # a converter's hiss: it fills the quiet high bands of the map, where pink noise does not).
     noise_color: str = "pink"
-    # MixStyle (Zhou et al., 2021, "Domain generalization with MixStyle"): with this
-    # probability per batch, the per-channel mean and spread over time and frequency of the
-    # feature maps after the stem and the first two rows of blocks (where a device's
-    # colouring lives) are mixed with those of another map of the batch at a Beta(0.1, 0.1)
-    # weight: new "devices" between the training ones. Off at inference (nothing exported).
-    mixstyle: float = 0.0
 
     @property
     def whole(self) -> bool:
@@ -157,6 +151,12 @@ class ResearchRecipe(Recipe):
     # a map centred over time by a constant, which the centring removes; a band pushed under
     # the noise floor is what it cannot remove.
     band_limit_hz: float = 0.0
+    # MixStyle (Zhou et al., 2021, "Domain generalization with MixStyle"): with this
+    # probability per batch, the per-channel mean and spread over time and frequency of the
+    # feature maps after the stem and the first two rows of blocks (where a device's
+    # colouring lives) are mixed with those of another map of the batch at a Beta(0.1, 0.1)
+    # weight: new "devices" between the training ones. Off at inference (nothing exported).
+    mixstyle: float = 0.0
 
 
 # Each research setting and its default, off: what a shipped Recipe reads for it.
@@ -233,11 +233,6 @@ RECIPES = {
     "joint-augment-smooth-noise": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                          joint="pascal", label_smoothing=0.1,
                                          noise_snr_db=20.0, noise_color="white"),
-    # The same with MixStyle: set A's recording sessions are its devices and rooms.
-    "joint-augment-smooth-noise-mixstyle": Recipe(spec_augment=True, gain_db=6.0,
-                                                  select="last", joint="pascal",
-                                                  label_smoothing=0.1, noise_snr_db=20.0,
-                                                  noise_color="white", mixstyle=0.5),
     # Screening across databases (PhysioNet 2016): augmentation, random 7-s crops of the
     # whole recording, windows 2 s apart averaged, every database×class drawn equally.
     "screening": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
