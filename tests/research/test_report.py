@@ -390,6 +390,21 @@ def test_model_cards_say_what_a_fold_holds(tmp_path):
     assert "(5-fold, grouped: set A by file)" in a and "**Limits**: set A's recordings" in a
     assert "(5-fold, grouped: set B by patient)" in b and "**Limits**" not in b
     assert "leave-one-database-out" in p and "MAcc" in p and "PhysioNet/CinC 2016" in p
+    # set A's shipped study starts from the PhysioNet pre-training: both commands, in order
+    pre = "--out runs/batchnorm/physionet-pretrain`, then `heartsound train --dataset pascal-a"
+    assert pre in a and "--set pretrained=runs/batchnorm/physionet-pretrain/final/model.pt" in a
+    assert "pretrained" not in b and "pretrained" not in p
+
+
+def test_a_pretrained_study_names_a_pretraining_of_its_own_network():
+    from heartsound.research.batchnorm import PRETRAINS
+    from heartsound.research.study import STUDIES
+
+    for name, study in STUDIES.items():
+        if study.pretrain:
+            row = PRETRAINS[study.pretrain]
+            assert (row.model, row.scale, row.maps) == (
+                study.model, study.scale, "log-mel" if study.log_mel else "mfcc"), name
 
 
 def test_a_shipped_model_without_its_run_keeps_its_card(tmp_path):
