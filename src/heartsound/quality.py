@@ -246,21 +246,21 @@ def _bins(n: int, sample_rate: int, band: tuple[float, float]) -> slice:
                  min(n // 2, math.floor(band[1] * n / sample_rate)) + 1)
 
 
-def _band_ratio(spec: np.ndarray, n: int, sample_rate: int, band: tuple[float, float]
-                ) -> float:
+def _band_ratio(spec: np.ndarray, sample_rate: int, band: tuple[float, float]) -> float:
+    # spec: a _spectrum, so its transform length is even: 2·(bins - 1)
     power = spec.real ** 2 + spec.imag ** 2
     total = float(power.sum())
     if not total > 0.0:
         return 0.0
-    return float(power[_bins(n, sample_rate, band)].sum() / total)
+    return float(power[_bins(2 * (spec.size - 1), sample_rate, band)].sum() / total)
 
 
 def _envelope(spec: np.ndarray, n: int, sample_rate: int, band: tuple[float, float],
               rate: int) -> np.ndarray:
-    # spec: the n-sample signal's rfft at fft_length(n) points. The band-limited signal is
-    # rebuilt at a quarter of 4 kHz (any rate above 2·band[1] holds it): k-fold fewer
+    # spec: the n-sample signal's _spectrum (2·(bins - 1) points). The band-limited signal
+    # is rebuilt at a quarter of 4 kHz (any rate above 2·band[1] holds it): k-fold fewer
     # samples to transform, rectify and average; only the signal's own span is kept.
-    n_fft = fft_length(n)
+    n_fft = 2 * (spec.size - 1)
     k = max(1, int(sample_rate // (2.5 * band[1])))
     m = n_fft // k
     sub = np.zeros(m // 2 + 1, dtype=spec.dtype)
@@ -279,7 +279,7 @@ def band_energy_ratio(y: np.ndarray, sample_rate: int, band: tuple[float, float]
     y = np.asarray(y, dtype=np.float64)
     if y.size < 2:
         return 0.0
-    return _band_ratio(_spectrum(y), fft_length(y.size), sample_rate, band)
+    return _band_ratio(_spectrum(y), sample_rate, band)
 
 
 def envelope(y: np.ndarray, sample_rate: int, band: tuple[float, float] = BAND_HZ,
@@ -367,8 +367,7 @@ def band_indices(y: np.ndarray, sample_rate: int, band: tuple[float, float] = BA
     spec = _spectrum(y)
     env = _envelope(spec, y.size, sample_rate, band, envelope_rate)
     r, bpm = envelope_periodicity(env, envelope_rate, bpm_range)
-    out.update(level_dbfs=level_dbfs(y),
-               band_ratio=_band_ratio(spec, fft_length(y.size), sample_rate, band),
+    out.update(level_dbfs=level_dbfs(y), band_ratio=_band_ratio(spec, sample_rate, band),
                kurtosis=kurtosis(y), envelope_cv=envelope_cv(env), periodicity=r,
                heart_rate_bpm=bpm)
     return out

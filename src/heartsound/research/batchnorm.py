@@ -103,23 +103,22 @@ def pretrained_path(name: str) -> str:
 
 
 PRETRAINED = pretrained_path("physionet-pretrain")  # set A's pre-trained state dict
+# Set A's shipped recipe, by session and by file: pre-trained on PhysioNet, and with MixStyle
+# (docs/physionet.md's row of the same name; recording sessions are set A's devices and rooms).
 for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
-    ROWS[f"a-pretrained-by-{_what.split()[-1]}"] = NormRow(
+    _ln = ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A)
+    _by = _what.split()[-1]
+    ROWS[f"a-pretrained-by-{_by}"] = NormRow(
         f"set A + white-noise copies, pre-trained on PhysioNet 2016, folds by {_what}",
         "pascal-a", "light-level-bn", NOISE, _split, 4, "mfcc", (f"pretrained={PRETRAINED}",),
-        ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A))
+        _ln)
+    ROWS[f"a-mixstyle-by-{_by}"] = NormRow(
+        f"set A + white-noise copies + MixStyle (p 0.5), folds by {_what}", "pascal-a",
+        "light-level-bn", NOISE, _split, 4, "mfcc", ("mixstyle=0.5",), _ln)
 ROWS["b-pretrained-by-patient"] = NormRow(
     "set B pre-trained on PhysioNet 2016 (the shipped LayerNorm network and recipe), folds by "
     "patient", "pascal-b", "light-centred", SMOOTH, "grouped", 2, "log-mel",
     (f"pretrained={pretrained_path('physionet-pretrain-b')}",), ("Set B", LN_B))
-
-# MixStyle (docs/physionet.md's row of the same name) on set A's shipped recipe: recording
-# sessions are set A's devices and rooms.
-for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
-    ROWS[f"a-mixstyle-by-{_what.split()[-1]}"] = NormRow(
-        f"set A + white-noise copies + MixStyle (p 0.5), folds by {_what}", "pascal-a",
-        "light-level-bn", NOISE, _split, 4, "mfcc", ("mixstyle=0.5",),
-        ("Set A", f"{LN_A}, folds by recording session" if _split == "sessions" else LN_A))
 
 # (row with PhysioNet 2016 added or pre-trained on, the same recipe without it: a row here, or
 # None for the LayerNorm seeds of docs/ablation.md): issue 23's "PASCAL lifted".
@@ -164,11 +163,11 @@ def row_sets(row: NormRow, runs: Path) -> list[str]:
             for s in row.sets]
 
 
-def pretrained_state(runs: Path, name: str = "physionet-pretrain") -> Path:
+def pretrained_state(runs: Path, name: str) -> Path:
     return Path(runs) / Path(pretrained_path(name)).relative_to("runs")
 
 
-def pretrain(runs: Path, threads: int | None, name: str = "physionet-pretrain") -> Path:
+def pretrain(runs: Path, threads: int | None, name: str) -> Path:
     """:data:`PRETRAINS` ``name``'s final state dict, trained first when it is missing."""
     from heartsound.training.train import (
         recipe_with,

@@ -335,18 +335,17 @@ def recipe_text(recipe: dict[str, Any]) -> str:
 def regenerate_text(name: str) -> str:
     """The commands that train a study's run folder, its pre-training first."""
     study = STUDIES[name]
-    pre = ""
+    pre, start = "", ""
     if study.pretrain:
         from heartsound.research.batchnorm import PRETRAINS, pretrained_path, train_arguments
 
         state = pretrained_path(study.pretrain)
         pre = (f"`heartsound train {' '.join(train_arguments(PRETRAINS[study.pretrain], 0))} "
                f"--out {Path(state).parent.parent}`, then ")
+        start = f" --set pretrained={state}"
     return (f"{pre}`heartsound train --dataset {study.dataset} --model {study.model} "
             f"--recipe {study.recipe} --split {study.split} --scale {study.scale}"
-            + (" --maps log-mel" if study.log_mel else "")
-            + (f" --set pretrained={state}" if study.pretrain else "")
-            + f" --out runs/{name}`")
+            + (" --maps log-mel" if study.log_mel else "") + f"{start} --out runs/{name}`")
 
 
 # What a "grouped" fold holds, per PASCAL set.

@@ -757,15 +757,17 @@ class MixStyle(Step):
     def __init__(self, model: Any, p: float, rng: np.random.Generator) -> None:
         self.p, self.rng = p, rng
         self.mix: tuple[Any, Any] | None = None  # (partner order, weights) of this batch
+        from heartsound.training.networks import LIGHT_ROWS, InvertedResidual
+
         features = getattr(model.net, "features", ())
-        # after the stem and the first two rows of blocks (the table's first rows)
-        blocks = [i for i, m in enumerate(features) if type(m).__name__ == "InvertedResidual"]
+        blocks = [i for i, m in enumerate(features) if isinstance(m, InvertedResidual)]
         if not blocks:
             raise ValueError("mixstyle needs a network of inverted residual blocks (light...)")
+        # after the stem and after the last block of each of the table's first two rows
         stem = blocks[0] - 1
-        rows = (stem, blocks[0], blocks[0] + 2)
-        self.hooks = [features[i].register_forward_hook(self._hook) for i in rows
-                      if i < len(features)]
+        first, second = (n for _, _, n, _ in LIGHT_ROWS[:2])
+        layers = (stem, stem + first, stem + first + second)
+        self.hooks = [features[i].register_forward_hook(self._hook) for i in layers]
 
     def inputs(self, batch: Batch) -> Batch:
         torch = _torch()

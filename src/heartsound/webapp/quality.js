@@ -113,7 +113,7 @@
   }
 
   function envelopeFromSpectrum(spec, n, rate, band, envRate) {
-    const nFft = fftLength(n);
+    const nFft = 2 * (spec.re.length - 1); // spec: a spectrum() of the n-sample signal
     const k = Math.max(1, Math.floor(rate / (2.5 * band[1])));
     const m = Math.floor(nFft / k);
     const size = Math.floor(m / 2) + 1;
@@ -198,7 +198,7 @@
     const spec = spectrum(y);
     let total = 0;
     for (let i = 0; i < spec.re.length; i++) total += spec.re[i] ** 2 + spec.im[i] ** 2;
-    const [start, stop] = bins(fftLength(y.length), rate, q.band_hz);
+    const [start, stop] = bins(2 * (spec.re.length - 1), rate, q.band_hz);
     let inBand = 0;
     for (let i = start; i < stop; i++) inBand += spec.re[i] ** 2 + spec.im[i] ** 2;
     const env = envelopeFromSpectrum(spec, y.length, rate, q.band_hz, q.envelope_rate);
