@@ -11,7 +11,6 @@ import functools
 import os
 import re
 import stat
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -30,34 +29,6 @@ class AudioError(Exception):
         self.path = None if path is None else str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
-
-
-def _check_riff_truncation(path: Path) -> None:
-    """Raise if a RIFF/WAVE file's data chunk declares more bytes than the file holds.
-
-    libsndfile quietly reads what is there; a cut-off download deserves a clear error instead.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            return  # not RIFF: let soundfile decide
-        if head[:4] == b"RF64":
-            return  # 64-bit sizes live in ds64; soundfile validates these itself
-        pos = 12
-        while pos + 8 <= size:
-            fh.seek(pos)
-            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
-            if chunk_id == b"data":
-                available = size - pos - 8
-                if chunk_size > available and chunk_size != 0xFFFFFFFF:
-                    raise AudioError(
-                        path,
-                        f"truncated WAV: header declares {chunk_size} bytes of audio, "
-                        f"file holds {available}",
-                    )
-                return
-            pos += 8 + chunk_size + (chunk_size & 1)
 
 
 MIN_SAMPLE_RATE = 1000  # Hz: below this a header is damaged or the file is not a recording
@@ -96,16 +67,18 @@ def _truncation_in_log(log: str) -> str | None:
     """A cut-off file as libsndfile's header log tells it, for every container it parses.
 
     libsndfile reads what is there and quietly shrinks its frame count to the bytes present
-    (AIFF, AU, W64, RF64 ...); its log keeps the sizes the header declared: "SSND : 64008
+    (WAV, AIFF, AU, W64, RF64 ...); its log keeps the sizes the header declared: "SSND : 64008
     (should be 31981)", "Chunk size A > file length B". No PASCAL or PhysioNet file logs one.
     """
-    for name, declared, present in _SHOULD_BE.findall(log):
+    # substring tests first: a whole file's log holds none of them, and the patterns'
+    # backtracking costs ~0.1 ms a file
+    for name, declared, present in _SHOULD_BE.findall(log) if "should be" in log else ():
         if int(declared) > int(present):
             return f"header declares {declared} bytes of {name.strip()}, file holds {present}"
-    m = _CHUNK_PAST_END.search(log)
+    m = _CHUNK_PAST_END.search(log) if "Chunk size" in log else None
     if m:
         return f"header declares a chunk of {m.group(1)} bytes, file holds {m.group(2)}"
-    m = _FRAMES_MISMATCH.search(log)
+    m = _FRAMES_MISMATCH.search(log) if "frame count" in log else None
     if m and int(m.group(1)) < int(m.group(2)):
         return f"header declares {m.group(2)} frames, file holds {m.group(1)}"
     if "File ended unexpectedly" in log or "lacks an end-of-stream" in log:  # Ogg
@@ -146,7 +119,6 @@ def load(
     p = Path(path)
     _check_file(p)
     try:
-        _check_riff_truncation(p)
         # bytes, not str: a file name that is not valid UTF-8 still opens
         with sf.SoundFile(os.fsencode(p)) as fh:
             rate = fh.samplerate

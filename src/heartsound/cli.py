@@ -271,7 +271,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_cv,
     )
 
-    config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset, args.rate)
+    config = resolve_frontend(args.scale, args.maps, args.recipe, args.dataset, args.rate,
+                              args.top_db)
     recipe = recipe_with(resolve_recipe(args.recipe, args.dataset), args.set)
     if args.pretrained:
         recipe = dataclasses.replace(recipe, pretrained=str(Path(args.pretrained).resolve()))
@@ -628,6 +629,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the front end's sample rate: 4000 (the paper's) or 2000 (PhysioNet "
                         "2016's own: band-pass to 900 Hz, mel bands to 1 kHz, the same frames "
                         "in time)")
+    p.add_argument("--top-db", type=float, default=80.0,
+                   help="each map's dynamic range: its dB values clipped to this far below "
+                        "its own peak (default 80, librosa's); less puts a quiet device's "
+                        "empty bands and another's noise floor at the same floor")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")

@@ -180,12 +180,15 @@ LATER_FIELDS: dict[str, Any] = {"cepstrum": True}
 DEFAULT = FrontEndConfig()
 
 
-def front_end(scale: int = 1, log_mel: bool = False, sample_rate: int = 4000
-              ) -> FrontEndConfig:
+def front_end(scale: int = 1, log_mel: bool = False, sample_rate: int = 4000,
+              top_db: float | None = DEFAULT.top_db) -> FrontEndConfig:
     """The paper's front end with frame length, FFT and hop × ``scale`` (its lightness
     variants), making log-mel maps instead of MFCCs with ``log_mel``; at ``sample_rate``
-    (:func:`at_rate`) instead of 4 kHz."""
+    (:func:`at_rate`) instead of 4 kHz; each map's dynamic range clipped to ``top_db``
+    below its peak (80 dB, librosa's, by default)."""
     cfg = at_rate(DEFAULT.scaled(scale), sample_rate)
+    if top_db != cfg.top_db:
+        cfg = dataclasses.replace(cfg, top_db=top_db)
     return dataclasses.replace(cfg, cepstrum=False) if log_mel else cfg
 
 

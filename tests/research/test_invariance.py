@@ -41,6 +41,22 @@ def test_agreement_and_page(monkeypatch):
     assert r["same"] == {"labels": 1.0, "dp": 0.0}
     assert r["silenced"] == {"labels": 0.0, "dp": 1.0}
     assert 0.0 <= r["near"] <= 1.0
-    page = invariance.markdown({"pascal-a-light": r}, 3, 1.0)
+    page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0)
+    assert "## synthetic (3 recordings)" in page
     assert "| pascal-a-light | 100.0% | **0.0%** |" in page
     assert "| pascal-a-light | 0.000 | 1.000 |" in page
+
+
+def test_physionet_records_first_of_each_database(tmp_path):
+    """The first records of each database by name, as long as predict reads them."""
+    import soundfile as sf
+
+    for db, names in (("a", ["a0002", "a0001", "a0003"]), ("b", ["b0001"])):
+        folder = tmp_path / f"training-{db}"
+        folder.mkdir()
+        for n in names:
+            seconds = 2.0 + int(n[1:])  # a0001: 3 s, a0002: 4 s ...
+            sf.write(str(folder / f"{n}.wav"), heart_like(seconds, 2000, seed=1), 2000)
+        (folder / "REFERENCE.csv").write_text("".join(f"{n},-1\n" for n in names))
+    recs = invariance.physionet_recordings(str(tmp_path), per_database=2)
+    assert [(x.size, rate) for x, rate in recs] == [(6000, 2000), (8000, 2000), (6000, 2000)]

@@ -1,5 +1,6 @@
 """Whole-recording windows, the candidate recipe's pieces, and int8 models."""
 
+import dataclasses
 import json
 import math
 
@@ -389,6 +390,15 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     assert resolve_frontend(None, None, "paper", "pascal-a") == front_end()
     assert resolve_frontend(None, "log-mel", "paper", "pascal-a").shape == (872, 48)
     assert resolve_frontend(2, None, "improved", "pascal-a") == front_end(2)
+    # a narrower dynamic range: the map's floor 40 dB under its peak, nothing else changed
+    narrow = resolve_frontend(4, "mfcc", "screening", "physionet2016", 4000, 40.0)
+    assert narrow.top_db == 40.0 and narrow.fingerprint() != front_end(4).fingerprint()
+    assert dataclasses.replace(narrow, top_db=80.0) == front_end(4)
+    from heartsound.research.physionet import ROWS
+
+    args = ROWS["centred-bn-screening-joint-10ep-top40"].train_arguments()
+    assert args[-2:] == ["--top-db", "40"] and "--top-db" not in ROWS[
+        "centred-bn-screening-joint-10ep"].train_arguments()
 
 
 def test_audio_noise_copies(make_wav, monkeypatch):

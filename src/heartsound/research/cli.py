@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("invariance", help="how often each shipped model keeps its label under "
                                           "gain, noise, resampling and a shifted start")
     p.add_argument("--data", help="PASCAL folder")
+    p.add_argument("--physionet-data", help="PhysioNet 2016 folder (default: found as "
+                                            "heartsound data finds it)")
+    p.add_argument("--per-database", type=int, default=60,
+                   help="PhysioNet records per database, the first by name (default 60)")
     p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
     p.add_argument("--out", help="markdown written (default: docs/invariance.md)")
     p.set_defaults(func=cmd_invariance)

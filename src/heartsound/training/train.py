@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from heartsound.atomic import write_json, write_text, write_with
-from heartsound.config import FrontEndConfig, front_end, resolve
+from heartsound.config import DEFAULT, FrontEndConfig, front_end, resolve
 from heartsound.data import (
     CLASSES,
     PHYSIONET,
@@ -296,15 +296,17 @@ def resolve_model(model: str | None, recipe: str, dataset: str) -> str:
 
 
 def resolve_frontend(scale: int | None, maps: str | None, recipe: str,
-                     dataset: str, sample_rate: int = 4000) -> FrontEndConfig:
+                     dataset: str, sample_rate: int = 4000,
+                     top_db: float | None = DEFAULT.top_db) -> FrontEndConfig:
     """The front end: frame-length factor ``scale`` and ``maps`` ("mfcc" or "log-mel") where
     given, else the improved choice's for ``--recipe improved`` and the paper's (872×20
-    MFCC maps) for any other recipe; at ``sample_rate`` (``config.at_rate``)."""
+    MFCC maps) for any other recipe; at ``sample_rate`` (``config.at_rate``), each map
+    clipped to ``top_db`` below its peak."""
     improved = IMPROVED[dataset_key(dataset)] if recipe == "improved" else None
     if scale is None:
         scale = improved.scale if improved else 1
     log_mel = (improved is not None and improved.log_mel) if maps is None else maps == "log-mel"
-    return front_end(scale, log_mel, sample_rate)
+    return front_end(scale, log_mel, sample_rate, top_db)
 
 
 # ------------------------------------------------------------------------------------ folds
