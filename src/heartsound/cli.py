@@ -629,10 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the front end's sample rate: 4000 (the paper's) or 2000 (PhysioNet "
                         "2016's own: band-pass to 900 Hz, mel bands to 1 kHz, the same frames "
                         "in time)")
-    p.add_argument("--top-db", type=float, default=80.0,
+    p.add_argument("--top-db", type=float, default=None,
                    help="each map's dynamic range: its dB values clipped to this far below "
-                        "its own peak (default 80, librosa's); less puts a quiet device's "
-                        "empty bands and another's noise floor at the same floor")
+                        "its own peak (less puts a quiet device's empty bands and another's "
+                        "noise floor at the same floor). Default: the improved recipe's "
+                        "(training.train.IMPROVED), 80 (librosa's) with any other recipe")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--limit", type=int, help="use only this many labelled recordings (smoke runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final all-data model")

@@ -102,7 +102,10 @@ class FrontEndConfig:
         return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of the first "
                 f"{self.duration_s:g} s ({self.frame_length}-sample frames every "
                 f"{self.hop_length} samples at {self.sample_rate} Hz, band-pass "
-                f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz)")
+                f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz"
+                + ("" if self.top_db == 80.0 else
+                   ", no dynamic-range clip" if self.top_db is None else
+                   f", {self.top_db:g} dB below its peak kept") + ")")
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -124,6 +124,9 @@ ROWS = {
         "80 dB otherwise: a 2-kHz database's empty upper bands and another device's noise "
         "floor read the same)", "light-centred-bn", "screening-joint", 4, "mfcc",
         "databases", ("epochs=10",), top_db=40.0),
+    "centred-bn-screening-joint-top40": PhysioRow(
+        "screening-joint (30 epochs) on maps clipped to 40 dB below their peak",
+        "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }

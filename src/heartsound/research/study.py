@@ -34,9 +34,10 @@ class Study(NamedTuple):
     # A heartsound.research.batchnorm.PRETRAINS run whose final state the backbone starts
     # from (trained first when missing), or None.
     pretrain: str | None = None
+    top_db: float = DEFAULT.top_db or 80.0  # each map's dynamic range below its peak
 
     def config(self) -> FrontEndConfig:
-        return front_end(self.scale, self.log_mel)
+        return front_end(self.scale, self.log_mel, top_db=self.top_db)
 
 
 STUDIES: dict[str, Study] = {
@@ -62,7 +63,8 @@ STUDIES: dict[str, Study] = {
     "b-light-improved": Study("pascal-b", IMPROVED["b"].model, "grouped", 2, "improved",
                               log_mel=True),
     "physionet-light": Study(PHYSIONET, IMPROVED[PHYSIONET].model, "databases",
-                             IMPROVED[PHYSIONET].scale, "improved"),
+                             IMPROVED[PHYSIONET].scale, "improved",
+                             top_db=IMPROVED[PHYSIONET].top_db),
 }
 # Shipped: the lightweight models with the improved recipe, network and front end
 # (train.IMPROVED). The paper's base models are trained by the studies above, not shipped:
@@ -345,7 +347,9 @@ def regenerate_text(name: str) -> str:
         start = f" --set pretrained={state}"
     return (f"{pre}`heartsound train --dataset {study.dataset} --model {study.model} "
             f"--recipe {study.recipe} --split {study.split} --scale {study.scale}"
-            + (" --maps log-mel" if study.log_mel else "") + f"{start} --out runs/{name}`")
+            + (" --maps log-mel" if study.log_mel else "")
+            + (f" --top-db {study.top_db:g}" if study.top_db != DEFAULT.top_db else "")
+            + f"{start} --out runs/{name}`")
 
 
 # What a "grouped" fold holds, per PASCAL set.

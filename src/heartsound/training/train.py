@@ -250,12 +250,14 @@ RECIPES = {
 }
 class Choice(NamedTuple):
     """The improved default for one kind of dataset: network, recipe, and front end (frame
-    length × ``scale``; log-mel maps instead of MFCCs with ``log_mel``)."""
+    length × ``scale``; log-mel maps instead of MFCCs with ``log_mel``; each map's dynamic
+    range, ``top_db`` below its peak)."""
 
     model: str
     recipe: str
     scale: int
     log_mel: bool = False
+    top_db: float = DEFAULT.top_db or 80.0
 
 
 # The default (--recipe improved): per set, the choice that docs/ablation.md found best over
@@ -297,15 +299,17 @@ def resolve_model(model: str | None, recipe: str, dataset: str) -> str:
 
 def resolve_frontend(scale: int | None, maps: str | None, recipe: str,
                      dataset: str, sample_rate: int = 4000,
-                     top_db: float | None = DEFAULT.top_db) -> FrontEndConfig:
-    """The front end: frame-length factor ``scale`` and ``maps`` ("mfcc" or "log-mel") where
-    given, else the improved choice's for ``--recipe improved`` and the paper's (872×20
-    MFCC maps) for any other recipe; at ``sample_rate`` (``config.at_rate``), each map
-    clipped to ``top_db`` below its peak."""
+                     top_db: float | None = None) -> FrontEndConfig:
+    """The front end: frame-length factor ``scale``, ``maps`` ("mfcc" or "log-mel") and
+    dynamic range ``top_db`` (dB below each map's peak) where given, else the improved
+    choice's for ``--recipe improved`` and the paper's (872×20 MFCC maps, 80 dB) for any
+    other recipe; at ``sample_rate`` (``config.at_rate``)."""
     improved = IMPROVED[dataset_key(dataset)] if recipe == "improved" else None
     if scale is None:
         scale = improved.scale if improved else 1
     log_mel = (improved is not None and improved.log_mel) if maps is None else maps == "log-mel"
+    if top_db is None:
+        top_db = improved.top_db if improved else DEFAULT.top_db
     return front_end(scale, log_mel, sample_rate, top_db)
 
 
