@@ -95,3 +95,36 @@ def test_pretrained_rows_start_from_the_pretraining_run(tmp_path):
     assert "--out runs/batchnorm/physionet-pretrain` (its `final/model.pt`)" in text
     assert "--out runs/batchnorm/physionet-pretrain-b` (its `final/model.pt`)" in text
     assert "| B, folds by patient | pre-trained | 0.835 ± 0.007 (2) | – (0) | – |" in text
+    # a pre-trained row and its pre-training share the front end's dynamic range too
+    for name in ROWS:
+        if (pre := pretraining_of(ROWS[name])) is not None:
+            assert PRETRAINS[pre].top_db == ROWS[name].top_db, name
+
+
+def test_dynamic_range_rows_pair_with_the_80_db_recipe(tmp_path):
+    """The 40-dB rows train with --top-db 40 (their pre-training too) and the page pairs
+    them by seed with the same recipe at 80 dB."""
+    top = ROWS["a-pretrained-top40-by-session"]
+    assert train_arguments(top, 0)[-6:-4] == ["--top-db", "40"]
+    assert "--top-db" not in train_arguments(ROWS["a-pretrained-by-session"], 0)
+    for name, acc in (("a-pretrained-by-session", 0.60), ("a-pretrained-top40-by-session", 0.63)):
+        folder = tmp_path / "batchnorm" / name / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(
+            {"mean": {"accuracy": {"mean": acc}}, "folds": [{"seconds": 60}]}))
+    text = markdown(tmp_path, ABLATION)
+    assert "## Set A on maps clipped to 40 dB" in text
+    assert ("| folds by recording session | 0.600 ± 0.000 (1) | 0.630 ± 0.000 (1) | "
+            "+0.030 (1/0/0) |") in text
+
+
+def test_only_names_known_rows(tmp_path):
+    import argparse
+
+    import pytest
+
+    from heartsound.research.batchnorm import batchnorm
+
+    with pytest.raises(ValueError, match="--only"):
+        batchnorm(argparse.Namespace(runs=str(tmp_path), train=True, only=["no-such-row"],
+                                     seeds=1, threads=1, data=None, out=str(tmp_path / "x.md")))

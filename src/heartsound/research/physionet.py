@@ -89,7 +89,8 @@ ROWS = {
                                       4, "mfcc", "databases"),
     "centred-bn-screening-joint": PhysioRow("the same with both PASCAL sets added as two "
                                             "more devices (findings as abnormal): "
-                                            "screening-joint, the shipped physionet-light",
+                                            "screening-joint, on librosa's 80-dB maps "
+                                            "(physionet-light before 2026-12-02)",
                                             "light-centred-bn", "screening-joint", 4, "mfcc",
                                             "databases"),
     "centred-bn-screening-joint-noise": PhysioRow(
@@ -125,7 +126,8 @@ ROWS = {
         "floor read the same)", "light-centred-bn", "screening-joint", 4, "mfcc",
         "databases", ("epochs=10",), top_db=40.0),
     "centred-bn-screening-joint-top40": PhysioRow(
-        "screening-joint (30 epochs) on maps clipped to 40 dB below their peak",
+        "screening-joint (30 epochs) on maps clipped to 40 dB below their peak: the shipped "
+        "physionet-light",
         "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),

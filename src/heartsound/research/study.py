@@ -442,7 +442,9 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path,
             f"- **Model**: {cfg['model']} CNN, {s_kb(path)} KB float32.",
             f"- **Input**: {frontend.n_frames}×{frontend.n_coefficients} {frontend.kind} map "
             f"of {first} ({frontend.frame_length}-sample frames every "
-            f"{frontend.hop_length} samples at {frontend.sample_rate} Hz).",
+            f"{frontend.hop_length} samples at {frontend.sample_rate} Hz"
+            + ("" if frontend.top_db == DEFAULT.top_db else
+               f"; dB values clipped to {frontend.top_db:g} dB below the map's peak") + ").",
             f"- **Recipe**: {recipe_text(recipe)}; {final.get('epochs', '?')} epochs "
             "on all data ("
             + ("the fixed budget" if recipe.get("select") == "last"
