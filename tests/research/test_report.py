@@ -391,8 +391,10 @@ def test_model_cards_say_what_a_fold_holds(tmp_path):
     assert "(5-fold, grouped: set B by patient)" in b and "**Limits**" not in b
     assert "leave-one-database-out" in p and "MAcc" in p and "PhysioNet/CinC 2016" in p
     # set A's shipped study starts from the PhysioNet pre-training: both commands, in order
-    pre = "--out runs/batchnorm/physionet-pretrain`, then `heartsound train --dataset pascal-a"
-    assert pre in a and "--set pretrained=runs/batchnorm/physionet-pretrain/final/model.pt" in a
+    pre = ("--top-db 40 --seed 0 --out runs/batchnorm/physionet-pretrain-top40`, then "
+           "`heartsound train --dataset pascal-a")
+    assert pre in a and "--top-db 40 --set pretrained=runs/batchnorm/physionet-pretrain-top40/" \
+        "final/model.pt" in a
     assert "pretrained" not in b and "pretrained" not in p
 
 

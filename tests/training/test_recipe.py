@@ -382,9 +382,13 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     for key in "ab":
         choice = IMPROVED[key]
         assert resolve_frontend(None, None, "improved", f"pascal-{key}") == front_end(
-            choice.scale, choice.log_mel)
-        assert STUDIES[f"{key}-light-improved"]._replace(pretrain=None) == Study(
+            choice.scale, choice.log_mel, top_db=choice.top_db)
+        assert STUDIES[f"{key}-light-improved"]._replace(pretrain=None, top_db=80.0) == Study(
             f"pascal-{key}", choice.model, "grouped", choice.scale, "improved", choice.log_mel)
+    # set A's shipped study: its choice on 40-dB maps (docs/batchnorm.md)
+    assert STUDIES["b-light-improved"].config() == resolve_frontend(
+        None, None, "improved", "pascal-b")
+    assert STUDIES["a-light-improved"].config() == front_end(4, top_db=40.0)
     # set A's shipped study alone starts from a pre-training (docs/batchnorm.md)
     assert [n for n, s in STUDIES.items() if s.pretrain] == ["a-light-improved"]
     assert resolve_frontend(None, None, "paper", "pascal-a") == front_end()

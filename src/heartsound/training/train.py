@@ -275,7 +275,8 @@ class Choice(NamedTuple):
 # 80 dB white noise at 30 dB SNR filled the 2-kHz records' empty bands and moved 31 % of
 # the labels on PhysioNet records, at 40 dB 4 %, at no cost across databases
 # (docs/invariance.md, docs/physionet.md). A CSV dataset gets augmentation on the paper's maps
-# (joint="pascal" adds nothing; unmeasured).
+# (joint="pascal" adds nothing; unmeasured). Set A's shipped model adds to its choice what
+# the ablation table has no row for: PhysioNet pre-training and 40-dB maps (its Study).
 IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth-noise", 4),
             "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True),
             "csv": Choice("light", "augment", 1),
