@@ -113,9 +113,11 @@ def test_dynamic_range_rows_pair_with_the_80_db_recipe(tmp_path):
         (folder / "summary.json").write_text(json.dumps(
             {"mean": {"accuracy": {"mean": acc}}, "folds": [{"seconds": 60}]}))
     text = markdown(tmp_path, ABLATION)
-    assert "## Set A on maps clipped to 40 dB" in text
-    assert ("| folds by recording session | 0.600 ± 0.000 (1) | 0.630 ± 0.000 (1) | "
+    assert "## Maps clipped to 40 dB" in text
+    assert ("| A, folds by recording session | 0.600 ± 0.000 (1) | 0.630 ± 0.000 (1) | "
             "+0.030 (1/0/0) |") in text
+    # set B's pairs with the LayerNorm seeds of docs/ablation.md
+    assert "| B, folds by patient | 0.835 ± 0.007 (2) | – (0) | – |" in text
 
 
 def test_only_names_known_rows(tmp_path):

@@ -59,7 +59,7 @@ STUDIES: dict[str, Study] = {
     # session 0.608 ± 0.019 against 0.573 ± 0.030 without (3 seeds, 3/0/0), by file the same
     # (docs/batchnorm.md, "PASCAL with PhysioNet 2016 added"); both on maps clipped to 40 dB
     # below their peak: +0.016 by file, +0.007 by session (3 seeds), and white noise no
-    # longer moves 45 % of its labels on PhysioNet records (docs/batchnorm.md, "Set A on maps
+    # longer moves 45 % of its labels on PhysioNet records (docs/batchnorm.md, "Maps
     # clipped to 40 dB"; docs/invariance.md).
     "a-light-improved": Study("pascal-a", IMPROVED["a"].model, "grouped", 4, "improved",
                               pretrain="physionet-pretrain-top40", top_db=40.0),
