@@ -27,7 +27,7 @@ import numpy as np
 
 from heartsound.atomic import write_text
 from heartsound.config import DEFAULT, FrontEndConfig, front_end
-from heartsound.research import REPO_ROOT
+from heartsound.research import REPO_ROOT, run_claimed
 from heartsound.research.study import noise_text
 
 ABLATION_SNR_DB = 10.0  # lowest SNR of the ablation's audio-noise rows
@@ -433,39 +433,6 @@ def slug(name: str) -> str:
     import re
 
     return re.sub(r"[^0-9A-Za-z]+", "-", name).strip("-")
-
-
-def claim(out: Path) -> Path | None:
-    """Create ``out/.running`` exclusively, so several ablation processes can share the
-    grid (each skips the runs another holds); None when another process holds it. A lock
-    left by a killed process must be deleted by hand."""
-    import os
-
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".running"
-    try:
-        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return None
-    return lock
-
-
-def run_claimed(out: Path, shown: str, train: Callable[[], object]) -> bool:
-    """Run ``train`` for the run folder ``out`` unless it is finished or another process
-    holds it (:func:`claim`), saying which on stderr as ``shown``; the lock goes either way.
-    True when it ran."""
-    if (out / "summary.json").exists() and not (out / ".running").exists():
-        return False
-    lock = claim(out)
-    if lock is None:
-        print(f"== {shown}: another process is on it, skipped", file=sys.stderr)
-        return False
-    print(f"== {shown}", file=sys.stderr)
-    try:
-        train()
-    finally:
-        lock.unlink(missing_ok=True)
-    return True
 
 
 def ablation(args: argparse.Namespace) -> int:

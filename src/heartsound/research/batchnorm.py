@@ -396,7 +396,7 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
 def batchnorm(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     if args.train:
-        from heartsound.research.ablation import run_claimed
+        from heartsound.research import run_claimed
         from heartsound.training.train import recipe_with, resolve_frontend, resolve_recipe, run_cv
 
         unknown = set(args.only or ()) - set(ROWS)

@@ -914,7 +914,8 @@ def seen_in_training(model: str, dataset: str) -> bool:
 # ------------------------------------------------------------------------- the command
 def physionet(args: argparse.Namespace) -> int:
     """``heartsound-lab physionet``: train the missing runs (``--train``), write the doc."""
-    from heartsound.research.ablation import run_claimed, write_doc
+    from heartsound.research import run_claimed
+    from heartsound.research.ablation import write_doc
 
     runs = Path(args.runs)
     rows = args.only or list(ROWS)
