@@ -30,7 +30,7 @@ OLD_DEFAULTS = {
     "distill_alpha": 0.5, "distill_temperature": 2.0, "joint_align": False, "stretch": 0.0}
 # Fields added since, each off at its default.
 NEW_DEFAULTS = {"balance": "none", "noise_color": "pink", "domain_adversarial": 0.0,
-                "band_limit_hz": 0.0, "mixstyle": 0.0}
+                "band_limit_hz": 0.0, "mixstyle": 0.0, "reverb_s": 0.0}
 
 
 def test_shipped_recipes_use_no_research_setting():
@@ -235,3 +235,26 @@ def test_band_limited_noisy_copies(make_wav):
     assert plain.shape == limited.shape and not np.allclose(plain, limited)
     with pytest.raises(ValueError, match="noise_snr_db"):
         train.check_recipe(train.replace_recipe(train.Recipe(), band_limit_hz=150.0))
+
+
+def test_reverberated_noisy_copies(make_wav):
+    """reverb_s smears each copy (the same draws otherwise differ), keeps its length and
+    level, and needs the noise copies; the impulse response's tail decays."""
+    import numpy as np
+    from conftest import heart_like
+
+    from heartsound.config import DEFAULT
+    from heartsound.training import train
+
+    wav = make_wav("beat.wav", heart_like(8.0, 4000), 4000)
+    plain = train.noisy_copies(wav, DEFAULT, 60.0, np.random.default_rng(0))
+    wet = train.noisy_copies(wav, DEFAULT, 60.0, np.random.default_rng(0), reverb_s=0.4)
+    assert plain.shape == wet.shape and not np.allclose(plain, wet)
+    click = np.zeros(4000)
+    click[0] = 1.0
+    y = train.reverberated(click, 4000, 0.2, np.random.default_rng(1))
+    assert y.size == 4000 and np.isclose(np.sqrt(np.mean(y ** 2)), np.sqrt(np.mean(click ** 2)))
+    early, late = np.abs(y[1:200]).mean(), np.abs(y[600:800]).mean()
+    assert late < early / 10 and np.abs(y[801:]).max() < 1e-12  # nothing after the tail
+    with pytest.raises(ValueError, match="noise_snr_db"):
+        train.check_recipe(train.replace_recipe(train.Recipe(), reverb_s=0.3))

@@ -125,6 +125,15 @@ ROWS = {
         "80 dB otherwise: a 2-kHz database's empty upper bands and another device's noise "
         "floor read the same)", "light-centred-bn", "screening-joint", 4, "mfcc",
         "databases", ("epochs=10",), top_db=40.0),
+    "centred-bn-screening-joint-10ep-top40-noise": PhysioRow(
+        "screening-joint-noise at 10 epochs on 40-dB maps (white-noise copies, 20-40 dB SNR)",
+        "light-centred-bn", "screening-joint-noise", 4, "mfcc", "databases", ("epochs=10",),
+        top_db=40.0),
+    "centred-bn-screening-joint-10ep-top40-reverb": PhysioRow(
+        "the same with each noisy copy reverberated first (a direct path and a decaying "
+        "white-noise tail, reverberation time 0.05-0.3 s: another room and chest)",
+        "light-centred-bn", "screening-joint-noise", 4, "mfcc", "databases",
+        ("epochs=10", "reverb_s=0.3"), top_db=40.0),
     "centred-bn-screening-joint-top40": PhysioRow(
         "screening-joint (30 epochs) on maps clipped to 40 dB below their peak: the shipped "
         "physionet-light",

@@ -151,6 +151,12 @@ class ResearchRecipe(Recipe):
     # a map centred over time by a constant, which the centring removes; a band pushed under
     # the noise floor is what it cannot remove.
     band_limit_hz: float = 0.0
+    # Another room and chest: each noisy copy convolved first with an impulse response of a
+    # direct path and an exponentially decaying white-noise tail whose reverberation time
+    # (60-dB decay) is drawn uniformly from [REVERB_MIN_S, reverb_s] (the usual synthetic
+    # room impulse response; a stethoscope's own resonances are fixed filters that centring
+    # removes, a tail smearing each sound over the next is not).
+    reverb_s: float = 0.0
     # MixStyle (Zhou et al., 2021, "Domain generalization with MixStyle"): with this
     # probability per batch, the per-channel mean and spread over time and frequency of the
     # feature maps after the stem and the first two rows of blocks (where a device's
@@ -410,15 +416,37 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return x / (x.std() + 1e-12)
 
 
+REVERB_MIN_S = 0.05  # shortest reverberation time of a reverberated copy (reverb_s)
+
+
+def reverberated(x: np.ndarray, sample_rate: int, rt60_s: float, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """``x`` convolved with a synthetic impulse response: a unit direct path and a white-noise
+    tail decaying 60 dB in ``rt60_s`` (as long as that), the tail carrying as much energy as
+    the direct path; the output as long as ``x``, its rms that of ``x``."""
+    from scipy.signal import fftconvolve
+
+    n = max(2, int(rt60_s * sample_rate))
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * 10 ** (-3 * t / rt60_s)
+    tail[0] = 0.0
+    ir = tail / (np.linalg.norm(tail) + 1e-12)
+    ir[0] = 1.0
+    y = fftconvolve(x, ir)[: x.size]
+    return y * (np.sqrt(np.mean(x ** 2)) / (np.sqrt(np.mean(y ** 2)) + 1e-12))
+
+
 def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.random.Generator,
                  copies: int = NOISE_COPIES, color: str = "pink",
-                 whole: bool = False, band_limit_hz: float = 0.0) -> np.ndarray | NoisyMaps:
+                 whole: bool = False, band_limit_hz: float = 0.0, reverb_s: float = 0.0
+                 ) -> np.ndarray | NoisyMaps:
     """``(copies, frames, n_mfcc)`` maps of one recording as another placement or a noisier
     room would give them: the start moved by up to ``MAX_SHIFT_S`` and pink (or ``color``
     "white") noise added at an SNR uniform in [snr_db, snr_db + NOISE_SPAN_DB] dB, then the
     usual band-pass, repeat rule, MFCC. ``whole``: whole-recording maps, one per copy (their
     lengths differ by the shift), as a :class:`NoisyMaps`. ``band_limit_hz``: each copy
-    low-passed first (``ResearchRecipe.band_limit_hz``)."""
+    low-passed first (``ResearchRecipe.band_limit_hz``); ``reverb_s``: reverberated first
+    (``ResearchRecipe.reverb_s``)."""
     from heartsound.audio import WHOLE_MAX_S, bandpass, fit_length, load, resample
     from heartsound.features import feature_map
 
@@ -432,6 +460,9 @@ def noisy_copies(path: Path, config: FrontEndConfig, snr_db: float, rng: np.rand
         if band_limit_hz:
             z = low_passed(z, config.sample_rate, float(np.exp(rng.uniform(
                 np.log(band_limit_hz), np.log(config.band_high_hz)))))
+        if reverb_s:
+            z = reverberated(z, config.sample_rate, float(rng.uniform(REVERB_MIN_S, reverb_s)),
+                             rng)
         snr = rng.uniform(snr_db, snr_db + NOISE_SPAN_DB)
         unit = pink_noise(z.size, rng) if color == "pink" else rng.standard_normal(z.size)
         noise = unit * np.sqrt(np.mean(z ** 2) / 10 ** (snr / 10))
@@ -477,7 +508,7 @@ def with_noise(maps: Sequence[np.ndarray], recordings: Sequence[Recording],
     for m, r in zip(maps, recordings, strict=True):
         copies = noisy_copies(r.path, config, recipe.noise_snr_db, rng,
                               color=recipe.noise_color, whole=recipe.whole,
-                              band_limit_hz=recipe.band_limit_hz)
+                              band_limit_hz=recipe.band_limit_hz, reverb_s=recipe.reverb_s)
         out.append(NoisyMaps((m, *copies)) if recipe.whole
                    else np.concatenate([m[None], copies]))
     return out
@@ -1543,6 +1574,10 @@ def check_recipe(recipe: Recipe) -> None:
 
     if recipe.band_limit_hz and not recipe.noise_snr_db:
         raise ValueError("band_limit_hz low-passes the noisy copies: set noise_snr_db too")
+    if recipe.reverb_s and not recipe.noise_snr_db:
+        raise ValueError("reverb_s reverberates the noisy copies: set noise_snr_db too")
+    if recipe.reverb_s and recipe.reverb_s < REVERB_MIN_S:
+        raise ValueError(f"reverb_s={recipe.reverb_s}: at least {REVERB_MIN_S} s")
     if recipe.own_repeat < 1:
         raise ValueError(f"own_repeat={recipe.own_repeat}: expected 1 or more")
     if recipe.noise_color not in ("pink", "white"):
