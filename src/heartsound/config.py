@@ -105,7 +105,7 @@ class FrontEndConfig:
                 f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz"
                 + ("" if self.top_db == 80.0 else
                    ", no dynamic-range clip" if self.top_db is None else
-                   f", {self.top_db:g} dB below its peak kept") + ")")
+                   f", clipped {self.top_db:g} dB below its peak") + ")")
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -344,3 +344,14 @@ def test_a_2khz_front_end_keeps_the_map_in_time():
     assert m4.shape == (215, 20)
     with pytest.raises(ValueError, match="whole samples"):
         at_rate(dataclasses.replace(four, hop_length=127), 2000)
+
+
+def test_summary_names_a_dynamic_range_other_than_librosas():
+    """``heartsound models`` shows a front end's dynamic range only where it is not 80 dB."""
+    import dataclasses
+
+    from heartsound.config import DEFAULT, front_end
+
+    assert "dB" not in DEFAULT.summary
+    assert front_end(4, top_db=40.0).summary.endswith(", clipped 40 dB below its peak)")
+    assert "no dynamic-range clip" in dataclasses.replace(DEFAULT, top_db=None).summary
