@@ -306,12 +306,12 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
              "run |", "|---|---|---|---|---|---|"]
     commands = []
     previous = previous_seeds(previous_text)
-    per_row = {}
+    per_row, ln_of = {}, {}
     for name, row in ROWS.items():
         bn = bn_runs(runs, name)
         ln = ablation_seeds(ablation_text, *row.ablation) if row.ablation else []
         acc, carried = seed_accuracies(bn, name, previous)
-        per_row[name] = acc
+        per_row[name], ln_of[name] = acc, ln
         common = [s for s in acc if s < len(ln)]
         paired = _paired([acc[s] - ln[s] for s in common])
         minutes = [(sum(f.get("seconds", 0.0) for f in r.get("folds", []))
@@ -340,17 +340,23 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               "23's aims: set A by session ≥ 0.65, set B ≥ 0.85).",
               "", "| protocol | PhysioNet | without PhysioNet (seeds) | with PhysioNet (seeds) | "
               "paired (better/same/worse) |", "|---|---|---|---|---|"]
-    for with_row, without_row in LIFTED:
+
+    def compared(with_row: str, without_row: str | None) -> str:
+        """The cells "without (seeds) | with (seeds) | paired" of a pair of rows; no
+        without-row: the with-row's LayerNorm seeds of docs/ablation.md."""
         a = per_row[with_row]
-        ablation = ROWS[with_row].ablation
-        b = (per_row[without_row] if without_row else dict(enumerate(
-            ablation_seeds(ablation_text, *ablation) if ablation else [])))
+        b = per_row[without_row] if without_row else dict(enumerate(ln_of[with_row]))
         paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        return (f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | "
+                f"{paired}")
+
+    def protocol(row: str) -> str:
+        return ROWS[row].label.split(", ")[-1]
+
+    for with_row, without_row in LIFTED:
         how = "pre-trained" if is_pretrained(ROWS[with_row]) else "added"
-        lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, "
-                     f"{ROWS[with_row].label.split(', ')[-1]} | {how} | "
-                     f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} "
-                     f"({len(a)}) | {paired} |")
+        lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, {protocol(with_row)} | {how} | "
+                     f"{compared(with_row, without_row)} |")
     lines += ["", "## MixStyle on set A", "",
               "Set A's shipped recipe with MixStyle (Zhou et al., 2021: with probability 0.5 "
               "per batch, the channel mean and spread of the feature maps after the stem and "
@@ -361,10 +367,7 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               "| protocol | without MixStyle (seeds) | with MixStyle (seeds) | paired "
               "(better/same/worse) |", "|---|---|---|---|"]
     for with_row, without_row in MIXSTYLE:
-        a, b = per_row[with_row], per_row[without_row]
-        paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
-        lines.append(f"| {ROWS[with_row].label.split(', ')[-1]} | {_ms(list(b.values()))} "
-                     f"({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | {paired} |")
+        lines.append(f"| {protocol(with_row)} | {compared(with_row, without_row)} |")
     lines += ["", "## Maps clipped to 40 dB", "",
               "Each set's shipped recipe (set A's pre-trained on PhysioNet 2016) with every "
               "map's dB values clipped to 40 dB below its peak instead of librosa's 80 "
@@ -375,14 +378,8 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               "| set, protocol | 80 dB (seeds) | 40 dB (seeds) | paired (better/same/worse) |",
               "|---|---|---|---|"]
     for with_row, without_row in DYNAMIC_RANGE:
-        a = per_row[with_row]
-        ablation = ROWS[with_row].ablation
-        b = (per_row[without_row] if without_row else dict(enumerate(
-            ablation_seeds(ablation_text, *ablation) if ablation else [])))
-        paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
-        lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, "
-                     f"{ROWS[with_row].label.split(', ')[-1]} | {_ms(list(b.values()))} "
-                     f"({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | {paired} |")
+        lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, {protocol(with_row)} | "
+                     f"{compared(with_row, without_row)} |")
     lines += ["",
               "The runs (`heartsound-lab batchnorm --train` trains the missing ones, the "
               "pre-training first where a row starts from it):", "",

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from heartsound.metrics import best_threshold, roc_auc, screening_scores
+from heartsound.rhythm import RHYTHM_MEASURES
 
 DATASET = "physionet2016"
 # The 2016 challenge's best official score (Potes et al., CinC 2016): MAcc on its hidden
@@ -910,11 +911,11 @@ def cross_section(cache_dir: Path, compute: bool, physionet_model: str = PHYSION
 
 
 # Without a network: research.baseline's 207 statistics of a whole recording (log-mel and
-# MFCC statistics, then the three beat-regularity measures of heartsound.rhythm, last).
+# MFCC statistics, then the beat-regularity measures of heartsound.rhythm, last).
 STATISTICS_SETS = {
     "beat regularity alone (the least similar cycle, the share of dissimilar cycles, "
-    "aperiodicity)": slice(204, 207),
-    "spectral statistics and beat regularity (all 207)": slice(0, 207),
+    "aperiodicity)": slice(-len(RHYTHM_MEASURES), None),
+    "spectral statistics and beat regularity (all 207)": slice(None),
 }
 
 
