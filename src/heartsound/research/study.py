@@ -34,7 +34,7 @@ class Study(NamedTuple):
     # A heartsound.research.batchnorm.PRETRAINS run whose final state the backbone starts
     # from (trained first when missing), or None.
     pretrain: str | None = None
-    top_db: float = DEFAULT.top_db or 80.0  # each map's dynamic range below its peak
+    top_db: float = 80.0  # each map's dynamic range below its peak (config.DEFAULT's)
 
     def config(self) -> FrontEndConfig:
         return front_end(self.scale, self.log_mel, top_db=self.top_db)

@@ -263,7 +263,7 @@ class Choice(NamedTuple):
     recipe: str
     scale: int
     log_mel: bool = False
-    top_db: float = DEFAULT.top_db or 80.0
+    top_db: float = 80.0  # librosa's, as config.DEFAULT
 
 
 # The default (--recipe improved): per set, the choice that docs/ablation.md found best over
