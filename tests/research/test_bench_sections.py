@@ -16,7 +16,8 @@ MACHINE = {"cpu": "Test CPU", "cores": 2, "python": "3", "platform": "x", "date"
 
 def fake_result() -> dict:
     """What run_bench returns, the old table empty and every new section filled in."""
-    per_set = {"files": 2, "rate_hz": 4000.0, "end_to_end_ms": 0.9, "load_ms": 0.1,
+    per_set = {"files": 2, "rate_hz": 4000.0, "end_to_end_ms": 0.9, "no_gate_ms": 0.7,
+               "load_ms": 0.1,
                "gate_ms": 0.2, "resample_ms": 0.0, "front_end_ms": 0.5, "network_ms": 0.15}
     side = {"params": 28963, "madds": 5_604_960, "ms": 0.5, "kb": 115.0,
             "ops": {"LayerNormalization": 0, "BatchNormalization": 0, "Transpose": 0}}
@@ -28,6 +29,12 @@ def fake_result() -> dict:
                     "ratio": {"gate": 5.0, "no_gate": 6.25}, "target_ratio": 5.0,
                     "same_label": {"gate": 0.99, "no_gate": 1.0},
                     "unusable": {"gate": 7, "no_gate": 0}},
+        "process_more": [{"model": "pascal-a-light", "files": 247, "files_44k": 52,
+                          "repeats": 3, "reference_s": 10.0,
+                          "predict_s": {"gate": 2.0, "no_gate": 1.6},
+                          "ratio": {"gate": 5.0, "no_gate": 6.25}, "target_ratio": 5.0,
+                          "same_label": {"gate": 0.98, "no_gate": 1.0},
+                          "unusable": {"gate": 7, "no_gate": 0}}],
         "cold_start": {"file": "/d/set_b/Bunlabelledtest__1.wav", "model": "pascal-b-light",
                        "repeats": 7, "target_ratio": 1.5,
                        "seconds": {"imports": 0.4, "predict": 0.6, "version": 0.5,
@@ -62,7 +69,9 @@ def test_markdown_renders_every_new_section():
     assert "| pascal-b-light-audio | 3.10 | 3.50 | pascal-b-light | 2.90 |" in text
     assert ("| 215×20 | light | light-bn | 28,963 / 28,963 | 5.6 | 1.25 | – | – | 0.50 | "
             "**2.50×** | 16/0/32; 0/0/0 | 0.500 / 0.400 / 0.450 | 8 |") in text
-    assert "| 2 of set A at 44.1 kHz | **0.90** | 0.10 | 0.40 | 0.50 | 0.20 | 0.15 |" in text
+    assert ("| `--model pascal-a-light`, quality gate on (the default) | 2.00 | 10.00 | **5.0×** "
+            "| 98.0 % | 7 |") in text
+    assert "| 2 of set A at 44.1 kHz | **0.90** | 0.70 | 0.10 | 0.40 | 0.50 | 0.20 | 0.15 |" in text
     assert "≤ 1 ms" in text
 
 

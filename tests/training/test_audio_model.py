@@ -75,8 +75,8 @@ def test_graph_is_plain_onnx_with_the_source_metadata(built):
     assert meta.pop("heartsound.source_model") == SOURCE
     assert meta == {p.key: p.value for p in source.metadata_props}
     assert aud.audio and not ref.audio and aud.classes == ref.classes
-    assert aud.path.stat().st_size < ref.path.stat().st_size + 100_000  # FIR, tables, bank
-    # the block FIR's matrix is built in the graph from the L taps, not stored (~400 KB)
+    assert aud.path.stat().st_size < ref.path.stat().st_size + 100_000  # filter, tables, bank
+    # no large constant: the DFT tables are built in the graph from small ones
     front = [t for t in proto.graph.initializer if t.name.startswith("fe/")]
     assert max(int(np.prod(t.dims)) for t in front) < 20_000
     # the band-pass and the DFT are GEMMs (MatMul), not long-kernel Convs (slow im2col)
@@ -126,14 +126,15 @@ def test_same_labels_and_probabilities_as_predict(built, data_dir):
     np.testing.assert_allclose(probs[0], got[paths[0]], atol=1e-6)
 
 
-# lengths around the extension (27), the block (64) and the taps (1583), 0.5 s to past 7.5 s
-LENGTHS = [28, 29, 63, 64, 65, 100, 1582, 1583, 1600, 1601, 2000, 2001, 4095, 12_345, 29_999,
-           30_000, 30_001, 36_000]
+# lengths around the extension (27), the filter's block (48) and its scan's reach (48·2^d
+# samples, d < 7), 0.5 s to past 7.5 s
+LENGTHS = [28, 29, 47, 48, 49, 63, 64, 65, 100, 1582, 1583, 1600, 1601, 2000, 2001, 3071,
+           3072, 3073, 4095, 6145, 12_345, 29_999, 30_000, 30_001, 36_000]
 
 
 @pytest.mark.parametrize("n", LENGTHS)
 def test_band_pass_is_sosfiltfilt(built, band_of, n):
-    """The graph's band-pass (block FIR) is audio.bandpass (float64 sosfiltfilt) to float32
+    """The graph's band-pass (block state space) is audio.bandpass (float64 sosfiltfilt) to float32
     rounding, on random signals and at the edges, with the first 7.5 s kept."""
     ref, _ = built
     rng = np.random.default_rng(n)
@@ -181,11 +182,11 @@ def test_front_end_graph_gives_the_feature_map(name):
     from onnx import TensorProto, helper
 
     from heartsound.config import FrontEndConfig
-    from heartsound.training.audio_model import OPSET, _Builder, _front_end, impulse_response
+    from heartsound.training.audio_model import OPSET, _Builder, _front_end
 
     config = FrontEndConfig(**FRONT_ENDS[name])
     b = _Builder()
-    _front_end(b, config, impulse_response(config), out="map")
+    _front_end(b, config, out="map")
     graph = helper.make_graph(
         b.nodes, "front_end",
         [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])],

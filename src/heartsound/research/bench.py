@@ -46,6 +46,9 @@ ROOT = REPO_ROOT
 # The shipped models the product figures run, by name: the files behind the names are
 # replaced (BatchNorm versions) without renaming, so their architecture is read from them.
 PROCESS_MODEL = "pascal-b-light"  # whole-process comparison and cold start
+# the light network without LayerNorm: the whole-process comparison again, against its own
+# reference (the same model in it)
+PROCESS_MODEL_BN = "pascal-a-light"
 SHIPPED_LIGHT = ("pascal-a-light", "pascal-b-light")  # in-process file → class
 # LayerNorm network → its BatchNorm twin (folded into the convolutions by the export).
 NORM_PAIRS = (("light", "light-bn"), ("light-centred", "light-centred-bn"),
@@ -515,7 +518,8 @@ def norm_table(repeats: int, tmp: Path, pairs: tuple[tuple[str, str], ...] = NOR
 
 def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[str, Any]:
     """File → class per recording as ``heartsound predict`` does it (prediction_rows, the
-    quality gate on, batch 1, the model loaded, one thread), for each set of files, with
+    quality gate on, batch 1, the model loaded, one thread) and as ``--no-quality-gate``
+    does it, for each set of files, with
     its stages timed alone: reading, the resampler, the front end (resampled, band-passed,
     the map), the gate as predict runs it (from the front end's band-limited signal) and
     the network."""
@@ -530,8 +534,9 @@ def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[st
     out: dict[str, Any] = {"model": model, "arch": clf.metadata.get("arch"),
                            "input": cfg.label, "sets": {}}
     for key, paths in sets.items():
-        stages: dict[str, list[float]] = {"end_to_end": [], "load": [], "resample": [],
-                                          "front_end": [], "gate": [], "network": []}
+        stages: dict[str, list[float]] = {"end_to_end": [], "no_gate": [], "load": [],
+                                          "resample": [], "front_end": [], "gate": [],
+                                          "network": []}
         rates = []
         for p in paths:
             x, rate = audio.load(p, max_seconds=cfg.read_seconds)
@@ -541,6 +546,8 @@ def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[st
             rates.append(rate)
             stages["end_to_end"].append(median_ms(
                 lambda p=p: prediction_rows(clf, [p], batch=1), repeats))
+            stages["no_gate"].append(median_ms(
+                lambda p=p: prediction_rows(clf, [p], batch=1, quality_gate=False), repeats))
             stages["load"].append(median_ms(
                 lambda p=p: audio.load(p, max_seconds=cfg.read_seconds), repeats))
             stages["resample"].append(median_ms(
@@ -668,6 +675,11 @@ def issue21(args: argparse.Namespace, repeats: int, per_set: int, tmp: Path
         rows, _ = prediction_rows(Classifier.load(PROCESS_MODEL), b_files[:20])
         usable = next((r["path"] for r in rows if r["label"] != "unusable"), str(b_files[0]))
     out["cold_start"] = cold_start(Path(usable), PROCESS_MODEL, 3 if args.quick else 7)
+    if (models_dir() / f"{PROCESS_MODEL_BN}.onnx").is_file():
+        more = process_comparison(files, PROCESS_MODEL_BN, 1 if args.quick else 3)
+        if more:
+            more.pop("usable_file")
+            out["process_more"] = [more]
     set_b = pick_recordings(args.data, per_set, seed=0, sets="b")
     set_a = pick_recordings(args.data, per_set, seed=0, sets="a")
     out["audio_models"] = audio_models(set_b, repeats)
@@ -709,16 +721,20 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             "imports included; both pinned to one thread (OMP/OPENBLAS/MKL_NUM_THREADS=1); "
             f"median of {proc['repeats']} run(s), interleaved; {where}. Same label: share of "
             "the files `predict` classified that got the reference's label (the gate's "
-            "`unusable` answers left out: the reference has no gate).", "",
+            "`unusable` answers left out: the reference has no gate). Below the default "
+            "model, the same comparison for another shipped model where there is one (its "
+            "reference runs that model too).", "",
             f"| `heartsound predict` | seconds | reference (s) | ratio (target ≥ "
             f"{targets['process_ratio']:g}×) | same label | unusable |",
             "|---|---|---|---|---|---|"]
-        for key, what in (("gate", "quality gate on (the default)"),
-                          ("no_gate", "`--no-quality-gate`")):
-            lines.append(
-                f"| {what} | {proc['predict_s'][key]:.2f} | {proc['reference_s']:.2f} | "
-                f"**{proc['ratio'][key]:.1f}×** | {_pct(proc['same_label'][key])} | "
-                f"{proc['unusable'][key]} |")
+        for p in [proc, *result.get("process_more", [])]:
+            model = "" if p is proc else f"`--model {p['model']}`, "
+            for key, what in (("gate", "quality gate on (the default)"),
+                              ("no_gate", "`--no-quality-gate`")):
+                lines.append(
+                    f"| {model}{what} | {p['predict_s'][key]:.2f} | {p['reference_s']:.2f} | "
+                    f"**{p['ratio'][key]:.1f}×** | {_pct(p['same_label'][key])} | "
+                    f"{p['unusable'][key]} |")
     cold = result.get("cold_start")
     if cold:
         sec, ratio = cold["seconds"], cold["ratio"]
@@ -790,9 +806,10 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             "", "## In process, file → class", "",
             "Per 7-s recording as `heartsound predict` does it (`prediction_rows`, the "
             "quality gate on, one file per call, the model loaded, one thread), median ms "
-            f"per file averaged over the files, {where}; beside it, its stages timed "
-            "alone: reading the file, the resampler (44.1 → 4 kHz for set A, nothing for set "
-            "B), the front end (resampler included: band-pass and map), the gate as `predict` "
+            f"per file averaged over the files, {where}; then the same with "
+            "`--no-quality-gate`; beside them, the stages timed alone: reading the file, "
+            "the resampler (44.1 → 4 kHz for set A, nothing for set B), the front end "
+            "(resampler included: band-pass and map), the gate as `predict` "
             "runs it (its indices from the front end's band-limited signal) and the "
             "network. Like `predict`, the bench keeps freed memory in the process "
             "(`cli.keep_heap`: without it each recording's ~1-MB arrays are mapped and "
@@ -800,15 +817,16 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             f"{'' if result.get('heap_kept', True) else ' (not available here: off)'}. "
             "Target for a 4-kHz file: ≤ "
             f"{targets['in_process_4k_ms']:g} ms.", "",
-            "| model | files | file → class (ms) | read (ms) | resample (ms) | front end (ms) "
-            "| gate (ms) | network (ms) |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| model | files | file → class (ms) | without the gate (ms) | read (ms) "
+            "| resample (ms) | front end (ms) | gate (ms) | network (ms) |",
+            "|---|---|---|---|---|---|---|---|---|"]
         for r in inproc:
             for key, s in r["sets"].items():
                 lines.append(
                     f"| {r['model']} ({r['arch'] or '?'}, {r['input']}) | {s['files']} of "
                     f"set {key.upper()} at {s['rate_hz'] / 1000:g} kHz | "
-                    f"**{s['end_to_end_ms']:.2f}** | {s['load_ms']:.2f} | "
+                    f"**{s['end_to_end_ms']:.2f}** | {_f(s.get('no_gate_ms'))} | "
+                    f"{s['load_ms']:.2f} | "
                     f"{s['resample_ms']:.2f} | {_f(s.get('front_end_ms'))} | "
                     f"{s['gate_ms']:.2f} | {_f(s.get('network_ms'))} |")
     return lines

@@ -12,20 +12,18 @@ and onnxruntime-web's WebAssembly backend both run it):
 1. the first ``read_seconds`` (7.5 s, 30,000 samples): ``Slice``;
 2. the zero-phase Butterworth band-pass, ``scipy.signal.sosfiltfilt``'s exact definition:
    odd extension by ``pad`` (27) samples at both ends (``Slice`` with step -1, ``Mul``,
-   ``Sub``, ``Concat``); the forward pass from its steady-state initial conditions, which is
-   the causal filter run over a past that repeats the first extended sample forever: that
-   sample ``Tile``d ``B·(K-1) ≥ L - 1`` times in front, then the truncated impulse response
-   ``h`` of the SOS cascade (``L`` taps, cut where the ``L1`` norm of the rest is below
-   :data:`TAIL`, 1e-8, far below float32 rounding); the backward pass likewise on the
+   ``Sub``, ``Concat``); the forward pass from its steady-state initial conditions
+   (``sosfilt_zi`` times the first extended sample), the backward pass likewise on the
    reversed forward output; that reversed back and the extension cropped (one ``Slice``).
-   Two causal FIRs, not one symmetric FIR with response ``|H|²``: the same cost, and the
-   edges (the steady-state initial conditions) come out exactly as ``sosfiltfilt``'s, not
-   only the interior. Each FIR is a block (polyphase) convolution, because a single-channel
-   ``Conv`` with ``L`` taps is im2col (``L`` floats per output) and a memory-bound GEMV in
-   onnxruntime (~15 ms a pass over 7.5 s, against ~1.5 ms): the signal ``Reshape``d to blocks
-   of ``B`` (:data:`BLOCK`, 64) samples, each output block the ``K = ceil((L-1)/B) + 1``
-   input blocks up to it (``Gather``) times ``W[B·j + i, o] = h[B·(K-1-j) + o - i]``, a
-   ``(B·K, B)`` matrix (one ``MatMul``), itself built by a ``Gather`` from ``h``, not stored;
+   Each pass is the SOS cascade as one linear state-space system computed a block of ``B``
+   (48) samples at a time, as the numpy front end does it
+   (:class:`heartsound.audio._BlockSosfilt`, :func:`_causal_iir`): per block the outputs
+   are the block's inputs times a ``(B, B)`` Toeplitz matrix plus its start state times a
+   ``(states, B)`` matrix, and the start states come from a log-depth prefix scan
+   (``MatMul``, ``Slice``, ``Add``, ``Concat``), so no ``Loop`` and no per-sample recursion.
+   Exact, edges included (steady-state initial conditions as ``sosfiltfilt``'s), to float32
+   rounding; until 2026-12-02 each pass was a 1,583-tap FIR (the impulse response cut
+   where the rest's L1 norm fell below 1e-8) as a block convolution, 26 times the products;
 3. fit to ``duration_s`` (28,000 samples): ``Tile`` by ``ceil(28000 / n)`` (1 for a long
    recording) and ``Slice``, the paper's repeat rule;
 4. frames, periodic Hann window, DFT and power: the frames ``Gather``ed as runs of
@@ -95,36 +93,13 @@ SUFFIX = "-audio"
 INPUT = "audio"
 OUTPUT = "probabilities"
 OPSET = 17
-TAIL = 1e-8  # L1 norm of the impulse response left out of the FIR (per unit of input)
 PROB_FLOOR = 1e-12  # calibration.scale's clip before the log
-BLOCK = 64  # samples per block of the band-pass's block FIR (32 to 128 run about as fast)
 _INT_MAX = 2**62
 
 
 def bandpass_pad(sos: np.ndarray) -> int:
     """``sosfiltfilt``'s default extension length (as :func:`heartsound.audio.bandpass`)."""
     return 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
-
-
-def impulse_response(config: FrontEndConfig, tail: float = TAIL,
-                     limit: int = 1 << 16) -> np.ndarray:
-    """The causal band-pass's impulse response (the forward pass of the zero-phase filter),
-    cut after the first ``L`` taps such that ``sum |h[L:]| < tail``."""
-    from scipy import signal as sps
-
-    from heartsound.audio import bandpass_sos
-
-    sos = bandpass_sos(config.band_low_hz, config.band_high_hz, config.sample_rate,
-                       config.filter_order)
-    impulse = np.zeros(limit)
-    impulse[0] = 1.0
-    h = sps.sosfilt(sos, impulse)
-    rest = np.cumsum(np.abs(h)[::-1])[::-1]  # rest[i] = sum |h[i:]|
-    short = np.flatnonzero(rest < tail)
-    if not short.size:
-        raise ValueError(f"the band-pass impulse response has not decayed to {tail} after "
-                         f"{limit} samples")
-    return h[: int(short[0])]
 
 
 class _Builder:
@@ -165,12 +140,6 @@ class _Builder:
                        self.ints(step))
 
 
-def _blocks(taps: int, block: int) -> int:
-    """``K``: the block FIR's kernel length in blocks, the fewest that reach ``taps - 1``
-    samples back from every position in a block."""
-    return -(-(taps - 1) // block) + 1
-
-
 def _range(b: _Builder, start: int | str, limit: int | str, delta: int = 1) -> str:
     def scalar(v: int | str) -> str:
         return v if isinstance(v, str) else b.const(np.int64(v))
@@ -178,41 +147,84 @@ def _range(b: _Builder, start: int | str, limit: int | str, delta: int = 1) -> s
     return b.op("Range", scalar(start), scalar(limit), scalar(delta))
 
 
-def _block_kernel(b: _Builder, h: np.ndarray, block: int) -> str:
-    """The block FIR's matrix ``W[B·j + i, o] = h[B·(K-1-j) + o - i]`` (0 outside ``h``),
-    shape ``(B·K, B)``: a ``Gather`` from ``h`` zero-padded at both ends, at an index built
-    from ``Range``s, so the file holds ``B·K + B - 1`` floats rather than ``B·B·K`` (~400 KB);
-    onnxruntime folds it once when it loads the model."""
-    taps, k = len(h), _blocks(len(h), block)
-    padded = np.concatenate([np.zeros(block - 1), h, np.zeros(block * k - taps)])
-    # padded[B-1 + B·(K-1) - m + o] for row m = B·j + i
-    index = b.op("Add", b.op("Unsqueeze", _range(b, block * k - 1, -1, -1), b.ints(1)),
+NEGLIGIBLE = 2.0**-40  # a scan matrix this small (norm) adds nothing at float32 precision
+
+
+def _balanced_filter(config: FrontEndConfig) -> tuple[np.ndarray, ...]:
+    """The band-pass's block state-space matrices (:class:`heartsound.audio._BlockSosfilt`,
+    row-vector form) in balanced coordinates, and its steady-state initial state there.
+
+    The cascade's own state basis (scipy's direct-form-II-transposed sections) is far from
+    normal: in float32 the graph's output would be off by ~1e-5 of its peak, from the
+    matrices' rounding and the arithmetic alike. A balanced realisation (Moore, 1981:
+    controllability and observability Gramians equal and diagonal, the Hankel singular
+    values) is the same filter, to ~1e-7 in float32. Gramians of the block system
+    ``s' = M s + K x``, ``y = O s + T x`` by ``scipy.linalg.solve_discrete_lyapunov``;
+    ``s = T_b s_b`` with ``T_b = L U Σ^(-1/2)`` (``P = L Lᵀ``, ``Lᵀ Q L = U Σ² Uᵀ``).
+    Returns ``(k_t, t_t, o_t, scan, zi)``; scan matrices below :data:`NEGLIGIBLE` dropped."""
+    from scipy.linalg import solve_discrete_lyapunov
+
+    from heartsound.audio import _sos_zi, _sosfilt
+
+    key = (config.band_low_hz, config.band_high_hz, config.sample_rate, config.filter_order)
+    filt, zi = _sosfilt(*key), np.ravel(_sos_zi(*key))
+    m, k, o = filt.m_t.T, filt.k_t.T, filt.o_t.T  # column form
+    gram_c = solve_discrete_lyapunov(m, k @ k.T)
+    gram_o = solve_discrete_lyapunov(m.T, o.T @ o)
+    lower = np.linalg.cholesky(gram_c)
+    u, sigma2, _ = np.linalg.svd(lower.T @ gram_o @ lower)
+    t_b = lower @ u @ np.diag(sigma2 ** -0.25)  # Σ^(-1/2), Σ = sqrt(sigma2)
+    to_b, from_b = np.linalg.inv(t_b).T, t_b.T  # row form: s_b = s @ to_b, s = s_b @ from_b
+    scan = [from_b @ p @ to_b for p in filt.scan]
+    scan = [p for p in scan if np.linalg.norm(p) > NEGLIGIBLE]
+    return filt.k_t @ to_b, filt.t_t, from_b @ filt.o_t, scan, zi @ to_b
+
+
+def _filter_constants(b: _Builder, config: FrontEndConfig) -> dict[str, Any]:
+    """The constants of :func:`_causal_iir`, made once for both passes. ``T`` (Toeplitz,
+    ``T[i, o] = h[o - i]``) is a ``Gather`` from the ``B`` taps of the impulse response
+    zero-padded, at an index of ``Range``s: onnxruntime folds it at load, the file holds
+    ``2·B - 1`` floats instead of ``B²``."""
+    k_t, t_t, o_t, scan, zi = _balanced_filter(config)
+    block = t_t.shape[0]
+    padded = np.concatenate([np.zeros(block - 1), t_t[0]])  # padded[B-1 + o - i] = h[o - i]
+    index = b.op("Add", b.op("Unsqueeze", _range(b, block - 1, -1, -1), b.ints(1)),
                  b.op("Unsqueeze", _range(b, 0, block), b.ints(0)))
-    return b.op("Gather", b.const(padded, "fir"), index)
+    return {"block": block, "k": b.const(k_t, "k"), "o": b.const(o_t, "o"),
+            "t": b.op("Gather", b.const(padded, "impulse"), index),
+            "zi": b.const(zi[None, None, :], "zi"),
+            "scan": [b.const(m_t, "scan") for m_t in scan]}
 
 
-def _causal_fir(b: _Builder, x: str, kernel: str, block: int, taps: int) -> str:
-    """``y[n] = Σ_m h[m]·x[n-m]`` over ``x`` (batch, 1, n) whose past repeats ``x[0]`` (the
-    filter from steady state), as a block convolution. A single-channel ``Conv`` with ``L``
-    taps is im2col (``L`` floats per output) and a memory-bound GEMV in onnxruntime; here ``x`` is
-    cut into blocks of ``B``, each output block ``q`` is the ``K`` input blocks up to ``q``
-    (``Gather``) times :func:`_block_kernel` (one ``MatMul``, a real GEMM), ~10 times faster.
-    Its sums run from the oldest tap to ``h[0]``; a ``Conv`` with ``B`` channels would be as
-    fast but interleave the large first taps with the small tail: ~4 times the rounding."""
-    k = _blocks(taps, block)
-    past = b.op("Tile", b.slice(x, 0, 1, 2), b.ints(1, 1, block * (k - 1)))  # ≥ L - 1
-    # up to B - 1 samples more to fill the last block (any values: their outputs are cut)
-    fill = b.op("Tile", b.slice(x, -1, _INT_MAX, 2), b.ints(1, 1, block - 1))
-    z = b.op("Concat", past, x, fill, axis=2)
-    count = b.op("Div", b.slice(b.op("Shape", z), 2, 3, 0), b.ints(block))  # Q blocks
-    z = b.op("Slice", z, b.ints(0), b.op("Mul", count, b.ints(block)), b.ints(2))
-    blocks = b.op("Reshape", z, b.ints(0, -1, block))  # (batch, Q, B): z[B·p + i]
-    outputs = b.op("Squeeze", b.op("Sub", count, b.ints(k - 1)), b.ints(0))  # R = Q - K + 1
-    index = b.op("Add", b.op("Unsqueeze", _range(b, 0, outputs), b.ints(1)),
-                 b.op("Unsqueeze", _range(b, 0, k), b.ints(0)))  # (R, K): q + j
-    frames = b.op("Reshape", b.op("Gather", blocks, index, axis=1), b.ints(0, 0, -1))
-    y = b.op("Reshape", b.op("MatMul", frames, kernel), b.ints(0, 1, -1))  # y[B·q + o]
-    return b.op("Slice", y, b.ints(0), b.slice(b.op("Shape", x), 2, 3, 0), b.ints(2))
+def _causal_iir(b: _Builder, x: str, consts: dict[str, Any]) -> str:
+    """``scipy.signal.sosfilt(sos, x, zi=zi·x[0])`` over ``x`` (batch, 1, n): the causal
+    band-pass from steady state, in the block state-space form of
+    :class:`heartsound.audio._BlockSosfilt` (the numpy front end's own filter), balanced
+    (:func:`_balanced_filter`; ``consts``: :func:`_filter_constants`). ``x`` zero-padded to
+    whole blocks of ``B`` samples and ``Reshape``d (batch, Q, B); each block's effect on the
+    state (``MatMul`` by ``K``); the block start states from a log-depth prefix scan
+    (``Slice``, ``MatMul`` by ``M^(2^d)``, ``Add``, ``Concat``: the few steps before
+    ``M^(2^d)`` is negligible); outputs ``x·T + s·O`` (two ``MatMul``s), cut to ``n``. About
+    ``n·(B + 2·states)`` products a pass, against ``n·L`` for an ``L``-tap FIR of the same
+    filter (1,583 taps: 20 Hz needs a long tail)."""
+    block = consts["block"]
+    length = b.slice(b.op("Shape", x), 2, 3, 0)  # (1,): n
+    short = b.op("Mod", b.op("Sub", b.ints(block), b.op("Mod", length, b.ints(block))),
+                 b.ints(block))  # zeros that fill the last block
+    padded = b.op("Pad", x, b.op("Concat", b.ints(0, 0, 0, 0, 0), short, axis=0))
+    blocks = b.op("Reshape", padded, b.ints(0, -1, block))  # (batch, Q, B)
+    kx = b.op("MatMul", blocks, consts["k"])  # (batch, Q, states)
+    start = b.op("Mul", b.slice(x, 0, 1, 2), consts["zi"])
+    states = b.op("Concat", start, b.slice(kx, 0, -1, 1), axis=1)  # s_0, K·x_0, K·x_1, ...
+    shift = 1
+    for m_t in consts["scan"]:  # s_j += M^shift · s_(j-shift), all j ≥ shift at once
+        later = b.op("Add", b.slice(states, shift, _INT_MAX, 1),
+                     b.op("MatMul", b.slice(states, 0, -shift, 1), m_t))
+        states = b.op("Concat", b.slice(states, 0, shift, 1), later, axis=1)
+        shift *= 2
+    y = b.op("Add", b.op("MatMul", blocks, consts["t"]), b.op("MatMul", states, consts["o"]))
+    y = b.op("Reshape", y, b.ints(0, 1, -1))
+    return b.op("Slice", y, b.ints(0), length, b.ints(2))
 
 
 def _frames(b: _Builder, cfg: FrontEndConfig, signal: str) -> str:
@@ -275,7 +287,7 @@ def _power_spectrum(b: _Builder, cfg: FrontEndConfig, fixed: str, whole: bool = 
     return b.op("Add", b.op("Mul", re, re), b.op("Mul", im, im))
 
 
-def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str,
+def _front_end(b: _Builder, config: FrontEndConfig, out: str,
                whole: bool = False) -> dict[str, str]:
     """Nodes from the graph input ``audio`` (batch, samples) to the map ``out``; returns the
     names of the band-passed signal (``band``: batch, 1, min(samples, read)) and the
@@ -288,7 +300,7 @@ def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str,
 
     cfg = config
     sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
-    pad, taps = bandpass_pad(sos), len(h)
+    pad = bandpass_pad(sos)
     read = int(math.ceil((WHOLE_MAX_S if whole else cfg.read_seconds) * cfg.sample_rate))
     x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples), as band and fixed
     x = b.slice(x, 0, read, 2)
@@ -298,12 +310,12 @@ def _front_end(b: _Builder, config: FrontEndConfig, h: np.ndarray, out: str,
     tail = b.op("Sub", b.op("Mul", b.slice(x, -1, _INT_MAX, 2), two),
                 b.slice(x, -2, -pad - 2, 2, -1))
     ext = b.op("Concat", head, x, tail, axis=2)
-    # Forward pass from steady state: the causal FIR over a past repeating the first sample;
-    # backward likewise on the reversed forward output (sosfiltfilt reverses too), then the
-    # result reversed back and the extension cropped, in one Slice.
-    kernel = _block_kernel(b, h, BLOCK)
-    fwd = _causal_fir(b, ext, kernel, BLOCK, taps)
-    bwd = _causal_fir(b, b.slice(fwd, -1, -_INT_MAX, 2, -1), kernel, BLOCK, taps)
+    # Forward pass from steady state; backward likewise on the reversed forward output
+    # (sosfiltfilt reverses too), then the result reversed back and the extension cropped,
+    # in one Slice.
+    consts = _filter_constants(b, cfg)
+    fwd = _causal_iir(b, ext, consts)
+    bwd = _causal_iir(b, b.slice(fwd, -1, -_INT_MAX, 2, -1), consts)
     band = b.slice(bwd, -1 - pad, pad - 1, 2, -1)
     # fit_length: tile by ceil(n_samples / n), keep the first n_samples (whole: the first
     # max(n, n_samples), so a long recording is not cut).
@@ -391,13 +403,12 @@ def build_audio_model(model_path: str | os.PathLike[str],
     hop_s = meta.get("heartsound.window_hop_s")
     hop = hop_frames(None if hop_s is None else float(hop_s), config)
     b = _Builder()
-    h = impulse_response(config)
     if hop is None:
-        stages = _front_end(b, config, h, out=f"net/{net_in.name}")
+        stages = _front_end(b, config, out=f"net/{net_in.name}")
         stages["map"] = f"net/{net_in.name}"
     else:
         full = b.name("map")
-        stages = {**_front_end(b, config, h, out=full, whole=True), "map": full}
+        stages = {**_front_end(b, config, out=full, whole=True), "map": full}
         stages["starts"] = _windows(b, stages["map"], config.n_frames, hop,
                                     out=f"net/{net_in.name}")
         stages["windows"] = f"net/{net_in.name}"
@@ -438,8 +449,8 @@ def build_audio_model(model_path: str | os.PathLike[str],
                 f"{config.duration_s:g}-s windows every {hop} frames. ")
     model.doc_string = (f"{model_path.stem} with its front end inside: 4-kHz audio (batch, "
                         "samples), at least 0.5 s, in; calibrated probabilities out. "
-                        f"{windowed}Band-pass: sosfiltfilt as two {len(h)}-tap FIR passes "
-                        "from steady state, block convolutions "
+                        f"{windowed}Band-pass: sosfiltfilt as two passes of the SOS cascade's "
+                        "block state-space form from steady state "
                         "(heartsound.training.audio_model).")
     for key, value in {**meta, "heartsound.input": INPUT,
                        "heartsound.source_model": model_path.stem}.items():
