@@ -47,6 +47,22 @@ def test_agreement_and_page(monkeypatch):
     assert "| pascal-a-light | 0.000 | 1.000 |" in page
 
 
+def test_a_window_hop_scores_the_whole_recording(monkeypatch):
+    """--hop: a model shipped for one 7-s window reads 7-s windows over the whole
+    recording, averaged (its answer on a 20-s signal changes; on the page, said so)."""
+    monkeypatch.setattr(invariance, "PERTURBATIONS", {"same": lambda x, r: (x, r)})
+    clf = Classifier.load("pascal-a-light")
+    assert clf.hop_frames is None
+    r = invariance.agreement("pascal-a-light", signals(), hop_s=3.0)
+    assert r["same"] == {"labels": 1.0, "dp": 0.0}
+    one = clf.predict_signal(*signals()[2])
+    clf.hop_frames = invariance.hop_frames(3.0, clf.config)
+    assert not np.allclose(clf.predict_signal(*signals()[2]), one)
+    page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0,
+                               hop_s=3.0)
+    assert "**Not as shipped** (`--hop 3`)" in page and "7-s windows 3 s apart" in page
+
+
 def test_physionet_records_first_of_each_database(tmp_path):
     """The first records of each database by name, as long as predict reads them."""
     import soundfile as sf

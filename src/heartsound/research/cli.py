@@ -200,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-database", type=int, default=60,
                    help="PhysioNet records per database, the first by name (default 60)")
     p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
-    p.add_argument("--out", help="markdown written (default: docs/invariance.md)")
+    p.add_argument("--hop", type=float, default=None, metavar="SECONDS",
+                   help="what-if: score every model over 7-s windows this far apart over the "
+                        "whole recording (printed; written only with --out)")
+    p.add_argument("--out", help="markdown written (default: docs/invariance.md; none with "
+                                 "--hop)")
     p.set_defaults(func=cmd_invariance)
 
     p = sub.add_parser("serve-bench", help="p50/p99 latency and throughput of heartsound serve "
