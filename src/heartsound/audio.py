@@ -204,6 +204,17 @@ _STORED_DESIGNS = {
 }
 
 
+def band_key(config: FrontEndConfig) -> tuple[float, float, int, int]:
+    """``(band_low_hz, band_high_hz, sample_rate, filter_order)`` of a front end: the
+    arguments of :func:`bandpass_sos` and of its filters (the stored designs' key)."""
+    return (config.band_low_hz, config.band_high_hz, config.sample_rate, config.filter_order)
+
+
+def bandpass_pad(sos: np.ndarray) -> int:
+    """``scipy.signal.sosfiltfilt``'s default odd-extension length for ``sos``."""
+    return 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
+
+
 @functools.lru_cache(maxsize=16)
 def bandpass_sos(low_hz: float, high_hz: float, sample_rate: int, order: int) -> np.ndarray:
     """Butterworth band-pass in second-order sections (numerically safe at low cut-offs).
@@ -347,10 +358,9 @@ def bandpass(x: np.ndarray, config: FrontEndConfig | None = None) -> np.ndarray:
     initial conditions) to ~1e-14 of the peak, without importing scipy.signal (see
     :class:`_BlockSosfilt`).
     """
-    cfg = resolve(config)
-    key = (cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
+    key = band_key(resolve(config))
     sos, zi = bandpass_sos(*key), _sos_zi(*key)
-    pad = 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
+    pad = bandpass_pad(sos)
     if x.size <= pad:
         from scipy import signal as sps
 

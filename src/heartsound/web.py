@@ -109,13 +109,12 @@ def audio_models(models: Path | None = None) -> list[Path]:
 def bandpass_spec(config: Any) -> dict[str, Any]:
     """The zero-phase band-pass of ``heartsound.audio.bandpass`` for ``config``: sections,
     steady-state initial conditions and the odd extension's length."""
-    from heartsound.audio import _sos_zi, bandpass_sos
+    from heartsound.audio import _sos_zi, band_key, bandpass_pad, bandpass_sos
 
-    key = (config.band_low_hz, config.band_high_hz, config.sample_rate, config.filter_order)
+    key = band_key(config)
     sos = bandpass_sos(*key)
-    pad = 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()),
-                                      int((sos[:, 5] == 0).sum())))
-    return {"sos": sos.tolist(), "zi": np.asarray(_sos_zi(*key)).tolist(), "pad": pad}
+    return {"sos": sos.tolist(), "zi": np.asarray(_sos_zi(*key)).tolist(),
+            "pad": bandpass_pad(sos)}
 
 
 def model_entry(path: Path) -> dict[str, Any]:

@@ -159,8 +159,9 @@ def _measure_set(ref: Classifier, aud: Classifier, probe: Any,
                  files: FileSet) -> dict[str, Any]:
     """One row: predict's answers against the audio graph's on ``files``, then each stage
     of the probe (``probe``: the graph with its intermediate outputs) against numpy's."""
-    from heartsound.audio import AudioError, _sosfilt, bandpass, fit_length
+    from heartsound.audio import AudioError, _sosfilt, band_key, bandpass, fit_length
     from heartsound.features import feature_map, windows
+
     cfg, hop = ref.config, ref.hop_frames
     whole = hop is not None
     paths = list(files.paths)
@@ -216,8 +217,7 @@ def _measure_set(ref: Classifier, aud: Classifier, probe: Any,
     return {
         "model": ref.path.stem, "audio_model": aud.path.name,
         "bytes": aud.path.stat().st_size, "source_bytes": ref.path.stat().st_size,
-        "band_pass_block": _sosfilt(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate,
-                                    cfg.filter_order).block,
+        "band_pass_block": _sosfilt(*band_key(cfg)).block,
         "file_set": files.key, "file_set_label": files.label, "files_available": files.of,
         "sample_seed": files.seed, "file_set_note": files.note, "files": n, "skipped": skipped,
         "label_agreement": agreement,

@@ -14,6 +14,7 @@ seed where both ran.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import statistics
@@ -411,9 +412,8 @@ def batchnorm(args: argparse.Namespace) -> int:
                 recipe = recipe_with(resolve_recipe(row.recipe, row.dataset),
                                      row_sets(row, runs))
                 # claimed: several processes can share the missing runs
-                run_claimed(folder, f"{name} seed {seed}", lambda row=row, seed=seed, recipe=recipe,
-                            folder=folder: run_cv(
-                    row.dataset, row.model, folder, split=row.split, seed=seed,
+                run_claimed(folder, f"{name} seed {seed}", functools.partial(
+                    run_cv, row.dataset, row.model, folder, split=row.split, seed=seed,
                     recipe=recipe, data_dir=args.data, quiet=True, final=False,
                     config=resolve_frontend(row.scale, row.maps, row.recipe, row.dataset,
                                             top_db=row.top_db),

@@ -519,10 +519,9 @@ def norm_table(repeats: int, tmp: Path, pairs: tuple[tuple[str, str], ...] = NOR
 def product_ms(model: str, sets: dict[str, list[Path]], repeats: int) -> dict[str, Any]:
     """File → class per recording as ``heartsound predict`` does it (prediction_rows, the
     quality gate on, batch 1, the model loaded, one thread) and as ``--no-quality-gate``
-    does it, for each set of files, with
-    its stages timed alone: reading, the resampler, the front end (resampled, band-passed,
-    the map), the gate as predict runs it (from the front end's band-limited signal) and
-    the network."""
+    does it, for each set of files, with its stages timed alone: reading, the resampler,
+    the front end (resampled, band-passed, the map), the gate as predict runs it (from the
+    front end's band-limited signal) and the network."""
     import numpy as np
 
     from heartsound import audio

@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     except DataError as exc:
         print(f"heartsound-lab invariance: PhysioNet 2016 left out ({exc})")
     models = args.models or [n for n in shipped_names() if not n.endswith("-audio")]
-    hop_s = getattr(args, "hop", None)
+    hop_s = args.hop
     results = {name: {m: agreement(m, recs, hop_s) for m in models}
                for name, recs in sets.items()}
     text = markdown(results, {name: len(recs) for name, recs in sets.items()},

@@ -438,7 +438,7 @@ def section_frontend(recordings: list[Recording], images: Images,
                      cfg: FrontEndConfig = DEFAULT) -> Frag:
     from scipy.signal import sosfreqz
 
-    from heartsound.audio import AudioError, bandpass_sos, load, preprocess
+    from heartsound.audio import AudioError, band_key, bandpass_sos, load, preprocess
     from heartsound.features import features
 
     frags = [heading(2, "2. Front end", "frontend"), para(
@@ -464,7 +464,7 @@ def section_frontend(recordings: list[Recording], images: Images,
                  f"dropped). Left: as recorded; right: what the MFCC sees "
                  f"({cfg.sample_rate:,} Hz, band-passed)."))
 
-    sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
+    sos = bandpass_sos(*band_key(cfg))
     freq, h = sosfreqz(sos, worN=4096, fs=cfg.sample_rate)
     gain_db = 20 * np.log10(np.maximum(np.abs(h) ** 2, 1e-12))  # forward-backward: |H|²
     fig = plots.save_bandpass_figure(freq, gain_db, cfg.band_low_hz, cfg.band_high_hz,

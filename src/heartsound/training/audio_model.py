@@ -97,11 +97,6 @@ PROB_FLOOR = 1e-12  # calibration.scale's clip before the log
 _INT_MAX = 2**62
 
 
-def bandpass_pad(sos: np.ndarray) -> int:
-    """``sosfiltfilt``'s default extension length (as :func:`heartsound.audio.bandpass`)."""
-    return 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
-
-
 class _Builder:
     """Nodes and initializers of a graph under construction, named ``fe/...``."""
 
@@ -164,9 +159,9 @@ def _balanced_filter(config: FrontEndConfig) -> tuple[np.ndarray, ...]:
     Returns ``(k_t, t_t, o_t, scan, zi)``; scan matrices below :data:`NEGLIGIBLE` dropped."""
     from scipy.linalg import solve_discrete_lyapunov
 
-    from heartsound.audio import _sos_zi, _sosfilt
+    from heartsound.audio import _sos_zi, _sosfilt, band_key
 
-    key = (config.band_low_hz, config.band_high_hz, config.sample_rate, config.filter_order)
+    key = band_key(config)
     filt, zi = _sosfilt(*key), np.ravel(_sos_zi(*key))
     m, k, o = filt.m_t.T, filt.k_t.T, filt.o_t.T  # column form
     gram_c = solve_discrete_lyapunov(m, k @ k.T)
@@ -295,12 +290,11 @@ def _front_end(b: _Builder, config: FrontEndConfig, out: str,
     and the whole recording's map, for sliding windows: up to ``WHOLE_MAX_S`` read, a short
     recording tiled to ``n_samples`` but a longer one not cut (``fixed``: batch, 1,
     max(samples read, n_samples)), every frame of it in ``out``."""
-    from heartsound.audio import WHOLE_MAX_S, bandpass_sos
+    from heartsound.audio import WHOLE_MAX_S, band_key, bandpass_pad, bandpass_sos
     from heartsound.features import _dct_matrix, mel_filterbank
 
     cfg = config
-    sos = bandpass_sos(cfg.band_low_hz, cfg.band_high_hz, cfg.sample_rate, cfg.filter_order)
-    pad = bandpass_pad(sos)
+    pad = bandpass_pad(bandpass_sos(*band_key(cfg)))
     read = int(math.ceil((WHOLE_MAX_S if whole else cfg.read_seconds) * cfg.sample_rate))
     x = b.op("Unsqueeze", INPUT, b.ints(1))  # (batch, 1, samples), as band and fixed
     x = b.slice(x, 0, read, 2)
