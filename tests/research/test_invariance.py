@@ -76,3 +76,17 @@ def test_physionet_records_first_of_each_database(tmp_path):
         (folder / "REFERENCE.csv").write_text("".join(f"{n},-1\n" for n in names))
     recs = invariance.physionet_recordings(str(tmp_path), per_database=2)
     assert [(x.size, rate) for x, rate in recs] == [(6000, 2000), (8000, 2000), (6000, 2000)]
+
+
+def test_hop_must_be_positive_seconds(capsys):
+    """--hop 0 (a window every frame), a negative or a non-number: refused, exit 2."""
+    import pytest
+
+    from heartsound.research.cli import build_parser
+
+    assert build_parser().parse_args(["invariance", "--hop", "3"]).hop == 3.0
+    for bad in ("0", "-1", "inf", "x"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["invariance", "--hop", bad])
+        assert exc.value.code == 2
+        assert "a positive number of seconds" in capsys.readouterr().err

@@ -105,6 +105,17 @@ def cmd_imports(args: argparse.Namespace) -> int:
     return imports_command(args)
 
 
+def _seconds(value: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not (0 < seconds < float("inf")):
+        raise argparse.ArgumentTypeError(f"{value!r}: a positive number of seconds")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heartsound-lab",
@@ -200,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-database", type=int, default=60,
                    help="PhysioNet records per database, the first by name (default 60)")
     p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
-    p.add_argument("--hop", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--hop", type=_seconds, default=None, metavar="SECONDS",
                    help="what-if: score every model over 7-s windows this far apart over the "
                         "whole recording (printed; written only with --out)")
     p.add_argument("--out", help="markdown written (default: docs/invariance.md; none with "
