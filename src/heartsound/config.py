@@ -99,8 +99,15 @@ class FrontEndConfig:
     @property
     def summary(self) -> str:
         """The front end in one line, as ``heartsound models`` shows it."""
-        return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of the first "
-                f"{self.duration_s:g} s ({self.frame_length}-sample frames every "
+        return self.describe()
+
+    def describe(self, window_hop_s: float | None = None) -> str:
+        """:attr:`summary`, for a whole-recording model (``window_hop_s``: its metadata
+        ``heartsound.window_hop_s``) naming the windows it averages instead of the first 7 s."""
+        span = (f"the first {self.duration_s:g} s" if window_hop_s is None else
+                f"{self.duration_s:g}-s windows every {window_hop_s:g} s, averaged")
+        return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of {span} "
+                f"({self.frame_length}-sample frames every "
                 f"{self.hop_length} samples at {self.sample_rate} Hz, band-pass "
                 f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz"
                 + ("" if self.top_db == 80.0 else

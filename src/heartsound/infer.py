@@ -105,6 +105,7 @@ class Classifier:
         if hop_s is not None and not 0.1 <= float(hop_s) <= 60:
             raise ValueError(f"window hop {hop_s} s outside [0.1, 60]")
         # Whole-recording models average 7-s windows this many frames apart.
+        self.window_hop_s = None if hop_s is None else float(hop_s)
         self.hop_frames = hop_frames(None if hop_s is None else float(hop_s), self.config)
         # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
         self.temperature = float(meta.get("heartsound.temperature", 1.0))
@@ -385,7 +386,7 @@ def describe_models() -> list[dict]:
             "input_shape": [d if isinstance(d, int) else str(d) for d in inp.shape],
             "parameters": int(params) if params else None,
             "bytes": clf.path.stat().st_size,
-            "front_end": clf.config.summary,
+            "front_end": clf.config.describe(clf.window_hop_s),
             "temperature": clf.temperature,
             "quantization": clf.metadata.get("heartsound.quantization"),
             "card": cards.get(name),

@@ -156,7 +156,8 @@ def model_entry(path: Path) -> dict[str, Any]:
         "name": name, "file": f"models/{path.name}", "title": title,
         "description": description, "classes": classes, "temperature": temperature,
         "input": inputs[0].name, "output": session.get_outputs()[0].name,
-        "frontend": frontend, "frontend_summary": config.summary,
+        "frontend": frontend, "frontend_summary": config.describe(
+            float(meta["heartsound.window_hop_s"]) if whole else None),
         "bandpass": bandpass_spec(config), "bytes": path.stat().st_size,
         "read_seconds": WHOLE_MAX_S if whole else config.read_seconds, "whole": whole,
     }

@@ -355,3 +355,16 @@ def test_summary_names_a_dynamic_range_other_than_librosas():
     assert "dB" not in DEFAULT.summary
     assert front_end(4, top_db=40.0).summary.endswith(", clipped 40 dB below its peak)")
     assert "no dynamic-range clip" in dataclasses.replace(DEFAULT, top_db=None).summary
+
+
+def test_a_whole_recording_models_summary_names_its_windows():
+    """``heartsound models`` says what a model reads: the first 7 s, or windows averaged."""
+    from heartsound.config import DEFAULT
+    from heartsound.infer import Classifier, describe_models
+
+    assert DEFAULT.describe() == DEFAULT.summary and "the first 7 s" in DEFAULT.summary
+    assert "map of 7-s windows every 3 s, averaged (" in DEFAULT.describe(3.0)
+    for m in describe_models():
+        hop = Classifier(m["path"]).window_hop_s
+        assert m["front_end"] == Classifier(m["path"]).config.describe(hop)
+        assert ("the first 7 s" in m["front_end"]) == (hop is None)

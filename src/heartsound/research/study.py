@@ -436,7 +436,8 @@ def model_cards(summaries: dict[str, dict[str, Any]], models: Path,
         final = s.get("final", {})
         n = final.get("n_train", "?")
         recipe = cfg["recipe"]
-        first = ("each 7-s window 2 s apart, averaged" if recipe.get("eval_hop_s")
+        first = (f"each 7-s window {recipe['eval_hop_s']:g} s apart, averaged"
+                 if recipe.get("eval_hop_s")
                  else f"the first {frontend.duration_s:g} s")
         lines += [
             f"## {target}", "",
