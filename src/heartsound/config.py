@@ -104,15 +104,20 @@ class FrontEndConfig:
     def describe(self, window_hop_s: float | None = None) -> str:
         """:attr:`summary`, for a whole-recording model (``window_hop_s``: its metadata
         ``heartsound.window_hop_s``) naming the windows it averages instead of the first 7 s."""
-        span = (f"the first {self.duration_s:g} s" if window_hop_s is None else
-                f"{self.duration_s:g}-s windows every {window_hop_s:g} s, averaged")
-        return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of {span} "
+        return (f"{self.n_frames}×{self.n_coefficients} {self.kind} map of "
+                f"{self.span(window_hop_s)} "
                 f"({self.frame_length}-sample frames every "
                 f"{self.hop_length} samples at {self.sample_rate} Hz, band-pass "
                 f"{self.band_low_hz:g}-{self.band_high_hz:g} Hz"
                 + ("" if self.top_db == 80.0 else
                    ", no dynamic-range clip" if self.top_db is None else
                    f", clipped {self.top_db:g} dB below its peak") + ")")
+
+    def span(self, window_hop_s: float | None = None) -> str:
+        """What of a recording the network reads: "the first 7 s", or for a whole-recording
+        model "7-s windows every 2 s, averaged"."""
+        return (f"the first {self.duration_s:g} s" if window_hop_s is None else
+                f"{self.duration_s:g}-s windows every {window_hop_s:g} s, averaged")
 
     @property
     def shape(self) -> tuple[int, int]:

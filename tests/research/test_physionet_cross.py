@@ -88,6 +88,10 @@ def test_cross_table_rows_and_notes():
                    for f in fake_files()]}
     text = "\n".join(cross_lines([b], []))
     assert "| physionet-light | PASCAL set B labelled | 6 |" in text
+    assert "predict` does. The PhysioNet" in text  # an old cache entry: what it reads unsaid
+    both = [{**res, "reads": "the first 7 s"}, {**b, "reads": "7-s windows every 2 s, averaged"}]
+    assert ("predict` does (pascal-a-light: the first 7 s; physionet-light: 7-s windows every "
+            "2 s, averaged)." in "\n".join(cross_lines(both, [])).replace("\n", " "))
     assert "| – | 2 (33%) |" in text  # no artifact class: no artifact column value
 
 
@@ -114,6 +118,10 @@ def test_predictions_are_cached_by_the_model_hash(tmp_path):
     sha = file_digest(resolve_model("pascal-b-light"))
     stored = cache / f"physionet2016-{sha[:16]}.json"
     assert stored.is_file() and res["sha256"] == sha and res["classes"] == B
+    from heartsound.infer import Classifier
+
+    clf = Classifier(resolve_model("pascal-b-light"))  # what the model reads, from its file
+    assert res["reads"] == clf.config.span(clf.window_hop_s)
     assert [f["path"] for f in res["files"]] == ["training-a/a0001.flac", "training-a/a0002.flac"]
     assert all(len(f["probs"]) == 3 and isinstance(f["usable"], bool) for f in res["files"])
     # Read back without predicting (the data folder is not even needed then).

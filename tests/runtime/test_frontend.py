@@ -365,6 +365,6 @@ def test_a_whole_recording_models_summary_names_its_windows():
     assert DEFAULT.describe() == DEFAULT.summary and "the first 7 s" in DEFAULT.summary
     assert "map of 7-s windows every 3 s, averaged (" in DEFAULT.describe(3.0)
     for m in describe_models():
-        hop = Classifier(m["path"]).window_hop_s
-        assert m["front_end"] == Classifier(m["path"]).config.describe(hop)
-        assert ("the first 7 s" in m["front_end"]) == (hop is None)
+        clf = Classifier(m["path"])
+        assert m["front_end"] == clf.config.describe(clf.window_hop_s)
+        assert ("the first 7 s" in m["front_end"]) == (clf.window_hop_s is None)

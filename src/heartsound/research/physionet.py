@@ -797,7 +797,8 @@ def cross_predictions(model: str, dataset: str, cache_dir: Path, compute: bool,
             print(f"   {model} on {dataset}: {k}/{len(recordings)} "
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     result = {"model": model, "file": path.name, "sha256": sha, "dataset": dataset,
-              "classes": list(clf.classes), "files": files, "errors": errors}
+              "classes": list(clf.classes), "reads": clf.config.span(clf.window_hop_s),
+              "files": files, "errors": errors}
     write_json(cache, result)
     return result
 
@@ -844,6 +845,8 @@ def cross_table(results: Sequence[dict[str, Any]]) -> list[str]:
 def cross_lines(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> list[str]:
     """The doc's section on other datasets: what is scored and how, the table, the notes
     (models not found, results not computed)."""
+    spans = [f"{r['model']}: {r['reads']}" for r in results if r.get("reads")]
+    reads = f" ({'; '.join(spans)})" if spans else ""
     lines = ["## Across datasets: PASCAL models on PhysioNet, the PhysioNet model on PASCAL", "",
              "The shipped PASCAL models (each trained on all labelled recordings of its set) "
              "on the 1,099 PhysioNet records, and the PhysioNet model on PASCAL set B's 461 "
@@ -858,7 +861,7 @@ def cross_lines(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> list
              "called artifact is its own column. Prediction runs without the quality gate "
              "(every recording is scored); *gate: unusable* says how many the gate would "
              "have answered unusable instead. Each model reads a recording as `heartsound "
-             "predict` does (the PASCAL models: its first 7 s). The PhysioNet records are "
+             f"predict` does{reads}. The PhysioNet records are "
              "sampled at 2 kHz: resampled to the front end's 4 kHz they hold nothing above "
              "1 kHz, where the "
              "PASCAL models' band-pass reaches 1,800 Hz (set B: 4 kHz recordings).", ""]
