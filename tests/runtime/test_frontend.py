@@ -361,6 +361,7 @@ def test_a_whole_recording_models_summary_names_its_windows():
     """``heartsound models`` says what a model reads: the first 7 s, or windows averaged."""
     from heartsound.config import DEFAULT
     from heartsound.infer import Classifier, describe_models
+    from heartsound.registry import resolve_model
 
     assert DEFAULT.describe() == DEFAULT.summary and "the first 7 s" in DEFAULT.summary
     assert "map of 7-s windows every 3 s, averaged (" in DEFAULT.describe(3.0)
@@ -368,3 +369,5 @@ def test_a_whole_recording_models_summary_names_its_windows():
         clf = Classifier(m["path"])
         assert m["front_end"] == clf.config.describe(clf.window_hop_s)
         assert ("the first 7 s" in m["front_end"]) == (clf.window_hop_s is None)
+    # set B's shipped model reads the whole recording (train.IMPROVED["b"].window_hop_s)
+    assert Classifier(resolve_model("pascal-b-light")).window_hop_s == 3.0

@@ -202,7 +202,8 @@ def test_build_writes_a_self_contained_app(app):
     names = {m["name"] for m in info["models"]}
     assert {"pascal-a-light", "pascal-b-light", "physionet-light"} <= names
     whole = {m["name"]: (m["whole"], m["read_seconds"]) for m in info["models"]}
-    assert whole["physionet-light"] == (True, 60.0) and whole["pascal-b-light"] == (False, 7.5)
+    assert whole["physionet-light"] == (True, 60.0) and whole["pascal-b-light"] == (True, 60.0)
+    assert whole["pascal-a-light"] == (False, 7.5)
     for m in info["models"]:
         assert (app / m["file"]).is_file() and m["input"] == "audio"
         assert len(m["bandpass"]["sos"]) == m["frontend"]["filter_order"]
@@ -435,6 +436,11 @@ def test_a_long_recording_is_read_where_it_is_clearest(browser, served):
     page = context.new_page()
     page.goto(f"{served['server'].base}index.html")
     page.wait_for_selector("#record")
+    # what the selected model hears, said under the length selector once the models load
+    page.wait_for_selector("#model:enabled")
+    assert "up to 60 s in 7-s windows" in page.inner_text("#length-note")  # pascal-b-light
+    page.select_option("#model", "pascal-a-light")
+    assert page.inner_text("#length-note").startswith("The model listens to 7.5 s;")
     script = """async (clearest) => {
       const buf = await (await fetch('rec/_long.wav')).arrayBuffer();
       const w = HeartDSP.parseWav(buf);

@@ -28,7 +28,7 @@ from heartsound.training.audio_model import (  # noqa: E402
     sources,
 )
 
-SOURCE = "pascal-b-light"
+SOURCE = "pascal-a-light"  # a first-7-s model: the fixed-length graph (whole ones below)
 # Plain opset-17 operators onnxruntime-web's WebAssembly backend runs; no DFT/STFT, no
 # custom domain in the front end (the network's own operators come on top).
 FRONT_END_OPS = {"Unsqueeze", "Slice", "Mul", "Sub", "Concat", "Tile", "Shape", "Add", "Div",
@@ -124,6 +124,25 @@ def test_same_labels_and_probabilities_as_predict(built, data_dir):
     assert np.abs(fmap[0] - feature_map(fit_length(y, ref.config.n_samples), ref.config)
                   ).max() < 0.05
     np.testing.assert_allclose(probs[0], got[paths[0]], atol=1e-6)
+
+
+def test_shipped_whole_model_same_as_predict(data_dir):
+    """The shipped whole-recording LayerNorm model (pascal-b-light: log-mel maps, windows 3 s
+    apart) and its audio file give predict's labels and probabilities on PASCAL test files."""
+    from heartsound.registry import resolve_model
+
+    ref = Classifier(resolve_model("pascal-b-light"))
+    if ref.window_hop_s is None:
+        pytest.skip("the shipped pascal-b-light reads the first 7 s")
+    aud = Classifier.load(f"pascal-b-light{SUFFIX}")
+    paths = sorted((data_dir / "set_b").glob("Bunlabelledtest*.wav"))[::10]
+    if len(paths) < 15:
+        pytest.skip("PASCAL test recordings not found")
+    expected = {p: probs for p, probs, _ in ref.predict_files(paths)}
+    got = {p: probs for p, probs, _ in aud.predict_files(paths)}
+    assert all(expected[p] is not None and got[p] is not None for p in paths)
+    assert np.mean([np.argmax(got[p]) == np.argmax(expected[p]) for p in paths]) >= 0.99
+    assert max(np.abs(got[p] - expected[p]).max() for p in paths) < 0.02
 
 
 # lengths around the extension (27), the filter's block (48) and its scan's reach (48·2^d

@@ -169,6 +169,9 @@ def _balanced_filter(config: FrontEndConfig) -> tuple[np.ndarray, ...]:
     gram_o = solve_discrete_lyapunov(m.T, o.T @ o)
     lower = np.linalg.cholesky(gram_c)
     u, sigma2, _ = np.linalg.svd(lower.T @ gram_o @ lower)
+    # A singular vector's sign is LAPACK's choice, and builds differ: fixed here (each
+    # column's largest entry positive) so that every machine writes the same file.
+    u = u * np.sign(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])])
     t_b = lower @ u @ np.diag(sigma2 ** -0.25)  # Σ^(-1/2), Σ = sqrt(sigma2)
     to_b, from_b = np.linalg.inv(t_b).T, t_b.T  # row form: s_b = s @ to_b, s = s_b @ from_b
     scan = [from_b @ p @ to_b for p in filt.scan]
