@@ -125,3 +125,17 @@ def test_reference_process_makes_the_products_maps(make_wav):
     theirs = ref.feature_map(str(wav), cfg, sos)
     assert theirs.shape == ours.shape and classes == clf.classes
     np.testing.assert_allclose(theirs, ours, atol=1e-3 * np.abs(ours).max())
+    # what each model gets for a long file: predict's windows (a whole-recording model's
+    # every window_hop_s over up to 60 s, the last aligned to the end), or its first 7 s
+    long = make_wav("long.wav", np.concatenate([heart_like(9.0, 4000, bpm=70, seed=1),
+                                                0.3 * heart_like(11.3, 4000, bpm=95)]), 4000)
+    for name in ("pascal-b-light", "pascal-a-light"):
+        clf = Classifier.load(name)
+        _, cfg, _ = ref.session(str(clf.path))
+        sos = signal.butter(cfg["filter_order"], [cfg["band_low_hz"], cfg["band_high_hz"]],
+                            btype="bandpass", fs=cfg["sample_rate"], output="sos")
+        ours = np.asarray(clf.file_windows(Path(long)))
+        theirs = ref.model_input(str(long), cfg, sos)
+        assert theirs.shape == ours.shape, name
+        assert (len(ours) > 1) == (clf.window_hop_s is not None), name
+        np.testing.assert_allclose(theirs, ours, atol=1e-3 * np.abs(ours).max())
