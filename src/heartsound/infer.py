@@ -34,6 +34,10 @@ __all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "des
            "predict_parallel", "prediction_rows", "resolve_model"]
 
 MAX_METADATA_BYTES = 1 << 20  # today's models carry ~2 KB
+# Maps per ONNX Runtime run in predict_features: larger batches are slower per map for the
+# LayerNorm network on 434×48 maps (its activations leave the cache) and no faster for the
+# folded BatchNorm ones (docs/lightness.md, *Maps per run*, `heartsound-lab bench`).
+RUN_BATCH = 2
 
 
 class FrontEndMismatch(ModelError, ValueError):
@@ -135,7 +139,10 @@ class Classifier:
         if maps.shape[1:] != self.config.shape:
             raise FrontEndMismatch(f"{self.path.name}: expects maps of shape "
                                    f"{self.config.shape}, got {maps.shape[1:]}")
-        return self.session.run(None, {self.input_name: maps})[0]
+        if len(maps) <= RUN_BATCH:
+            return self.session.run(None, {self.input_name: maps})[0]
+        return np.concatenate([self.session.run(None, {self.input_name: maps[i:i + RUN_BATCH]})[0]
+                               for i in range(0, len(maps), RUN_BATCH)])
 
     def predict_audio(self, x_4k: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities ``(batch, n_classes)`` of an audio model for

@@ -53,6 +53,8 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
         "pascal-a-light-audio", "pascal-a-light-int8-audio", "pascal-b-light-audio",
         "pascal-b-light-int8-audio", "physionet-light-audio", "physionet-light-int8-audio"}
     assert len(result["norms"]) == 9
+    assert {r["model"] for r in result["run_batches"]} >= {"pascal-b-light", "pascal-a-light"}
+    assert all(set(r["per_map_ms"]) == {"1", "2", "4", "8", "32"} for r in result["run_batches"])
     assert all(r["bn"]["ops"]["LayerNormalization"] == 0 for r in result["norms"])
     assert [r["model"] for r in result["in_process"]] == ["pascal-a-light", "pascal-b-light"]
     for r in result["in_process"]:

@@ -49,6 +49,8 @@ def fake_result() -> dict:
                                   "Transpose": 32}},
                    "bn": {**side, "arch": "light-bn", "best_batch": 8,
                           "per_recording_ms": {"1": 0.5, "8": 0.4, "32": 0.45}}}],
+        "run_batches": [{"model": "pascal-b-light", "best_batch": 2,
+                         "per_map_ms": {"1": 2.9, "2": 2.5, "32": 3.8}}],
         "in_process": [{"model": "pascal-b-light", "arch": "light-centred",
                         "input": "434×48 log-mel",
                         "sets": {"b": per_set, "a": {**per_set, "rate_hz": 44100.0,
@@ -59,7 +61,8 @@ def fake_result() -> dict:
 def test_markdown_renders_every_new_section():
     text = bench.markdown(fake_result())
     for heading in ("## Whole process", "## Cold start", "## Raw-audio models",
-                    "## LayerNorm against folded BatchNorm", "## In process, file → class"):
+                    "## LayerNorm against folded BatchNorm", "## Maps per run",
+                    "## In process, file → class"):
         assert heading in text
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         assert "Test CPU (2 cores), 2026-01-02" in section, heading  # where and when
@@ -73,6 +76,8 @@ def test_markdown_renders_every_new_section():
             "| 98.0 % | 7 |") in text
     assert "| 2 of set A at 44.1 kHz | **0.90** | 0.70 | 0.10 | 0.40 | 0.50 | 0.20 | 0.15 |" in text
     assert "≤ 1 ms" in text
+    assert "| pascal-b-light | 2.900 | 2.500 | 3.800 | 2 |" in text
+    assert "| model | batch 1 (ms) | batch 2 (ms) | batch 32 (ms) | fastest |" in text
 
 
 def test_markdown_without_new_sections():

@@ -273,3 +273,26 @@ def test_keep_heap_is_glibc_only_and_changes_no_answer(make_wav):
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert kept
     assert prediction_rows(clf, [wav])[0] == before
+
+
+def test_maps_run_a_few_at_a_time(monkeypatch):
+    """predict_features runs its maps infer.RUN_BATCH at a time (docs/lightness.md, *Maps
+    per run*) and gives what one run over all of them gives."""
+    from heartsound import infer
+
+    clf = Classifier.load("pascal-b-light")
+    maps = np.random.default_rng(1).standard_normal((5, *clf.config.shape)).astype(np.float32)
+    whole = clf.session.run(None, {clf.input_name: maps})[0]
+    sizes = []
+    run = clf.session.run
+
+    class Spy:
+        def run(self, names, feeds):
+            sizes.append(len(feeds[clf.input_name]))
+            return run(names, feeds)
+
+    monkeypatch.setattr(clf, "session", Spy())
+    got = clf.predict_features(maps)
+    assert sizes == [infer.RUN_BATCH] * (5 // infer.RUN_BATCH) + [5 % infer.RUN_BATCH] * (
+        5 % infer.RUN_BATCH > 0)
+    np.testing.assert_allclose(got, whole, atol=1e-5)

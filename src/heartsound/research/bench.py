@@ -461,7 +461,24 @@ def batch_ms(path: Path, batch: int, repeats: int) -> float:
 
     clf = Classifier(path, threads=1)
     m = np.random.default_rng(0).standard_normal((batch, *clf.config.shape)).astype(np.float32)
-    return median_ms(lambda: clf.predict_features(m), repeats) / batch
+    # the session itself: predict_features splits a batch into runs of infer.RUN_BATCH
+    return median_ms(lambda: clf.session.run(None, {clf.input_name: m}), repeats) / batch
+
+
+RUN_BATCHES = (1, 2, 4, 8, 32)  # maps per run measured for the shipped models
+
+
+def run_batches(repeats: int) -> list[dict[str, Any]]:
+    """Per shipped feature-map model (float and int8): ms per map of one ONNX Runtime run
+    at each of :data:`RUN_BATCHES` (one thread), the measurement behind infer.RUN_BATCH."""
+    rows = []
+    for path in sorted(models_dir().glob("*.onnx")):
+        if path.stem.endswith("-audio"):
+            continue
+        per = {str(b): batch_ms(path, b, max(3, repeats * 3 // b)) for b in RUN_BATCHES}
+        rows.append({"model": path.stem, "per_map_ms": per,
+                     "best_batch": int(min(per, key=per.__getitem__))})
+    return rows
 
 
 def norm_ops(path: Path) -> dict[str, int]:
@@ -683,6 +700,7 @@ def issue21(args: argparse.Namespace, repeats: int, per_set: int, tmp: Path
     set_a = pick_recordings(args.data, per_set, seed=0, sets="a")
     out["audio_models"] = audio_models(set_b, repeats)
     out["norms"] = norm_table(repeats, tmp)
+    out["run_batches"] = run_batches(repeats)
     out["in_process"] = [product_ms(m, {"b": set_b, "a": set_a}, repeats)
                          for m in SHIPPED_LIGHT if (models_dir() / f"{m}.onnx").is_file()]
     return out
@@ -801,6 +819,23 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
                 f"{'/'.join(str(v) for v in ln['ops'].values())}; "
                 f"{'/'.join(str(v) for v in bn['ops'].values())} | {per} | "
                 f"{bn['best_batch']} |")
+    batches = result.get("run_batches")
+    if batches:
+        from heartsound.infer import RUN_BATCH
+
+        sizes = list(batches[0]["per_map_ms"])
+        lines += [
+            "", "## Maps per run", "",
+            "Each shipped feature-map model in onnxruntime (one thread), random maps of its "
+            "own shape, ms per map of one run at each batch size, median; "
+            f"{where}. `predict` runs its maps {RUN_BATCH} at a time (`infer.RUN_BATCH`, "
+            "whatever the number of files or windows read at once).", "",
+            "| model | " + " | ".join(f"batch {b} (ms)" for b in sizes) + " | fastest |",
+            "|---|" + "---|" * len(sizes) + "---|"]
+        for r in batches:
+            lines.append(f"| {r['model']} | "
+                         + " | ".join(f"{r['per_map_ms'][b]:.3f}" for b in sizes)
+                         + f" | {r['best_batch']} |")
     inproc = result.get("in_process")
     if inproc:
         lines += [
