@@ -441,6 +441,8 @@ def test_a_long_recording_is_read_where_it_is_clearest(browser, served):
     assert "up to 60 s in 7-s windows" in page.inner_text("#length-note")  # pascal-b-light
     page.select_option("#model", "pascal-a-light")
     assert page.inner_text("#length-note").startswith("The model listens to 7.5 s;")
+    page.select_option("#model", "pascal-b-light")
+    assert "up to 60 s in 7-s windows" in page.inner_text("#length-note")
     script = """async (clearest) => {
       const buf = await (await fetch('rec/_long.wav')).arrayBuffer();
       const w = HeartDSP.parseWav(buf);

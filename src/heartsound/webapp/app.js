@@ -2,7 +2,7 @@
  * resamples to 4 kHz (HeartDSP.resample, soxr's response), runs the quality gate
  * (HeartQuality, the Python gate's port) and the raw-audio ONNX model on the device
  * (onnxruntime-web, WebAssembly, one thread), and shows the answer. A file is read from
- * its start, as `heartsound predict` reads it; a recording made here over its clearest 7.5 s.
+ * its start, as `heartsound predict` reads it; a recording made here from its clearest 7.5 s.
  *
  * Automation contract: index.html?url=<wav>&model=<name> fetches that recording (same
  * origin only), classifies it without a click and writes the answer into #result:
