@@ -78,9 +78,8 @@ def model_input(path: str, cfg: dict, sos: np.ndarray) -> np.ndarray:
     if hop_s is None:
         return m[None]
     sr, hop_length = cfg["sample_rate"], cfg["hop_length"]
-    n_frames = 1 + (int(round(cfg["duration_s"] * sr)) - cfg["n_fft"]) // hop_length
-    if cfg.get("center", False):
-        n_frames = 1 + int(round(cfg["duration_s"] * sr)) // hop_length
+    n = int(round(cfg["duration_s"] * sr))  # librosa's frame count of a 7-s map
+    n_frames = 1 + (n if cfg.get("center", False) else n - cfg["n_fft"]) // hop_length
     if len(m) <= n_frames:
         return m[None, :n_frames]
     starts = list(range(0, len(m) - n_frames + 1, max(1, round(hop_s * sr / hop_length))))

@@ -471,10 +471,10 @@ RUN_BATCHES = (1, 2, 4, 8, 32)  # maps per run measured for the shipped models
 def run_batches(repeats: int) -> list[dict[str, Any]]:
     """Per shipped feature-map model (float and int8): ms per map of one ONNX Runtime run
     at each of :data:`RUN_BATCHES` (one thread), the measurement behind infer.RUN_BATCH."""
+    from heartsound.training.audio_model import sources
+
     rows = []
-    for path in sorted(models_dir().glob("*.onnx")):
-        if path.stem.endswith("-audio"):
-            continue
+    for path in sources(models_dir()):
         per = {str(b): batch_ms(path, b, max(3, repeats * 3 // b)) for b in RUN_BATCHES}
         rows.append({"model": path.stem, "per_map_ms": per,
                      "best_batch": int(min(per, key=per.__getitem__))})

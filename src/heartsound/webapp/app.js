@@ -140,10 +140,11 @@
   /** What of a recording made here the model hears (a whole-recording model reads on from
    * the clearest 7.5 s, up to its read_seconds). */
   function lengthNote(m) {
-    const read = m.frontend.duration_s + m.frontend.crop_margin_s;
+    const fe = m.frontend;
+    const read = fe.duration_s + fe.crop_margin_s;
     return m.whole
-      ? `The model listens to up to ${m.read_seconds} s in 7-s windows; from a longer ` +
-        `recording the app starts at its clearest ${read} s.`
+      ? `The model listens to up to ${m.read_seconds} s in ${fe.duration_s}-s windows; ` +
+        `from a longer recording the app starts at its clearest ${read} s.`
       : `The model listens to ${read} s; from a longer recording the app takes its ` +
         `clearest ${read} s.`;
   }
