@@ -278,3 +278,28 @@ def test_statistics_lodo_holds_each_database_out(tmp_path):
     text = "\n".join(statistics_section(cache, compute=False))
     assert "| features | a | b | d | f | mean of a, b, d, f |" in text
     assert "80 records" in text
+
+
+def test_a_rescored_row_pairs_with_its_source_and_says_it_trained_nothing(runs, monkeypatch):
+    from heartsound.research.ablation import paired_text
+    from heartsound.research.physionet import PhysioRow, lodo_means, read_run, seed_runs
+
+    row = PhysioRow("light, read 1 s apart", "light", "augment", 4, "mfcc", "databases",
+                    rescores="light-x4", eval_hop_s=1.0)
+    monkeypatch.setitem(ROWS, "light-x4-hop1", row)
+    for seed in (0, 1):  # other fake predictions: seed 3 and 4's records
+        write_run(runs / "physionet" / "light-x4-hop1" / f"seed{seed}", "databases", seed + 3)
+        folder = runs / "physionet" / "light-x4-hop1" / f"seed{seed}"
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["config"]["seed"] = seed
+        (folder / "summary.json").write_text(json.dumps(summary))
+    text = physionet_markdown(runs, GENERATED)
+    new, old = seed_runs(runs, "light-x4-hop1"), seed_runs(runs, "light-x4")
+    diffs = {m: [lodo_means([a])[m][0] - lodo_means([b])[m][0]
+                 for a, b in zip(new, old, strict=True)] for m in ("macc", "auroc")}
+    assert (f"MAcc (argmax) {paired_text(diffs['macc'])}, AUROC "
+            f"{paired_text(diffs['auroc'])}.") in text
+    assert "no training: it re-scores the fold models of `light-x4`" in text
+    assert ("heartsound-lab physionet --train --only light-x4-hop1 --seeds 1   # re-scores "
+            "runs/physionet/light-x4/seed1") in text
+    assert read_run(runs / "physionet" / "light-x4-hop1" / "seed0") is not None

@@ -225,3 +225,34 @@ def test_force_discards_a_run_with_other_settings(tmp_path, make_wav, capsys):
     assert main([*again, "--force"]) == 0
     assert "discarded the old run" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["recipe"]["epochs"] == 2
+
+
+def test_rescore_run_reads_the_fold_models_as_training_did(tmp_path, make_wav, monkeypatch):
+    """Re-scored at the run's own hop, the stored probabilities come back; at another hop
+    only the recordings longer than one window move, and the new folder reads as a run."""
+    from heartsound.training.train import rescore_run, summarise
+
+    write_dataset(tmp_path, make_wav)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "set.csv", *TINY, "--set", "eval_hop_s=2",
+                 "--no-final", "--out", "run"]) == 0
+
+    def folds(run):
+        return [json.loads((run / f"fold{f}" / "metrics.json").read_text()) for f in (1, 2)]
+
+    def probs(run):
+        return {v["path"]: tuple(v["probs"]) for f in folds(run) for v in f["validation"]}
+
+    same = rescore_run(tmp_path / "run", tmp_path / "same", 2.0)
+    before = probs(tmp_path / "run")
+    assert probs(tmp_path / "same").keys() == before.keys()
+    assert all(np.allclose(v, before[p], atol=2e-5) for p, v in probs(tmp_path / "same").items())
+    assert same["config"]["rescored_from"] == str(tmp_path / "run")
+    other = rescore_run(tmp_path / "run", tmp_path / "hop1", 1.0)
+    moved = {p for p, v in probs(tmp_path / "hop1").items()
+             if not np.allclose(v, before[p], atol=2e-5)}
+    assert moved and moved <= {"fast/3.wav", "slow/3.wav"}  # the 9-s ones: 3 windows, not 2
+    assert other["config"]["recipe"]["eval_hop_s"] == 1.0
+    assert other["mean"] == summarise(folds(tmp_path / "hop1"))
+    assert json.loads((tmp_path / "hop1" / "summary.json").read_text())["folds"] == folds(
+        tmp_path / "hop1")

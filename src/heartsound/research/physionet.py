@@ -67,6 +67,10 @@ class PhysioRow:
     sets: tuple[str, ...] = ()
     rate: int = 4000  # the front end's sample rate (config.at_rate)
     top_db: float = 80.0  # each map's dynamic range below its peak (config.top_db)
+    # A row made without training: the fold models of row ``rescores``, seed by seed, read
+    # with 7-s windows ``eval_hop_s`` apart (train.rescore_run), paired with that row's.
+    rescores: str | None = None
+    eval_hop_s: float | None = None
 
     def train_arguments(self) -> list[str]:
         """The ``heartsound train`` options of this row (the doc prints them)."""
@@ -139,6 +143,11 @@ ROWS = {
         "screening-joint (30 epochs) on maps clipped to 40 dB below their peak: the shipped "
         "physionet-light",
         "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0),
+    "centred-bn-screening-joint-top40-hop1": PhysioRow(
+        "the same fold models reading 7-s windows 1 s apart instead of 2 s (no training: "
+        "a 0.25-s later start moved 6 % of physionet-light's labels on PhysioNet records)",
+        "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0,
+        rescores="centred-bn-screening-joint-top40", eval_hop_s=1.0),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }
@@ -287,6 +296,9 @@ def _settings(run: dict[str, Any]) -> str:
 
 def command_of(row: PhysioRow, run: dict[str, Any]) -> str:
     cfg = run["config"]
+    if row.rescores is not None:
+        return (f"heartsound-lab physionet --train --only {_row_id(row)} --seeds {cfg['seed']}"
+                f"   # re-scores {run_folder(Path('runs'), row.rescores, cfg['seed'])}")
     # A run that trained its final model (the shipped one's) is printed without --no-final.
     final = Path(run.get("folder", ".")) / "final" / "model.onnx"
     return (f"heartsound train {' '.join(row.train_arguments())} --epochs "
@@ -340,6 +352,22 @@ def lodo_table(runs: Sequence[dict[str, Any]], rule: str) -> list[str]:
                      f"{float(s['prevalence']):.0%} | "  # type: ignore[arg-type]
                      + " | ".join(cell(values(db, m)) for m in METRICS) + " |" + tail(db))
     return lines
+
+
+def paired_line(runs: Sequence[dict[str, Any]], sources: Sequence[dict[str, Any]]) -> str:
+    """A re-scored row against the row whose fold models it re-scores, seed by seed: the
+    paired differences of the mean over a, b, d, f (argmax MAcc, AUROC)."""
+    from heartsound.research.ablation import paired_text
+
+    by_seed = {r["config"]["seed"]: r for r in sources if not r["partial"]}
+    pairs = [(r, by_seed[r["config"]["seed"]]) for r in runs if r["config"]["seed"] in by_seed]
+    if not pairs:
+        return "Against the fold models' own reading: their runs are not in this checkout."
+    diffs = {m: [lodo_means([a])[m][0] - lodo_means([b])[m][0] for a, b in pairs]
+             for m in ("macc", "auroc")}
+    return ("Against the same fold models read as trained, seed by seed (mean over a, b, d, "
+            f"f; seeds better / same / worse): MAcc (argmax) {paired_text(diffs['macc'])}, "
+            f"AUROC {paired_text(diffs['auroc'])}.")
 
 
 def lodo_means(runs: Sequence[dict[str, Any]], rule: str = "argmax") -> dict[str, list[float]]:
@@ -662,8 +690,13 @@ def physionet_markdown(runs: Path, generated: dict[str, Any] | None = None,
                           "each database's own. Dots: argmax (P(abnormal) ≥ 0.5).", ""]
         elif done:
             lines += ["At argmax:", "", *cv_lines(done), ""]
-        lines += ["The `heartsound train` command of each run (what `heartsound-lab physionet "
-                  "--train` runs; `heartsound-lab physionet` then reads the folder):", "",
+        if row.rescores is not None and row.split == "databases" and done:
+            lines += [paired_line(done, found.get(row.rescores, [])), ""]
+        lines += [("The command of each run (no training: it re-scores the fold models of "
+                   f"`{row.rescores}`, seed by seed):" if row.rescores is not None else
+                   "The `heartsound train` command of each run (what `heartsound-lab "
+                   "physionet --train` runs; `heartsound-lab physionet` then reads the "
+                   "folder):"), "",
                   "```", *(command_of(row, r) for r in rs), "```", ""]
     if not any_run:
         lines += ["No finished run yet: `heartsound-lab physionet --train` trains them.", ""]
@@ -1015,6 +1048,7 @@ def physionet(args: argparse.Namespace) -> int:
     if args.train:
         from heartsound.training.train import (
             recipe_with,
+            rescore_run,
             resolve_frontend,
             resolve_recipe,
             run_cv,
@@ -1025,6 +1059,15 @@ def physionet(args: argparse.Namespace) -> int:
             for seed in args.seeds:
                 out = run_folder(runs, name, seed)
                 t0 = time.perf_counter()
+                if row.rescores is not None and row.eval_hop_s is not None:
+                    source = run_folder(runs, row.rescores, seed)
+                    if not (source / "summary.json").exists():
+                        print(f"== {out}: skipped, {source} is not finished (train "
+                              f"--only {row.rescores} first)", file=sys.stderr)
+                    elif run_claimed(out, str(out), lambda out=out, source=source, row=row:
+                                     rescore_run(source, out, row.eval_hop_s, args.data)):
+                        print(f"== {out}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                    continue
                 if run_claimed(out, str(out), lambda out=out, row=row, seed=seed: run_cv(
                         DATASET, row.model, out, folds=5, epochs=args.epochs, seed=seed,
                         split=row.split,

@@ -1228,6 +1228,46 @@ def open_run(rundir: str | os.PathLike[str], data_dir: str | None = None) -> Fin
     return FinishedRun(rundir, config, frontend, recipe, maps, recordings)
 
 
+def rescore_run(rundir: str | os.PathLike[str], out: str | os.PathLike[str],
+                eval_hop_s: float, data_dir: str | None = None) -> dict[str, Any]:
+    """A finished run's fold models scored again, each validation recording read as 7-s
+    windows ``eval_hop_s`` apart over the whole recording and averaged, written to ``out``
+    as a run folder of its own (``config.json`` with the new ``eval_hop_s`` and
+    ``rescored_from``, ``fold*/metrics.json``, ``summary.json``; no checkpoints, no final
+    model). No training: the test-time view alone changes, so the new scores pair with the
+    old ones fold by fold, model by model."""
+    rundir, out = Path(rundir), Path(out)
+    run = open_run(rundir, data_dir)
+    whole = run.maps if run.recipe.whole else load_maps(run.recordings, run.frontend,
+                                                        whole=True)[0]
+    hop = hop_frames(eval_hop_s, run.frontend)
+    key = dataset_key(run.config["dataset"])
+    started = time.perf_counter()
+    config = {**run.config, "recipe": {**run.config["recipe"], "eval_hop_s": eval_hop_s},
+              "rescored_from": str(rundir)}
+    write_json(out / "config.json", config)
+    folds = []
+    for result, val, model in run.fold_models():
+        t0 = time.perf_counter()
+        probs = predict_proba(model, [whole[i] for i in val], run.frontend.n_frames, hop)
+        pred = [run.classes[int(p)] for p in probs.argmax(1)]
+        truth = [run.recordings[i].label for i in val]
+        paths = [v["path"] for v in result["validation"]]  # val is read from these names
+        fold = {**result, "seconds": time.perf_counter() - t0,
+                "scores": scores_for(key, run.classes, truth, pred, probs),
+                "validation": [{"path": p, "label": t, "pred": c,
+                                "probs": [round(float(v), 5) for v in pr]}
+                               for p, t, c, pr in zip(paths, truth, pred, probs, strict=True)]}
+        write_json(out / f"fold{result['fold']}" / "metrics.json", fold)
+        folds.append(fold)
+    summary = {"config": config, "folds": folds, "mean": summarise(folds),
+               "folds_by": json.loads((rundir / "summary.json").read_text()).get("folds_by")
+               if (rundir / "summary.json").exists() else None,
+               "wall_seconds": time.perf_counter() - started}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
 @dataclass
 class JointData:
     """Recordings of another dataset added to every training fold (``Recipe.joint``)."""
