@@ -606,9 +606,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "recordings, class weights and augmentation (docs/ablation.md); "
                         "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
                         "each database×class drawn equally; screening-joint (improved for "
-                        "physionet2016): the same with both PASCAL sets added as two more "
-                        "devices, their findings as abnormal; screening-joint-noise: that with "
-                        "white-noise copies (docs/physionet.md)")
+                        "physionet2016, its windows read 1 s apart): the same with both PASCAL "
+                        "sets added as two more devices, their findings as abnormal; "
+                        "screening-joint-noise: that with white-noise copies "
+                        "(docs/physionet.md)")
     p.add_argument("--pretrained", help="state dict (.pt) to initialise the backbone from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe field, e.g. --set epochs=60 --set mixup=0.2 "

@@ -37,6 +37,7 @@ def test_agreement_and_page(monkeypatch):
     the front end refuse every recording keeps none and counts a change of 1."""
     monkeypatch.setattr(invariance, "PERTURBATIONS", {
         "same": lambda x, r: (x, r), "silenced": lambda x, r: (0 * x, r)})
+    monkeypatch.setattr(invariance, "PROBES", {})
     r = invariance.agreement("pascal-a-light", signals())
     assert r["same"] == {"labels": 1.0, "dp": 0.0}
     assert r["silenced"] == {"labels": 0.0, "dp": 1.0}
@@ -51,6 +52,7 @@ def test_a_window_hop_scores_the_whole_recording(monkeypatch):
     """--hop: a model shipped for one 7-s window reads 7-s windows over the whole
     recording, averaged (its answer on a 20-s signal changes; on the page, said so)."""
     monkeypatch.setattr(invariance, "PERTURBATIONS", {"same": lambda x, r: (x, r)})
+    monkeypatch.setattr(invariance, "PROBES", {})
     clf = Classifier.load("pascal-a-light")
     assert clf.hop_frames is None
     r = invariance.agreement("pascal-a-light", signals(), hop_s=3.0)
@@ -90,3 +92,14 @@ def test_hop_must_be_positive_seconds(capsys):
             build_parser().parse_args(["invariance", "--hop", bad])
         assert exc.value.code == 2
         assert "a positive number of seconds" in capsys.readouterr().err
+
+
+def test_a_probe_is_reported_but_not_held_to_the_bar(monkeypatch):
+    """A probe's column follows the bar's, never bold, and leaves the exit status alone."""
+    monkeypatch.setattr(invariance, "PERTURBATIONS", {"same": lambda x, r: (x, r)})
+    monkeypatch.setattr(invariance, "PROBES", {"silenced": lambda x, r: (0 * x, r)})
+    r = invariance.agreement("pascal-a-light", signals())
+    assert r["silenced"] == {"labels": 0.0, "dp": 1.0}
+    page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0)
+    assert "| model | same | silenced | near |" in page
+    assert "| pascal-a-light | 100.0% | 0.0% |" in page and "*silenced*: not held" in page

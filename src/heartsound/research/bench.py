@@ -899,7 +899,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_f(r['cv_total_precision']['b'], '{:.2f}')} |")
     lines += ["", "End to end = file → class exactly as `heartsound predict` does it, with "
               "the model loaded (int8 where there is one): a model trained for whole "
-              "recordings scores every 7-s window 2 s apart and averages them, so its cost "
+              "recordings scores its 7-s windows (1 s apart for physionet-light, 3 s for "
+              "pascal-b-light) and averages them, so its cost "
               "grows with the recording (windows / recording). "
               "Paper protocol = file → class including model load, averaged over 30 random "
               "test recordings (the paper: 57 ms light / 67 ms base on an i7-7700 + GTX "
