@@ -64,3 +64,22 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     for heading in ("## Whole process", "## Cold start", "## Raw-audio models",
                     "## LayerNorm against folded BatchNorm", "## In process, file → class"):
         assert heading in text
+
+
+def test_cv_cells_without_runs_keep_the_previous_bench_values():
+    """A bench run where a study's folder is missing keeps that study's CV cell from the
+    saved JSON, marked †; a value measured now is never replaced."""
+    from heartsound.research.bench import _cv, keep_cv
+
+    rows = [{"name": "b", "cv_accuracy": {"a": None, "b": None},
+             "cv_total_precision": {"a": None, "b": 1.5}},
+            {"name": "new", "cv_accuracy": {"a": None, "b": None},
+             "cv_total_precision": {"a": None, "b": None}}]
+    previous = {"rows": [{"name": "b", "cv_accuracy": {"a": None, "b": 0.835},
+                          "cv_total_precision": {"a": None, "b": 1.75}}]}
+    keep_cv(rows, previous)
+    assert rows[0]["cv_accuracy"]["b"] == 0.835 and rows[0]["cv_total_precision"]["b"] == 1.5
+    assert _cv(rows[0], "cv_accuracy", "b", "{:.3f}") == "0.835†"
+    assert _cv(rows[0], "cv_total_precision", "b", "{:.2f}") == "1.50"
+    assert _cv(rows[0], "cv_accuracy", "a", "{:.3f}") == "–"
+    assert "cv_kept" not in rows[1]

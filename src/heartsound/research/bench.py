@@ -157,6 +157,23 @@ def cv_scores(runs: Path, studies: dict[str, str]
     return acc, tp
 
 
+def keep_cv(rows: list[dict[str, Any]], previous: dict[str, Any]) -> None:
+    """A CV cell whose run folder is not in this checkout (None) takes the value of the
+    previous bench's row of the same name (``previous``: its saved JSON), marked in
+    ``cv_kept``: a bench of a fresh checkout does not erase what the runs measured."""
+    before = {r.get("name"): r for r in previous.get("rows", [])}
+    for row in rows:
+        old = before.get(row["name"])
+        if old is None:
+            continue
+        for key in ("cv_accuracy", "cv_total_precision"):
+            for dataset, value in row[key].items():
+                kept = old.get(key, {}).get(dataset)
+                if value is None and kept is not None:
+                    row[key][dataset] = kept
+                    row.setdefault("cv_kept", []).append(f"{key}:{dataset}")
+
+
 def model_files(name: str, arch: str, cfg: Any, study: str | None, shipped_name: str | None,
                 runs: Path, tmp: Path, calibration: Any) -> tuple[Path, Path | None, str]:
     """(float32 ONNX, int8 ONNX or None, where they came from) for one variant.
@@ -664,6 +681,8 @@ def run_bench(args: argparse.Namespace) -> int:
                                 for w in (1, 2)}
         result["throughput"]["recordings"] = len(folder)
         result.update(issue21(args, repeats, per_set, Path(tmp)))
+    if args.save_json and Path(args.save_json).is_file():
+        keep_cv(result["rows"], json.loads(Path(args.save_json).read_text()))
     text = markdown(result)
     from heartsound.atomic import write_json, write_text
 
@@ -690,7 +709,7 @@ def issue21(args: argparse.Namespace, repeats: int, per_set: int, tmp: Path
 
         rows, _ = prediction_rows(Classifier.load(PROCESS_MODEL), b_files[:20])
         usable = next((r["path"] for r in rows if r["label"] != "unusable"), str(b_files[0]))
-    out["cold_start"] = cold_start(Path(usable), PROCESS_MODEL, 3 if args.quick else 7)
+    out["cold_start"] = cold_start(Path(usable), PROCESS_MODEL, 3 if args.quick else 15)
     if (models_dir() / f"{PROCESS_MODEL_BN}.onnx").is_file():
         more = process_comparison(files, PROCESS_MODEL_BN, 1 if args.quick else 3)
         if more:
@@ -704,6 +723,12 @@ def issue21(args: argparse.Namespace, repeats: int, per_set: int, tmp: Path
     out["in_process"] = [product_ms(m, {"b": set_b, "a": set_a}, repeats)
                          for m in SHIPPED_LIGHT if (models_dir() / f"{m}.onnx").is_file()]
     return out
+
+
+def _cv(row: dict[str, Any], key: str, dataset: str, fmt: str) -> str:
+    """A CV cell: "–" without a value, † after one kept from the previous bench."""
+    return _f(row[key][dataset], fmt) + ("†" if f"{key}:{dataset}" in row.get("cv_kept", [])
+                                         else "")
 
 
 def _f(v: float | None, fmt: str = "{:.2f}") -> str:
@@ -894,15 +919,17 @@ def markdown(result: dict[str, Any]) -> str:
             f"{lat['frontend']:.2f} | {lat['model_fp32']:.2f} | {_f(lat['model_int8'])} | "
             f"{r['windows_per_recording']:.1f} | {lat['end_to_end']:.2f} | "
             f"{r['paper_protocol_ms']:.1f} | "
-            f"{_f(r['cv_accuracy']['a'], '{:.3f}')} / {_f(r['cv_accuracy']['b'], '{:.3f}')} | "
-            f"{_f(r['cv_total_precision']['a'], '{:.2f}')} / "
-            f"{_f(r['cv_total_precision']['b'], '{:.2f}')} |")
+            f"{_cv(r, 'cv_accuracy', 'a', '{:.3f}')} / {_cv(r, 'cv_accuracy', 'b', '{:.3f}')} | "
+            f"{_cv(r, 'cv_total_precision', 'a', '{:.2f}')} / "
+            f"{_cv(r, 'cv_total_precision', 'b', '{:.2f}')} |")
     lines += ["", "End to end = file → class exactly as `heartsound predict` does it, with "
               "the model loaded (int8 where there is one): a model trained for whole "
-              "recordings scores its 7-s windows (1 s apart for physionet-light, 3 s for "
-              "pascal-b-light) and averages them, so its cost "
+              "recordings scores its 7-s windows (as far apart as its metadata "
+              "`heartsound.window_hop_s` says) and averages them, so its cost "
               "grows with the recording (windows / recording). "
-              "Paper protocol = file → class including model load, averaged over 30 random "
+              + ("CV cells marked † come from the previous bench's run folders, not in this "
+                 "checkout. " if any(r.get("cv_kept") for r in result["rows"]) else "")
+              + "Paper protocol = file → class including model load, averaged over 30 random "
               "test recordings (the paper: 57 ms light / 67 ms base on an i7-7700 + GTX "
               "1080 Ti).", "", "Front-end stages (ms, 872×20):", ""]
     lines += [f"- {k}: {v:.2f}" for k, v in result["frontend_ms"].items()]
