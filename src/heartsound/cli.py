@@ -606,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "recordings, class weights and augmentation (docs/ablation.md); "
                         "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
                         "each database×class drawn equally; screening-joint (improved for "
-                        "physionet2016, its windows read 0.5 s apart): the same with both PASCAL "
+                        "physionet2016, its windows read 0.544 s apart): the same with both PASCAL "
                         "sets added as two more devices, their findings as abnormal; "
                         "screening-joint-noise: that with white-noise copies "
                         "(docs/physionet.md)")

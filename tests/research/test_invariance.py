@@ -103,3 +103,34 @@ def test_a_probe_is_reported_but_not_held_to_the_bar(monkeypatch):
     page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0)
     assert "| model | same | silenced | near |" in page
     assert "| pascal-a-light | 100.0% | 0.0% |" in page and "*silenced*: not held" in page
+
+
+def test_fold_shift_agreement_reads_fold_models_and_rescored_runs(tmp_path, make_wav,
+                                                                   monkeypatch):
+    """Shifted by 0 frames every label is kept; only recordings longer than a window plus
+    the shift count; a re-scored run reads its source's checkpoints at its own hop."""
+    import pytest
+
+    pytest.importorskip("torch")
+    from heartsound.cli import main
+    from heartsound.training.train import rescore_run
+
+    lines = ["path,label"]
+    for label, bpm in (("fast", 110), ("slow", 55)):
+        for i in range(3):
+            make_wav(f"{label}/{i}.wav", heart_like(5.0 + 2 * i, 4000, bpm=bpm, seed=i))
+            lines.append(f"{label}/{i}.wav,{label}")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "set.csv", "--folds", "2", "--epochs", "1",
+                 "--threads", "1", "--quiet", "--set", "eval_hop_s=2", "--no-final",
+                 "--out", "run"]) == 0
+    r = invariance.fold_shift_agreement(tmp_path / "run", shifts=(0, 1))
+    assert r["recordings"] == 2  # the 9-s ones; 5 and 7 s are one window or less
+    assert r["0 frames later"] == 1.0 and 0.0 <= r["1 frames later"] <= 1.0
+    rescore_run(tmp_path / "run", tmp_path / "hop1", 1.0)
+    again = invariance.fold_shift_agreement(tmp_path / "hop1", shifts=(0, 1))
+    assert again["recordings"] == 2 and again["0 frames later"] == 1.0
+    table = invariance.fold_shift_table([r])
+    assert "| held-out recordings | 0 frames later | 1 frames later |" in table
+    assert f"| {tmp_path / 'run'} | 2 | 100.0% |" in table

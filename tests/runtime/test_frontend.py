@@ -369,8 +369,8 @@ def test_a_whole_recording_models_summary_names_its_windows():
         clf = Classifier(m["path"])
         assert m["front_end"] == clf.config.describe(clf.window_hop_s)
         assert ("the first 7 s" in m["front_end"]) == (clf.window_hop_s is None)
-    # set B's and PhysioNet's shipped models read the whole recording, 3 and 0.5 s apart
+    # set B's and PhysioNet's shipped models read the whole recording, 3 and 0.544 s apart
     # (train.IMPROVED[...].window_hop_s: the runtime does not import training)
     assert Classifier(resolve_model("pascal-b-light")).window_hop_s == 3.0
     for name in ("physionet-light", "physionet-light-int8", "physionet-light-audio"):
-        assert Classifier(resolve_model(name)).window_hop_s == 0.5
+        assert Classifier(resolve_model(name)).window_hop_s == 0.544

@@ -360,9 +360,9 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")
     assert resolve_recipe("improved", str(csv)) == RECIPES["augment"]
-    # PhysioNet's reads its windows 0.5 s apart instead of the recipe's 2 s
+    # PhysioNet's reads its windows 17 frames (0.544 s) apart instead of the recipe's 2 s
     assert resolve_recipe("improved", "physionet2016") == dataclasses.replace(
-        RECIPES["screening-joint"], eval_hop_s=0.5)
+        RECIPES["screening-joint"], eval_hop_s=0.544)
     assert RECIPES["screening-joint"].eval_hop_s == 2.0
     assert resolve_recipe("paper", "pascal-a") == RECIPES["paper"]
     with pytest.raises(ValueError, match="unknown recipe"):

@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "whole recording (printed; written only with --out)")
     p.add_argument("--out", help="markdown written (default: docs/invariance.md; none with "
                                  "--hop)")
+    p.add_argument("--fold-runs", nargs="+", metavar="RUN",
+                   help="instead: each run folder's fold models on their own held-out "
+                        "recordings, the share of labels kept one and eight frames later "
+                        "(a table on stdout; no training, no shipped model)")
     p.set_defaults(func=cmd_invariance)
 
     p = sub.add_parser("serve-bench", help="p50/p99 latency and throughput of heartsound serve "

@@ -60,10 +60,10 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, int]]] = 
     "44.1 kHz": _resampled(44100),
     "0.25 s later": lambda x, r: (x[int(0.25 * r):], r),
 }
-# Reported beside the bar, not held to it: one frame hop of the shipped front ends (128
-# samples at 4 kHz) later moves almost no sound in or out of a window, so the labels it
-# moves show how much a network's answer hangs on where its strided layers sample the map
-# rather than on what the recording holds.
+# Reported beside the bar, not held to it: one frame hop of the 215-frame front ends (128
+# samples at 4 kHz; two of the 434-frame one's) later moves almost no sound in or out of a
+# window, so the labels it moves show how much a network's answer hangs on where its
+# strided layers sample the map rather than on what the recording holds.
 PROBES: dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, int]]] = {
     "32 ms later (probe)": lambda x, r: (x[int(0.032 * r):], r),
 }
@@ -163,10 +163,11 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], sizes: dict[str, int
              "other, which any small change can flip. The PhysioNet records are the first "
              "of each database by name; sampled at 2 kHz they hold nothing above 1 kHz, so "
              "white noise fills bands a PhysioNet-trained model has seen empty."
-             + (f" *{next(iter(PROBES))}*: not held to the bar; one frame hop of the front "
-                "end (128 samples at 4 kHz) moves almost no sound in or out of a window, so "
-                "the labels it moves are the network's own sensitivity to where its strided "
-                "layers sample the map, not the recording's." if PROBES else "")
+             + (f" *{next(iter(PROBES))}*: not held to the bar; one frame hop of the "
+                "215-frame front ends (128 samples at 4 kHz; two frames of pascal-b-light's "
+                "434) moves almost no sound in or out of a window, so the labels it moves "
+                "are most likely the network's own sensitivity to where its strided layers "
+                "sample the map, not the recording's." if PROBES else "")
              + ("" if hop_s is None else
                 f" **Not as shipped** (`--hop {hop_s:g}`): every model here reads the whole "
                 f"recording as 7-s windows {hop_s:g} s apart and averages them.")]
@@ -180,7 +181,58 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], sizes: dict[str, int
     return "\n".join(lines) + "\n"
 
 
+FOLD_SHIFTS = (1, 8)  # frames: one frame hop, and about the 0.25 s of PERTURBATIONS
+
+
+def fold_shift_agreement(rundir: str | Path, shifts: tuple[int, ...] = FOLD_SHIFTS,
+                         data_dir: str | None = None) -> dict[str, Any]:
+    """A run's fold models on their own held-out recordings (never trained on), each read
+    as the run reads it, and again from ``k`` frames later for each ``k`` in ``shifts``:
+    the share of labels kept. A map ``k`` frames later is the map of the recording started
+    ``k`` hops later, but for the band-pass's edges; recordings shorter than one window
+    plus the largest shift are left out (they are tiled, and a later start retiles them).
+    Compares networks before any is shipped (``heartsound-lab invariance`` needs a model
+    file). A re-scored run (``train.rescore_run``) reads its source's fold models at its own
+    window hop."""
+    import json
+
+    from heartsound.training.train import load_maps, open_run, predict_proba
+
+    config = json.loads((Path(rundir) / "config.json").read_text())
+    run = open_run(config.get("rescored_from", rundir), data_dir)
+    whole = run.maps if run.recipe.whole else load_maps(run.recordings, run.frontend,
+                                                        whole=True)[0]
+    n, hop = run.frontend.n_frames, hop_frames(config["recipe"]["eval_hop_s"], run.frontend)
+    kept = {k: 0 for k in shifts}
+    total = 0
+    for _, val, model in run.fold_models():
+        maps = [whole[i] for i in val if whole[i].shape[0] >= n + max(shifts)]
+        if not maps:
+            continue
+        base = predict_proba(model, maps, n, hop).argmax(1)
+        for k in shifts:
+            kept[k] += int((predict_proba(model, [m[k:] for m in maps], n, hop).argmax(1)
+                            == base).sum())
+        total += len(maps)
+    return {"run": str(rundir), "recordings": total,
+            **{f"{k} frames later": kept[k] / total if total else float("nan")
+               for k in shifts}}
+
+
+def fold_shift_table(rows: list[dict[str, Any]]) -> str:
+    keys = [k for k in rows[0] if k.endswith("later")]
+    lines = ["| run | held-out recordings | " + " | ".join(keys) + " |",
+             "|---|---:|" + "---:|" * len(keys)]
+    lines += [f"| {r['run']} | {r['recordings']} | "
+              + " | ".join(f"{r[k]:.1%}" for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "fold_runs", None):
+        print(fold_shift_table([fold_shift_agreement(r, data_dir=args.physionet_data)
+                                for r in args.fold_runs]))
+        return 0
     start = time.perf_counter()
     data = args.data or str(default_data_dir())
     sets = {"PASCAL test recordings": test_recordings(data)}

@@ -150,9 +150,16 @@ ROWS = {
         "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0,
         rescores="centred-bn-screening-joint-top40", eval_hop_s=1.0),
     "centred-bn-screening-joint-top40-hop0.5": PhysioRow(
-        "the same fold models reading 7-s windows 0.5 s apart: the shipped physionet-light",
+        "the same fold models reading 7-s windows 0.5 s apart (16 frames: every window "
+        "starts at the same phase of the network's 8-frame stride)",
         "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0,
         rescores="centred-bn-screening-joint-top40", eval_hop_s=0.5),
+    "centred-bn-screening-joint-top40-hop17f": PhysioRow(
+        "the same fold models reading 7-s windows 17 frames (0.544 s) apart, a hop prime to "
+        "the network's 8-frame stride, so that the windows start at every phase of it and "
+        "their average does not hang on one: the shipped physionet-light",
+        "light-centred-bn", "screening-joint", 4, "mfcc", "databases", top_db=40.0,
+        rescores="centred-bn-screening-joint-top40", eval_hop_s=0.544),
     "light-x4-cv5": PhysioRow("light, augment, 215×20 MFCC", "light",
                               "augment", 4, "mfcc", "random"),
 }
