@@ -700,7 +700,6 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
     from heartsound.features import hop_frames, windows
     from heartsound.training.train import (
         dataset_key,
-        load_maps,
         open_run,
         predict_proba,
         scores_for,
@@ -718,7 +717,7 @@ def view_scores(rundir: str | Path, data_dir: str | None = None,
         raise ValueError(f"{rundir}: test-time views need the fixed 7-s maps; this run "
                          "reads whole recordings")
     n = run.frontend.n_frames
-    whole = load_maps(run.recordings, run.frontend, whole=True)[0] if window_views else []
+    whole = run.whole_maps() if window_views else []
     key = dataset_key(run.config["dataset"])
     per_fold: dict[str, list[dict[str, Any]]] = {name: [] for name in [*views, *window_views]}
 

@@ -196,12 +196,11 @@ def fold_shift_agreement(rundir: str | Path, shifts: tuple[int, ...] = FOLD_SHIF
     window hop."""
     import json
 
-    from heartsound.training.train import load_maps, open_run, predict_proba
+    from heartsound.training.train import open_run, predict_proba
 
     config = json.loads((Path(rundir) / "config.json").read_text())
     run = open_run(config.get("rescored_from", rundir), data_dir)
-    whole = run.maps if run.recipe.whole else load_maps(run.recordings, run.frontend,
-                                                        whole=True)[0]
+    whole = run.whole_maps()
     n, hop = run.frontend.n_frames, hop_frames(config["recipe"]["eval_hop_s"], run.frontend)
     kept = {k: 0 for k in shifts}
     total = 0

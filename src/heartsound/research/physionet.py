@@ -72,6 +72,11 @@ class PhysioRow:
     rescores: str | None = None
     eval_hop_s: float | None = None
 
+    def __post_init__(self) -> None:
+        if (self.rescores is None) != (self.eval_hop_s is None):
+            raise ValueError(f"{self.label}: a re-scored row needs both rescores and "
+                             "eval_hop_s")
+
     def train_arguments(self) -> list[str]:
         """The ``heartsound train`` options of this row (the doc prints them)."""
         return ["--dataset", DATASET, "--model", self.model, "--recipe", self.recipe,
@@ -1071,7 +1076,7 @@ def physionet(args: argparse.Namespace) -> int:
             for seed in args.seeds:
                 out = run_folder(runs, name, seed)
                 t0 = time.perf_counter()
-                if row.rescores is not None and row.eval_hop_s is not None:
+                if row.rescores is not None and row.eval_hop_s is not None:  # both or none
                     source = run_folder(runs, row.rescores, seed)
                     if not (source / "summary.json").exists():
                         print(f"== {out}: skipped, {source} is not finished (train "

@@ -1195,6 +1195,12 @@ class FinishedRun:
     def hop(self) -> int | None:
         return hop_frames(self.recipe.eval_hop_s, self.frontend)
 
+    def whole_maps(self) -> list[np.ndarray]:
+        """Each recording's whole-recording map (the run's own maps when it reads whole
+        recordings), for reading its fold models over windows."""
+        return self.maps if self.recipe.whole else load_maps(self.recordings, self.frontend,
+                                                             whole=True)[0]
+
     def index(self) -> dict[str, int]:
         """Position of each recording by the name the run's metrics.json files use for it:
         its file name (where no other shares it) or its path relative to the CSV's folder
@@ -1245,8 +1251,7 @@ def rescore_run(rundir: str | os.PathLike[str], out: str | os.PathLike[str],
     old ones fold by fold, model by model."""
     rundir, out = Path(rundir), Path(out)
     run = open_run(rundir, data_dir)
-    whole = run.maps if run.recipe.whole else load_maps(run.recordings, run.frontend,
-                                                        whole=True)[0]
+    whole = run.whole_maps()
     hop = hop_frames(eval_hop_s, run.frontend)
     key = dataset_key(run.config["dataset"])
     started = time.perf_counter()
