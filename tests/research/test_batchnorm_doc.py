@@ -130,3 +130,36 @@ def test_only_names_known_rows(tmp_path):
     with pytest.raises(ValueError, match="--only"):
         batchnorm(argparse.Namespace(runs=str(tmp_path), train=True, only=["no-such-row"],
                                      seeds=1, threads=1, data=None, out=str(tmp_path / "x.md")))
+
+
+def test_window_and_blur_rows_pair_with_the_shipped_set_a_recipe(tmp_path):
+    """The whole-recording rows re-score the shipped recipe's seeds (no training: their
+    command says so) and the blurred rows train the blurred network from its own
+    pre-training; both pair seed by seed with the shipped recipe."""
+    from heartsound.research.batchnorm import BLUR, PRETRAINS, WINDOWS, pretraining_of
+
+    for with_row, without_row in WINDOWS:
+        row = ROWS[with_row]
+        assert (row.rescores, row.eval_hop_s) == (without_row, 0.544)
+        assert row._replace(label="", rescores=None, eval_hop_s=None) == \
+            ROWS[without_row]._replace(label="")
+    for with_row, without_row in BLUR:
+        assert ROWS[with_row].model == ROWS[without_row].model + "-blur"
+        assert PRETRAINS[pretraining_of(ROWS[with_row])].model == ROWS[with_row].model
+    for name, acc in (("a-pretrained-top40-by-file", 0.72), ("a-windows-by-file", 0.70),
+                      ("a-blur-by-file", 0.75)):
+        folder = tmp_path / "batchnorm" / name / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(
+            {"mean": {"accuracy": {"mean": acc}}, "folds": [{"seconds": 60}]}))
+    (tmp_path / "batchnorm" / "a-blur-by-file" / "seed0" / "shift-agreement.json").write_text(
+        json.dumps({"run": "x", "recordings": 100, "1 frames later": 0.97,
+                    "8 frames later": 0.99}))
+    text = markdown(tmp_path, ABLATION)
+    windows = text.split("## Set A's fold models over the whole recording")[1].split("## ")[0]
+    assert "| folds by file | 0.720 ± 0.000 (1) | 0.700 ± 0.000 (1) | -0.020 (0/0/1) |" \
+        in windows
+    blur = text.split("## Anti-aliased strides on set A")[1].split("## ")[0]
+    assert ("| folds by file | 0.720 ± 0.000 (1) | 0.750 ± 0.000 (1) | +0.030 (1/0/0) | – | "
+            "97.0% (seed 0) |") in blur
+    assert "`heartsound-lab batchnorm --train --only a-windows-by-file` (re-scores" in text

@@ -416,3 +416,35 @@ def test_layer_norm_without_transposes_is_the_same_network():
 
             other = explicit_layer_norm(copy.deepcopy(model), how).eval()
             assert torch.allclose(other(x), expected, atol=1e-5)
+
+
+def test_blurred_strides_keep_shapes_and_parameters_and_low_pass_time(tmp_path):
+    """The anti-aliased variant has the shipped set-A network's parameters and layer shapes
+    for any map length; its blur passes a constant, removes the fastest oscillation over
+    frames (alternating ±1: exactly what a stride of 2 aliases), and survives export."""
+    from heartsound.infer import Classifier
+    from heartsound.training.export import export_onnx
+    from heartsound.training.networks import BlurTime
+
+    assert count_parameters(build("light-level-bn-blur", 4)) == count_parameters(
+        build("light-level-bn", 4))
+    for frames in (215, 216, 100):
+        shapes = []
+        for arch in ("light-level-bn", "light-level-bn-blur"):
+            model = build(arch, 4).eval()
+            with torch.no_grad():
+                shapes.append(model.net.features(torch.zeros(1, 1, frames, 20)).shape)
+        assert shapes[0] == shapes[1]
+    blur = BlurTime(2, 2)
+    x = torch.ones(1, 2, 12, 3)
+    assert torch.allclose(blur(x)[:, :, 1:-1], torch.ones(1, 2, 4, 3))
+    alternating = (-1.0) ** torch.arange(12.0)
+    assert blur(alternating.view(1, 1, 12, 1).repeat(1, 2, 1, 1))[:, :, 1:].abs().max() < 1e-6
+    torch.manual_seed(0)
+    model = build("light-level-bn-blur", 4).eval()
+    maps = np.random.default_rng(0).normal(size=(2, 215, 20)).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(maps)), -1).numpy()
+    cfg = hs.DEFAULT.scaled(4)
+    path = export_onnx(model, cfg, ["a", "b", "c", "d"], tmp_path / "blur.onnx", {})
+    np.testing.assert_allclose(Classifier(path).predict_features(maps), expected, atol=1e-5)

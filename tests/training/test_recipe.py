@@ -136,22 +136,46 @@ def test_candidate_recipe_end_to_end(candidate_run):
     assert results[1][1].shape == (3,) and results[1][1].sum() == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
-def test_int8_model_agrees_with_float(candidate_run, tmp_path, fmt):
+@pytest.mark.parametrize(("fmt", "calibration"), [("qdq", "minmax"), ("qoperator", "minmax"),
+                                                  ("qoperator", "percentile")])
+def test_int8_model_agrees_with_float(candidate_run, tmp_path, fmt, calibration):
     from heartsound.infer import Classifier
     from heartsound.training.quantize import quantize_onnx
 
     root, out, _ = candidate_run
     maps = np.stack([hs.features(p) for p in sorted(root.glob("*.wav"))])
-    int8 = quantize_onnx(out / "final" / "model.onnx", tmp_path / "int8.onnx", maps, fmt)
+    int8 = quantize_onnx(out / "final" / "model.onnx", tmp_path / "int8.onnx", maps, fmt,
+                         calibration)
     f32, q8 = Classifier(out / "final" / "model.onnx"), Classifier(int8)
     assert q8.config == f32.config and q8.classes == f32.classes
-    assert q8.hop_frames == f32.hop_frames and "int8" in q8.metadata["heartsound.quantization"]
+    assert q8.hop_frames == f32.hop_frames
+    assert q8.metadata["heartsound.quantization"] == \
+        f"int8 static {fmt}, per-channel, {calibration}, stem float"
     assert int8.stat().st_size < 0.6 * (out / "final" / "model.onnx").stat().st_size
     pf, pq = f32.predict_features(maps), q8.predict_features(maps)
     # Bound: at least 10 of 12 recordings keep their class, probabilities within 0.1.
     assert (pf.argmax(1) == pq.argmax(1)).sum() >= 10
     assert np.abs(pf - pq).max() < 0.1
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_onnx(out / "final" / "model.onnx", tmp_path / "x.onnx", maps, fmt, "entropy")
+
+
+def test_int8_page_names_each_calibration_and_the_largest_change_either_way():
+    from heartsound.research.study import int8_markdown
+
+    def study(calibration, float_acc, int8_acc):
+        fold = {"float32": {"accuracy": float_acc}, "int8": {"accuracy": int8_acc}}
+        scores = {"accuracy": 0.5, "macc": 0.5}
+        return {"run": "runs/physionet-light", "format": "qoperator", "agreement": 0.99,
+                "folds": [fold, {"float32": {"accuracy": 0.5}, "int8": {"accuracy": 0.49}}],
+                "pooled": {"float32": scores, "int8": scores},
+                **({"calibration": calibration} if calibration else {})}
+
+    text = int8_markdown([study("minmax", 0.50, 0.54), study(None, 0.5, 0.5)])
+    rows = [line for line in text.splitlines() if line.startswith("| physionet-light")]
+    assert rows[0].startswith("| physionet-light | qoperator | minmax | 0.990 | 0.500 | 0.500 "
+                              "| +1.0 | 4.0 |")
+    assert "| unrecorded |" in rows[1]
 
 
 def test_temperature_scaling_on_overconfident_probabilities():

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from heartsound.atomic import write_text
 from heartsound.research import REPO_ROOT
 
 
@@ -40,6 +41,10 @@ class NormRow(NamedTuple):
     ablation: tuple[str, str] | None  # ("Set A", row label) or None: no LayerNorm reference
     folds: int = 5
     top_db: float = 80.0  # each map's dynamic range below its peak (config.top_db)
+    # A row made without training: row ``rescores``'s fold models, seed by seed, reading
+    # 7-s windows ``eval_hop_s`` apart over the whole recording (train.rescore_run).
+    rescores: str | None = None
+    eval_hop_s: float | None = None
 
 
 LN_A = "augmentation + joint + 4× frame length + label smoothing"
@@ -99,6 +104,10 @@ PRETRAINS: dict[str, NormRow] = {
         "set A's network pre-trained on PhysioNet 2016 as above, on maps clipped to 40 dB "
         "below their peak", "physionet2016", "light-level-bn", "screening", "random", 4,
         "mfcc", (), None, folds=2, top_db=40.0),
+    "physionet-pretrain-top40-blur": NormRow(
+        "set A's network with anti-aliased strides pre-trained on PhysioNet 2016 as above, on "
+        "maps clipped to 40 dB below their peak", "physionet2016", "light-level-bn-blur",
+        "screening", "random", 4, "mfcc", (), None, folds=2, top_db=40.0),
 }
 
 
@@ -126,6 +135,16 @@ for _split, _what in (("sessions", "recording session"), ("grouped", "file")):
         f"below their peak, folds by {_what}", "pascal-a", "light-level-bn", NOISE, _split, 4,
         "mfcc", (f"pretrained={pretrained_path('physionet-pretrain-top40')}",), _ln,
         top_db=40.0)
+    ROWS[f"a-blur-by-{_by}"] = NormRow(
+        f"set A's shipped recipe (white-noise copies, pre-trained on PhysioNet 2016, 40-dB "
+        f"maps) with anti-aliased strides, folds by {_what}", "pascal-a", "light-level-bn-blur",
+        NOISE, _split, 4, "mfcc",
+        (f"pretrained={pretrained_path('physionet-pretrain-top40-blur')}",), _ln, top_db=40.0)
+    ROWS[f"a-windows-by-{_by}"] = ROWS[f"a-pretrained-top40-by-{_by}"]._replace(
+        label=f"set A's shipped recipe (white-noise copies, pre-trained on PhysioNet 2016, "
+              f"40-dB maps) reading 7-s windows 17 frames (0.544 s) apart over the whole "
+              f"recording, folds by {_what}",
+        rescores=f"a-pretrained-top40-by-{_by}", eval_hop_s=0.544)
 ROWS["b-top40-by-patient"] = NormRow(
     "set B on maps clipped to 40 dB below their peak (the shipped LayerNorm network and "
     "recipe), folds by patient", "pascal-b", "light-centred", SMOOTH, "grouped", 2, "log-mel",
@@ -151,6 +170,12 @@ DYNAMIC_RANGE: list[tuple[str, str | None]] = [
     ("a-pretrained-top40-by-file", "a-pretrained-by-file"),
     ("a-pretrained-top40-by-session", "a-pretrained-by-session"),
     ("b-top40-by-patient", None)]  # None: the LayerNorm seeds of docs/ablation.md
+# (row reading the whole recording, the same fold models on its first 7 s)
+WINDOWS: list[tuple[str, str]] = [("a-windows-by-file", "a-pretrained-top40-by-file"),
+                                  ("a-windows-by-session", "a-pretrained-top40-by-session")]
+# (row with anti-aliased strides, the same recipe without them)
+BLUR: list[tuple[str, str]] = [("a-blur-by-file", "a-pretrained-top40-by-file"),
+                               ("a-blur-by-session", "a-pretrained-top40-by-session")]
 CARRIED = "†"  # a seed's figure kept from the page as it was: its run is not in this checkout
 
 
@@ -283,6 +308,30 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
 
 
+SHIFT_FILE = "shift-agreement.json"
+
+
+def shift_cell(runs: Path, name: str) -> str:
+    """Per seed, the share of labels kept one frame later (:data:`SHIFT_FILE`), or –."""
+    found = {}
+    for folder in sorted((runs / "batchnorm" / name).glob("seed*")):
+        if (folder / SHIFT_FILE).is_file():
+            found[int(folder.name[4:])] = json.loads((folder / SHIFT_FILE).read_text())
+    return ", ".join(f"{r['1 frames later']:.1%} (seed {k})" for k, r in sorted(found.items())
+                     ) or "–"
+
+
+def write_shift_agreement(runs: Path, data: str | None) -> None:
+    """:data:`SHIFT_FILE` for every finished seed of the :data:`BLUR` rows that lacks it."""
+    from heartsound.research.invariance import fold_shift_agreement
+
+    for name in {row for pair in BLUR for row in pair}:
+        for folder in sorted((runs / "batchnorm" / name).glob("seed*")):
+            if (folder / "summary.json").exists() and not (folder / SHIFT_FILE).exists():
+                result = fold_shift_agreement(folder, data_dir=data)
+                write_text(folder / SHIFT_FILE, json.dumps(result, indent=2) + "\n")
+
+
 def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
     from heartsound.provenance import machine
 
@@ -315,8 +364,9 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
         per_row[name], ln_of[name] = acc, ln
         common = [s for s in acc if s < len(ln)]
         paired = _paired([acc[s] - ln[s] for s in common])
-        minutes = [(sum(f.get("seconds", 0.0) for f in r.get("folds", []))
-                    + r.get("final", {}).get("seconds", 0.0)) / 60 for r in bn.values()]
+        minutes = [] if row.rescores else [
+            (sum(f.get("seconds", 0.0) for f in r.get("folds", []))
+             + r.get("final", {}).get("seconds", 0.0)) / 60 for r in bn.values()]
         lines.append(
             f"| {title(row)} | "
             f"{_ms(ln)} ({len(ln)}) | {_ms(list(acc.values()))} ({len(acc)}) | "
@@ -324,8 +374,11 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
                          for s in sorted(acc)) or "not run")
             + f" | {paired} | "
             + (f"{statistics.fmean(minutes):.0f} min" if minutes else "–") + " |")
-        commands.append(f"- {row.label}: `heartsound train {' '.join(train_arguments(row, 0))} "
-                        f"--out runs/batchnorm/{name}/seed0` (and seeds 1, 2)")
+        commands.append(
+            f"- {row.label}: `heartsound-lab batchnorm --train --only {name}` (re-scores "
+            f"runs/batchnorm/{row.rescores}/seed0, 1, 2; no training)" if row.rescores else
+            f"- {row.label}: `heartsound train {' '.join(train_arguments(row, 0))} "
+            f"--out runs/batchnorm/{name}/seed0` (and seeds 1, 2)")
     lines += ["", "Training times are wall clock as run, two runs side by side on the 2 cores "
               "with other work: a comparison between rows, not a benchmark (runs in this "
               f"checkout only). {CARRIED}: a seed whose run is not in this checkout, its "
@@ -381,6 +434,34 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
     for with_row, without_row in DYNAMIC_RANGE:
         lines.append(f"| {ROWS[with_row].dataset[-1].upper()}, {protocol(with_row)} | "
                      f"{compared(with_row, without_row)} |")
+    lines += ["", "## Set A's fold models over the whole recording", "",
+              "The fold models of set A's shipped recipe, each validation recording read as "
+              "7-s windows 17 frames (0.544 s) apart over the whole recording and averaged "
+              "(as physionet-light reads; 17 is prime to the network's 8-frame stride) instead "
+              "of its first 7 s: no training (`train.rescore_run`), paired seed by seed with "
+              "the same fold models. Most set-A recordings are 8–9 s long: about 4 windows.",
+              "", "| protocol | first 7 s (seeds) | windows 0.544 s apart (seeds) | paired "
+              "(better/same/worse) |", "|---|---|---|---|"]
+    for with_row, without_row in WINDOWS:
+        lines.append(f"| {protocol(with_row)} | {compared(with_row, without_row)} |")
+    lines += ["", "## Anti-aliased strides on set A", "",
+              "Set A's shipped recipe and network with every stride along time anti-aliased "
+              "(`light-level-bn-blur`: the stem and the strided depthwise convolutions stride "
+              "along frequency only, then a fixed [1, 2, 1]/4 low-pass over frames keeps every "
+              "second frame; Zhang, 2019; its pre-training on PhysioNet 2016 with the same "
+              "network), against the shipped network, paired by seed. Set A's model reads one "
+              "7-s window, so a recording that starts a frame later is sampled at another phase "
+              "of the network's 8-frame stride (docs/invariance.md, *32 ms later*).", "",
+              "*One frame later*: per seed, the share of the fold models' labels on their own "
+              "held-out recordings kept when each recording starts one frame (32 ms) later "
+              "(`invariance.fold_shift_agreement`, written into each run folder as "
+              f"`{SHIFT_FILE}` by `--train`).", "",
+              "| protocol | strided (seeds) | anti-aliased (seeds) | paired "
+              "(better/same/worse) | one frame later, strided | one frame later, "
+              "anti-aliased |", "|---|---|---|---|---|---|"]
+    for with_row, without_row in BLUR:
+        lines.append(f"| {protocol(with_row)} | {compared(with_row, without_row)} | "
+                     f"{shift_cell(runs, without_row)} | {shift_cell(runs, with_row)} |")
     lines += ["",
               "The runs (`heartsound-lab batchnorm --train` trains the missing ones, the "
               "pre-training first where a row starts from it):", "",
@@ -407,6 +488,13 @@ def batchnorm(args: argparse.Namespace) -> int:
                 folder = runs / "batchnorm" / name / f"seed{seed}"
                 if (folder / "summary.json").exists():
                     continue
+                if row.rescores is not None:
+                    from heartsound.training.train import rescore_run
+
+                    source = runs / "batchnorm" / row.rescores / f"seed{seed}"
+                    if (source / "summary.json").exists() and row.eval_hop_s is not None:
+                        rescore_run(source, folder, row.eval_hop_s, args.data)
+                    continue
                 if (pretraining := pretraining_of(row)) is not None:
                     pretrain(runs, args.threads, pretraining)
                 recipe = recipe_with(resolve_recipe(row.recipe, row.dataset),
@@ -418,8 +506,8 @@ def batchnorm(args: argparse.Namespace) -> int:
                     config=resolve_frontend(row.scale, row.maps, row.recipe, row.dataset,
                                             top_db=row.top_db),
                     threads=args.threads))
+        write_shift_agreement(runs, args.data)
     ablation = (REPO_ROOT / "docs" / "ablation.md").read_text()
-    from heartsound.atomic import write_text
 
     out = Path(args.out)
     write_text(out, markdown(runs, ablation, out.read_text() if out.is_file() else ""))

@@ -237,6 +237,12 @@ def calibration_markdown(results: list[dict[str, Any]], previous: str = "") -> s
     return "\n".join(lines) + "\n"
 
 
+def calibration_of(study: dict[str, Any]) -> str:
+    """How a fold study's int8 models were calibrated (``quantize.CALIBRATIONS``; the
+    oldest entries of docs/int8.json name theirs in words)."""
+    return str(study.get("calibration", "unrecorded"))
+
+
 def int8_markdown(studies: list[dict[str, Any]],
                   sizes: dict[str, dict[str, int]] | None = None) -> str:
     from heartsound.provenance import machine
@@ -247,21 +253,29 @@ def int8_markdown(studies: list[dict[str, Any]],
              f"{m['date']}. Each fold's checkpoint is exported to ONNX (BatchNorm folded into "
              "the convolutions) and statically quantized (per-channel int8 weights, uint8 "
              "activations, calibration on ≤100 maps of that fold's training part — MinMax "
-             "before 2026-12-02, the 99.999th percentile since, with the first convolution "
-             "and the map's centring kept in float, as `training.quantize` says why; "
+             "with the first convolution and the map's centring kept in float, as "
+             "`training.quantize` says why (MinMax with an int8 stem before 2026-12-02, the "
+             "99.999th percentile with a float stem from then to 2026-12-04); "
              "LayerNorm, where a network has it, and Softmax kept in float). Scores are "
              "pooled over the folds' validation recordings; *worst fold*: the largest drop of "
-             "int8 accuracy under float32 accuracy on any one fold (points).", "",
-             "| run | format | agreement | float32 accuracy | int8 accuracy | worst fold | "
-             "float32 total precision / MAcc | int8 total precision / MAcc |",
-             "|---|---|---|---|---|---|---|---|"]
+             "int8 accuracy under float32 accuracy on any one fold (points); *largest change*: "
+             "the largest difference either way. The shipped calibration is shown in both "
+             "formats and the other beside it (QOperator, the shipped format): on folds of "
+             "25–409 recordings one recording moves a fold by 0.2–4 points, so the two differ "
+             "by a recording or two per model.", "",
+             "| run | format | calibration | agreement | float32 accuracy | int8 accuracy | "
+             "worst fold | largest change | float32 total precision / MAcc | int8 total "
+             "precision / MAcc |", "|---|---|---|---|---|---|---|---|---|---|"]
     for st in studies:
         f, q = st["pooled"]["float32"], st["pooled"]["int8"]
         key = "total_precision" if "total_precision" in f else "macc"
-        worst = max(100 * (fold["float32"]["accuracy"] - fold["int8"]["accuracy"])
-                    for fold in st["folds"])
-        lines.append(f"| {Path(st['run']).name} | {st['format']} | {st['agreement']:.3f} | "
-                     f"{f['accuracy']:.3f} | {q['accuracy']:.3f} | {worst:+.1f} | "
+        drops = [100 * (fold["float32"]["accuracy"] - fold["int8"]["accuracy"])
+                 for fold in st["folds"]]
+        largest = max(abs(d) for d in drops)
+        lines.append(f"| {Path(st['run']).name} | {st['format']} | {calibration_of(st)} | "
+                     f"{st['agreement']:.3f} | "
+                     f"{f['accuracy']:.3f} | {q['accuracy']:.3f} | {max(drops):+.1f} | "
+                     f"{largest:.1f} | "
                      f"{f[key]:.3f} | {q[key]:.3f} |")
     if sizes:
         lines += ["", "Where the shipped int8 files' bytes go (`quantize.size_breakdown`; "
@@ -474,15 +488,18 @@ def ship(runs: Path, data: str | None, int8_runs: list[str] | None = None) -> li
     int8 copies, temperatures, raw-audio twins, model cards, docs/int8.* and
     docs/calibration.md. ``int8_runs``: extra (paper) runs for docs/int8.md."""
     from heartsound.training.audio_model import export_audio_model, sources
-    from heartsound.training.quantize import FORMATS, fold_study
+    from heartsound.training.quantize import CALIBRATIONS, FORMATS, fold_study
 
     summaries = load_summaries(runs)
     models = models_dir()  # src/heartsound/models: the package data of the checkout
     shipped = ship_models(summaries, runs, models)
     shipped += ship_int8(runs, models, data)
     names = dict.fromkeys([*(int8_runs or []), *SHIPPED_FROM.values()])
-    int8 = [fold_study(runs / name, fmt, data) for name in names
-            if name in summaries for fmt in FORMATS]
+    # the shipped calibration in both formats; the other one beside it, QOperator only
+    int8 = [fold_study(runs / name, fmt, data, calibration) for name in names
+            if name in summaries
+            for fmt, calibration in [*((f, CALIBRATIONS[0]) for f in FORMATS),
+                                     *(("qoperator", c) for c in CALIBRATIONS[1:])]]
     calibration = calibrate_shipped(runs, models, data)
     # The raw-audio twins carry the calibrated models inside: made after the temperatures.
     shipped += [export_audio_model(path) for path in sources(models)]
@@ -495,9 +512,9 @@ def ship(runs: Path, data: str | None, int8_runs: list[str] | None = None) -> li
                                   cards.read_text() if cards.exists() else ""))
     # The fold studies of runs not here (trained elsewhere) stay as they were.
     old = root / "docs" / "int8.json"
-    done = {(Path(st["run"]).name, st["format"]) for st in int8}
+    done = {Path(st["run"]).name for st in int8}
     int8 = [st for st in (json.loads(old.read_text()) if old.exists() else [])
-            if (Path(st["run"]).name, st["format"]) not in done] + int8
+            if Path(st["run"]).name not in done] + int8
     write_text(root / "docs" / "int8.json", json.dumps(int8, indent=2) + "\n")
     from heartsound.training.quantize import size_breakdown
 

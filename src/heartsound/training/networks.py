@@ -156,15 +156,15 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int, expansion: int,
                  kernel: int | tuple[int, int] = 3, time_only: bool = False,
-                 norm: str = "layer") -> None:
+                 norm: str = "layer", blur: bool = False) -> None:
         super().__init__()
         hidden = c_in * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
             layers.append(conv_norm_act(c_in, hidden, kernel=1, norm=norm))
         layers += [
-            conv_norm_act(hidden, hidden, kernel, (stride, 1) if time_only else stride,
-                          groups=hidden, norm=norm),
+            conv_norm_act(hidden, hidden, kernel, (stride, 1), groups=hidden, norm=norm)
+            if time_only else strided(hidden, hidden, kernel, stride, hidden, norm, blur),
             conv_norm_act(hidden, c_out, kernel=1, act=False, norm=norm),  # linear bottleneck
         ]
         self.block = nn.Sequential(*layers)
@@ -239,7 +239,8 @@ class LightweightCNN(nn.Module):
                  stem: int = LIGHT_STEM, head: int = LIGHT_HEAD, dropout: float = 0.2,
                  context: Sequence[int] = (), pool: str = "mean", temporal: bool = False,
                  centre: str = "off", n_mfcc: int = 20,
-                 stem_stride: int | tuple[int, int] = 2, norm: str = "layer") -> None:
+                 stem_stride: int | tuple[int, int] = 2, norm: str = "layer",
+                 blur: bool = False) -> None:
         super().__init__()
         # centre="drop": the convolutions see maps centred over time, the means are dropped;
         # "side": the means (the recording's channel and level) go to the classifier instead;
@@ -255,12 +256,15 @@ class LightweightCNN(nn.Module):
                       conv_norm_act(n_mfcc, stem, kernel, (2, 1), norm=norm)]
         else:
             kernel = 3
-            layers = [*centring, conv_norm_act(1, stem, stride=stem_stride, norm=norm)]
+            layers = [*centring,
+                      strided(1, stem, 3, stem_stride, norm=norm, blur=blur)
+                      if isinstance(stem_stride, int)
+                      else conv_norm_act(1, stem, stride=stem_stride, norm=norm)]
         c = stem
         for t, c_out, n, s in rows:
             for i in range(n):
                 layers.append(InvertedResidual(c, c_out, s if i == 0 else 1, t, kernel,
-                                               temporal, norm))
+                                               temporal, norm, blur))
                 c = c_out
         layers.append(conv_norm_act(c, head, kernel=1, norm=norm))
         layers += [TemporalContext(head, d, norm=norm) for d in context]
@@ -373,6 +377,9 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                  "light-bn": functools.partial(LightweightCNN, norm="batch"),
                  "light-level-bn": functools.partial(LightweightCNN, centre="level",
                                                      norm="batch"),
+                 # The same with anti-aliased strides along time (BlurTime).
+                 "light-level-bn-blur": functools.partial(LightweightCNN, centre="level",
+                                                          norm="batch", blur=True),
                  "light-centred-bn": functools.partial(LightweightCNN, centre="drop",
                                                        norm="batch"),
                  **{f"light-{centre}{name}": functools.partial(
@@ -381,6 +388,36 @@ ARCHITECTURES = {"light": LightweightCNN, "light-context": context_cnn,
                     for centre in ("", "centred-")},
                  "base": BaseCNN,
                  "base-level": functools.partial(BaseCNN, centre="level")}
+
+
+class BlurTime(nn.Module):
+    """Anti-aliased downsampling along time (Zhang, 2019, "Making convolutional networks
+    shift-invariant again"): a fixed binomial low-pass [1, 2, 1]/4 over frames, each channel
+    on its own, then every ``stride``-th frame. A strided convolution samples its output at
+    one phase of the map: a recording that starts one frame later lands on another phase and
+    can change the label; blurred first, neighbouring phases read nearly the same. The
+    strided layer before it runs at stride 1 along time (and its own stride along frequency),
+    as the paper's BlurPool does. No parameters; a depthwise convolution in ONNX."""
+
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        self.channels, self.stride = channels, stride
+        taps = torch.tensor([1.0, 2.0, 1.0]) / 4.0
+        self.register_buffer("kernel", taps.view(1, 1, 3, 1).repeat(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(x, self.kernel, stride=(self.stride, 1), padding=(1, 0),
+                                    groups=self.channels)
+
+
+def strided(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int,
+            groups: int = 1, norm: str = "layer", blur: bool = False) -> nn.Sequential:
+    """``conv_norm_act`` at ``stride``; with ``blur`` and a stride above 1, the convolution
+    strides along frequency only and :class:`BlurTime` downsamples time after it."""
+    if not blur or stride == 1:
+        return conv_norm_act(c_in, c_out, kernel, stride, groups=groups, norm=norm)
+    return nn.Sequential(*conv_norm_act(c_in, c_out, kernel, (1, stride), groups=groups,
+                                        norm=norm), BlurTime(c_out, stride))
 
 
 class HeartSoundNet(nn.Module):
