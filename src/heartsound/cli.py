@@ -566,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "wide", "expand6", "deeper")
                               for c in ("", "centred-")),
                             "light-level", "light-bn", "light-level-bn", "light-centred-bn",
-                            "base", "base-level"),
+                            "light-level-bn-blur", "base", "base-level"),
                    help="light: the paper's lightweight CNN; light-context: the same with "
                         "a several-second receptive field and mean+max pooling (<30K "
                         "parameters); light-temporal: the same rows as 1-D convolutions "
@@ -583,10 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "row (<30K parameters); light-level: light on level-free maps "
                         "(c0's mean over time removed: gain-invariant); -bn: BatchNorm "
                         "instead of LayerNorm, folded into the convolutions at export; "
+                        "-blur: its strides along time anti-aliased (a fixed low-pass before "
+                        "each; same parameters); "
                         "base: the paper's base CNN (base-level: on level-free maps). "
                         "Default: the improved recipe's network "
-                        "(training.train.IMPROVED: light on set A, light-centred on set "
-                        "B), light with any other recipe")
+                        "(training.train.IMPROVED: light-level-bn on set A, light-centred on "
+                        "set B, light-centred-bn on PhysioNet), light with any other recipe")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",

@@ -163,3 +163,25 @@ def test_window_and_blur_rows_pair_with_the_shipped_set_a_recipe(tmp_path):
     assert ("| folds by file | 0.720 ± 0.000 (1) | 0.750 ± 0.000 (1) | +0.030 (1/0/0) | – | "
             "97.0% (seed 0) |") in blur
     assert "`heartsound-lab batchnorm --train --only a-windows-by-file` (re-scores" in text
+
+
+def test_a_pair_of_seeds_from_different_checkouts_is_marked(tmp_path):
+    """A paired figure whose one side ran here and whose other was carried from the page
+    (perhaps another host) says so with ‡; both here, or both carried, it does not."""
+    import shutil
+
+    def run(name, acc):
+        folder = tmp_path / "batchnorm" / name / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(
+            {"mean": {"accuracy": {"mean": acc}}, "folds": [{"seconds": 60}]}))
+        return folder
+
+    old = run("a-pretrained-by-session", 0.60)
+    run("a-pretrained-top40-by-session", 0.63)
+    both = markdown(tmp_path, ABLATION)
+    line = ("| A, folds by recording session | 0.600 ± 0.000 (1) | 0.630 ± 0.000 (1) | "
+            "+0.030 (1/0/0)")
+    assert f"{line} |" in both
+    shutil.rmtree(old)
+    assert f"{line} ‡ |" in markdown(tmp_path, ABLATION, both)

@@ -177,6 +177,7 @@ WINDOWS: list[tuple[str, str]] = [("a-windows-by-file", "a-pretrained-top40-by-f
 BLUR: list[tuple[str, str]] = [("a-blur-by-file", "a-pretrained-top40-by-file"),
                                ("a-blur-by-session", "a-pretrained-top40-by-session")]
 CARRIED = "†"  # a seed's figure kept from the page as it was: its run is not in this checkout
+MIXED = "‡"  # a pair of rows whose seeds ran in different checkouts
 
 
 def train_arguments(row: NormRow, seed: int) -> list[str]:
@@ -356,12 +357,12 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
              "run |", "|---|---|---|---|---|---|"]
     commands = []
     previous = previous_seeds(previous_text)
-    per_row, ln_of = {}, {}
+    per_row, ln_of, carried_of = {}, {}, {}
     for name, row in ROWS.items():
         bn = bn_runs(runs, name)
         ln = ablation_seeds(ablation_text, *row.ablation) if row.ablation else []
         acc, carried = seed_accuracies(bn, name, previous)
-        per_row[name], ln_of[name] = acc, ln
+        per_row[name], ln_of[name], carried_of[name] = acc, ln, carried
         common = [s for s in acc if s < len(ln)]
         paired = _paired([acc[s] - ln[s] for s in common])
         minutes = [] if row.rescores else [
@@ -382,7 +383,10 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
     lines += ["", "Training times are wall clock as run, two runs side by side on the 2 cores "
               "with other work: a comparison between rows, not a benchmark (runs in this "
               f"checkout only). {CARRIED}: a seed whose run is not in this checkout, its "
-              "figure kept from this page as an earlier run of the same command wrote it.", "",
+              "figure kept from this page as an earlier run of the same command wrote it. "
+              f"{MIXED}: a paired figure whose seeds of one row ran here and of the other "
+              "were carried from an earlier page (possibly another host: CPU runs are "
+              "bit-identical only on one processor, DEVELOPERS.md).", "",
               "## PASCAL with PhysioNet 2016 added", "",
               "The shipped recipe of each set with PhysioNet 2016's 1,099 records *added* to "
               "every training fold (never validated on; its normals merged with the set's, its "
@@ -400,7 +404,11 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
         without-row: the with-row's LayerNorm seeds of docs/ablation.md."""
         a = per_row[with_row]
         b = per_row[without_row] if without_row else dict(enumerate(ln_of[with_row]))
-        paired = _paired([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        common = sorted(set(a) & set(b))
+        paired = _paired([a[s] - b[s] for s in common])
+        if without_row and any((s in carried_of[with_row]) != (s in carried_of[without_row])
+                               for s in common):
+            paired += f" {MIXED}"
         return (f"{_ms(list(b.values()))} ({len(b)}) | {_ms(list(a.values()))} ({len(a)}) | "
                 f"{paired}")
 

@@ -110,7 +110,10 @@ def training_seconds(summary: dict[str, Any]) -> float:
             + summary.get("final", {}).get("seconds", 0.0))
 
 
-def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None) -> str:
+def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None,
+                     previous: str = "") -> str:
+    """docs/results.md: a row per study with a run here; a study whose run is not in this
+    checkout keeps the row ``previous`` (the page as it was) shows, marked †."""
     from heartsound.provenance import machine
 
     m = machine()
@@ -129,7 +132,28 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
         "paper CV total precision | training time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in summaries.items():
+    import re
+
+    # where the carried rows were made: the previous page's own note, else its header
+    origin = (re.search(r"row kept from the page as an earlier run wrote it \((.+?)\)\.",
+                        previous)
+              or re.search(r"\(`heartsound-lab reproduce`\) on (.+?) \(this invocation", previous)
+              or re.search(r"\(`heartsound-lab reproduce`\) on (.+?)\.\n", previous))
+    kept = {}
+    for line in previous.splitlines():
+        cell = line.strip("|").split("|")[0].strip() if line.startswith("| ") else ""
+        if " (" in cell:
+            kept[cell.split(" (")[0]] = line
+    for name in STUDIES:
+        if name not in summaries:
+            if name in kept:
+                cells = kept[name].split("|")
+                cells[1] = " " + cells[1].strip().rstrip("†") + "† "
+                lines.append("|".join(cells))
+            continue
+        s = summaries[name]
+        if "total_precision" not in s["mean"]:  # PhysioNet: docs/physionet.md
+            continue
         cfg = s["config"]
         mean = s["mean"]
         # The paper's lightweight CV beside either lightweight network.
@@ -150,7 +174,10 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None)
     lines += ["", "The paper's columns are its Table 2 averages (5-fold CV, ungrouped). Its "
               "Tables 3-4 (set A accuracy 0.77 base / 0.75 light, set B 0.83 / 0.81) are the "
               "best of five fold models scored on the challenge's test files, which are not "
-              "comparable with a CV mean.", ""]
+              "comparable with a CV mean."
+              + (" †: a study whose run is not in this checkout, its row kept from the page "
+                 f"as an earlier run wrote it ({origin.group(1) if origin else 'unrecorded'})."
+                 if any("† |" in line for line in lines) else ""), ""]
     return "\n".join(lines)
 
 
@@ -539,7 +566,9 @@ def reproduce(args: argparse.Namespace) -> int:
     summaries = load_summaries(runs)
     root = REPO_ROOT
     wall = time.perf_counter() - start
-    write_text(root / "docs" / "results.md", results_markdown(summaries, wall))
+    old_results = root / "docs" / "results.md"
+    write_text(old_results, results_markdown(
+        summaries, wall, old_results.read_text() if old_results.exists() else ""))
     print(f"wrote docs/results.md; shipped {', '.join(p.name for p in shipped) or 'nothing'}; "
           f"{wall / 60:.1f} min", file=sys.stderr)
     return 0

@@ -298,6 +298,10 @@ class Choice(NamedTuple):
 # phase of the network's 8-frame stride; 17 is prime to 8, so the averaged windows start at
 # every phase (heartsound-lab invariance --fold-runs). On the same fold models over 3 seeds
 # leave-one-database-out MAcc and AUROC are no worse (docs/physionet.md, the -hop rows).
+# Set A's shipped model reads its first 7 s: its fold models read over windows 17 frames
+# apart lost accuracy by file and by session (1 of 3 seeds better each), and anti-aliased
+# strides (light-level-bn-blur) kept more labels one frame later but lost by session on all
+# 3 seeds (docs/batchnorm.md).
 IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth-noise", 4),
             "b": Choice("light-centred", "joint-augment-smooth", 2, log_mel=True,
                         window_hop_s=3.0),
