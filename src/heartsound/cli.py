@@ -666,7 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recordings per model run (default 1: for the default model 15 "
                         "CPU ms per file against 18 at 8 or 32, its activations staying in "
                         "cache; the smaller models are within ~10%% either way. Measured by "
-                        "python benchmarks/predict_settings.py batch)")
+                        "python benchmarks/predict_settings.py batch). Above 1 a recording's "
+                        "probabilities can move in their last digits with the recordings "
+                        "run beside it")
     p.add_argument("--threads", type=int, default=1,
                    help="threads of ONNX Runtime and of numpy's BLAS, per worker (default 1; "
                         "an OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or MKL_NUM_THREADS set in "

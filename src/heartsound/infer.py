@@ -36,8 +36,24 @@ __all__ = ["DEFAULT_MODEL", "Classifier", "FrontEndMismatch", "ModelError", "des
 MAX_METADATA_BYTES = 1 << 20  # today's models carry ~2 KB
 # Maps per ONNX Runtime run in predict_features: larger batches are slower per map for the
 # LayerNorm network on 434×48 maps (its activations leave the cache) and no faster for the
-# folded BatchNorm ones (docs/lightness.md, *Maps per run*, `heartsound-lab bench`).
+# folded BatchNorm ones (docs/lightness.md, *Maps per run*, `heartsound-lab bench`). A lone
+# last map joins the run before it: onnxruntime computes a batch of one along another path
+# (its ReduceMean sums in another order), and the LayerNorm networks amplify that last-digit
+# change (docs/audio-models.md), so a map alone in a run would get other probabilities than
+# the same map beside others, as in the audio graph, which runs a recording's windows at once.
 RUN_BATCH = 2
+# Recordings per predict_files flush: one, so that a recording's answer never depends on the
+# recordings read beside it (a run of several recordings' maps is no faster: --batch).
+FILES_PER_RUN = 1
+
+
+def runs(n_maps: int, size: int = RUN_BATCH) -> list[slice]:
+    """The ONNX Runtime runs of ``n_maps`` maps: ``size`` at a time, a lone last map in the
+    run before it (so no map runs alone unless it is the only one)."""
+    starts = list(range(0, n_maps, size))
+    if len(starts) > 1 and n_maps - starts[-1] == 1:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, starts[1:] + [n_maps], strict=True)]
 
 
 class FrontEndMismatch(ModelError, ValueError):
@@ -139,10 +155,8 @@ class Classifier:
         if maps.shape[1:] != self.config.shape:
             raise FrontEndMismatch(f"{self.path.name}: expects maps of shape "
                                    f"{self.config.shape}, got {maps.shape[1:]}")
-        if len(maps) <= RUN_BATCH:
-            return self.session.run(None, {self.input_name: maps})[0]
-        return np.concatenate([self.session.run(None, {self.input_name: maps[i:i + RUN_BATCH]})[0]
-                               for i in range(0, len(maps), RUN_BATCH)])
+        return np.concatenate([self.session.run(None, {self.input_name: maps[run]})[0]
+                               for run in runs(len(maps))])
 
     def predict_audio(self, x_4k: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities ``(batch, n_classes)`` of an audio model for
@@ -241,12 +255,15 @@ class Classifier:
             return full[None]
         return windows(full, cfg.n_frames, self.hop_frames)
 
-    def predict_files(self, paths: Iterable[Path], batch: int = 32,
+    def predict_files(self, paths: Iterable[Path], batch: int = FILES_PER_RUN,
                       verdicts: dict[Path, QualityVerdict] | None = None
                       ) -> Iterable[tuple[Path, np.ndarray | None, str | None]]:
         """Yield ``(path, probabilities or None, error or None)`` per file, in order (window
         probabilities averaged per file); bad files never stop the batch. ``verdicts``
-        collects each file's quality verdict (:mod:`heartsound.quality`) as it is read."""
+        collects each file's quality verdict (:mod:`heartsound.quality`) as it is read.
+        ``batch`` > 1 runs the maps of that many files together: no faster, and a file's
+        probabilities may then move in their last digits (more for ``pascal-b-light-int8``)
+        with the files beside it (:data:`RUN_BATCH`)."""
         if self.audio:
             yield from self._predict_audio_files(paths, verdicts)
             return
@@ -274,7 +291,7 @@ class Classifier:
         yield from flush()
 
 
-def prediction_rows(classifier: Classifier, paths: Iterable[Path], batch: int = 32,
+def prediction_rows(classifier: Classifier, paths: Iterable[Path], batch: int = FILES_PER_RUN,
                     min_confidence: float | None = None, quality_gate: bool = True
                     ) -> tuple[list[dict], list[str]]:
     """CSV rows (:attr:`Classifier.csv_fields`) and one-line errors for the failures.
@@ -328,7 +345,8 @@ def _worker_rows(args: tuple[list[Path], int, float | None, bool]
     return prediction_rows(_WORKER, paths, batch, min_confidence, gate)
 
 
-def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1, batch: int = 32,
+def predict_parallel(model: str, paths: Sequence[Path], workers: int = 1,
+                     batch: int = FILES_PER_RUN,
                      min_confidence: float | None = None, quality_gate: bool = True,
                      threads: int = 1, progress: Callable[[int], object] | None = None
                      ) -> tuple[list[dict], list[str]]:

@@ -109,6 +109,8 @@ def test_whole_model_rows_on_pascal_and_physionet(run):
         assert r["signal_max_rel_err"] < 1e-4 and r["map_max_abs_err"] < 0.05
         assert r["windows_max_abs_err"] <= r["map_max_abs_err"] + 1e-6
         assert {"ReduceMean", "Min", "Range"} <= set(r["ops"])
+        # a map run alone against beside a copy of itself: a difference, never a NaN
+        assert 0 <= r["alone_max_diff"] < 1e-3
     # windows per file, features.windows's count (215 frames every 62): 5 s tiled to 7 s
     # (1), 11.3 s (350 frames, 4: 0, 62, 124, end-aligned 135); 12 s (372 frames, 4) and
     # 23.3 s (725 frames, 10: 0 to 496, then 510)
@@ -133,6 +135,7 @@ def test_doc_table_names_each_rows_files_and_keeps_the_rest(run, world):
     assert len(table) == 2 + len(run)  # the header, its rule, a row per model and files
     assert "| tiny-light-audio | PhysioNet 2016, all 2 |" in section
     assert "| tiny-light-audio | PASCAL test (2) |" in section
+    assert table[0].endswith("| a map run alone, max \\|Δp\\| |") and "`infer.runs`" in section
     assert ", whole recording |" in section  # the whole map, not a 7-s cut
     assert "set A 1, set B 1" in section and "every row does" in section
     # regenerating replaces the generated part only: the page does not grow

@@ -853,8 +853,9 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
             "", "## Maps per run", "",
             "Each shipped feature-map model in onnxruntime (one thread), random maps of its "
             "own shape, ms per map of one run at each batch size, median; "
-            f"{where}. `predict` runs its maps {RUN_BATCH} at a time (`infer.RUN_BATCH`, "
-            "whatever the number of files or windows read at once).", "",
+            f"{where}. `predict` runs each recording's maps by themselves, {RUN_BATCH} at a "
+            "time (`infer.RUN_BATCH`), a lone last one in the run before it (`infer.runs`: "
+            "a batch of one takes another path through onnxruntime, docs/audio-models.md).", "",
             "| model | " + " | ".join(f"batch {b} (ms)" for b in sizes) + " | fastest |",
             "|---|" + "---|" * len(sizes) + "---|"]
         for r in batches:
