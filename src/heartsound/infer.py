@@ -127,6 +127,8 @@ class Classifier:
         # Whole-recording models average 7-s windows this many frames apart.
         self.window_hop_s = None if hop_s is None else float(hop_s)
         self.hop_frames = hop_frames(None if hop_s is None else float(hop_s), self.config)
+        # Windows only from the first this many frames of the map (None: all of them).
+        self.span_frames: int | None = None
         # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
         self.temperature = float(meta.get("heartsound.temperature", 1.0))
         if not (math.isfinite(self.temperature) and 0.01 <= self.temperature <= 100):
@@ -253,6 +255,8 @@ class Classifier:
         full = feature_map(fit_length(band_limited_4k, cfg.n_samples, cut=not whole), cfg)
         if self.hop_frames is None:
             return full[None]
+        if self.span_frames is not None:  # a what-if of heartsound-lab invariance --phases
+            full = full[:self.span_frames]
         return windows(full, cfg.n_frames, self.hop_frames)
 
     def predict_files(self, paths: Iterable[Path], batch: int = FILES_PER_RUN,

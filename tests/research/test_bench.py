@@ -48,6 +48,10 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     proc = result["process"]
     assert proc["files"] == 20 and min(proc["ratio"].values()) > 0
     assert proc["same_label"]["no_gate"] is not None
+    assert 0 < proc["network_s"] < proc["predict_s"]["no_gate"] and proc["imports_s"] > 0
+    from heartsound.research import bench
+
+    assert bench.ceiling(proc) > proc["ratio"]["no_gate"]
     assert result["cold_start"]["ratio"]["predict"] > 0
     assert {r["name"] for r in result["audio_models"]} == {
         "pascal-a-light-audio", "pascal-a-light-int8-audio", "pascal-b-light-audio",

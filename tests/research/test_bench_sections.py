@@ -28,7 +28,8 @@ def fake_result() -> dict:
                     "reference_s": 12.5, "predict_s": {"gate": 2.5, "no_gate": 2.0},
                     "ratio": {"gate": 5.0, "no_gate": 6.25}, "target_ratio": 5.0,
                     "same_label": {"gate": 0.99, "no_gate": 1.0},
-                    "unusable": {"gate": 7, "no_gate": 0}},
+                    "unusable": {"gate": 7, "no_gate": 0},
+                    "network_s": 1.6, "imports_s": 0.9},
         "process_more": [{"model": "pascal-a-light", "files": 247, "files_44k": 52,
                           "repeats": 3, "reference_s": 10.0,
                           "predict_s": {"gate": 2.0, "no_gate": 1.6},
@@ -76,6 +77,9 @@ def test_markdown_renders_every_new_section():
             "| 98.0 % | 7 |") in text
     assert "| 2 of set A at 44.1 kHz | **0.90** | 0.70 | 0.10 | 0.40 | 0.50 | 0.20 | 0.15 |" in text
     assert "≤ 1 ms" in text
+    # the floor: network 1.6 s + imports 0.9 s against the reference's 12.5 s
+    assert "`pascal-b-light` 1.60 s + 0.90 s, so at most **5.0×** the reference." in text
+    assert "`pascal-a-light` 1.60" not in text  # no floor measured for it here
     assert "| pascal-b-light | 2.900 | 2.500 | 3.800 | 2 |" in text
     assert "| model | batch 1 (ms) | batch 2 (ms) | batch 32 (ms) | fastest |" in text
 

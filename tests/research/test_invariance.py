@@ -134,3 +134,35 @@ def test_fold_shift_agreement_reads_fold_models_and_rescored_runs(tmp_path, make
     table = invariance.fold_shift_table([r])
     assert "| held-out recordings | 0 frames later | 1 frames later |" in table
     assert f"| {tmp_path / 'run'} | 2 | 100.0% |" in table
+
+
+def test_phase_windows_read_the_first_seconds_at_every_phase(monkeypatch):
+    """--phases N: N 7-s windows one frame apart from the start, averaged — the mean of the
+    model's answers on the map cut at each of those frames, nothing read beyond them."""
+    monkeypatch.setattr(invariance, "PERTURBATIONS", {"same": lambda x, r: (x, r)})
+    monkeypatch.setattr(invariance, "PROBES", {})
+    r = invariance.agreement("pascal-a-light", signals(), phases=4)
+    assert r["same"] == {"labels": 1.0, "dp": 0.0}
+    clf = Classifier.load("pascal-a-light")
+    clf.hop_frames, clf.span_frames = 1, clf.config.n_frames + 3
+    x, rate = signals()[2]  # 20 s: a whole-recording reader would see far more
+    maps = clf.signal_windows(x, rate)
+    assert maps.shape[0] == 4
+    full = invariance.Classifier.load("pascal-a-light")
+    full.hop_frames = 1
+    np.testing.assert_array_equal(full.signal_windows(x, rate)[:4], maps)
+    page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0,
+                               phases=4)
+    assert "**Not as shipped** (`--phases 4`)" in page
+
+
+def test_phases_is_a_count_and_not_beside_hop(capsys):
+    import pytest
+
+    from heartsound.research.cli import build_parser
+
+    assert build_parser().parse_args(["invariance", "--phases", "8"]).phases == 8
+    for bad in (["--phases", "1"], ["--phases", "x"], ["--phases", "8", "--hop", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["invariance", *bad])
+        assert exc.value.code == 2

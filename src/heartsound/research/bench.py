@@ -345,6 +345,28 @@ def agreement(ours: dict[str, str], reference: dict[str, str]) -> tuple[float | 
     return (same / len(classified) if classified else None), len(ours) - len(classified)
 
 
+def network_s(files: list[Path], model: str) -> float:
+    """Seconds the model's network alone takes over the files' maps as ``predict`` makes
+    them (in process, one thread, each run once warm; files the front end refuses left
+    out): with the interpreter and the runtime's imports, the least any ``predict``
+    process over these files can take, however fast the rest."""
+    from heartsound.audio import AudioError
+    from heartsound.infer import Classifier
+
+    clf = Classifier.load(model, threads=1)
+    total = 0.0
+    for p in files:
+        try:
+            maps = clf.file_windows(p)
+        except AudioError:
+            continue
+        clf.predict_features(maps, clf.config)
+        start = time.perf_counter()
+        clf.predict_features(maps, clf.config)
+        total += time.perf_counter() - start
+    return total
+
+
 def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str, Any] | None:
     """Wall time of one ``heartsound predict`` process over ``files`` (quality gate on, then
     off) against one process of benchmarks/reference_process.py with the same ONNX model,
@@ -356,7 +378,8 @@ def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str,
         return None
     model_path = models_dir() / f"{model}.onnx"
     names = [str(p) for p in files]
-    times: dict[str, list[float]] = {"reference": [], "gate": [], "no_gate": []}
+    times: dict[str, list[float]] = {"reference": [], "gate": [], "no_gate": [],
+                                     "imports": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = {k: Path(tmp) / f"{k}.csv" for k in times}
         predict = [*heartsound_command(), "predict", "--model", model, "--threads", "1",
@@ -365,12 +388,13 @@ def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str,
             "reference": [sys.executable, str(script), str(model_path), str(out["reference"]),
                           *names],
             "gate": [*predict, "--out", str(out["gate"]), *names],
-            "no_gate": [*predict, "--no-quality-gate", "--out", str(out["no_gate"]), *names]}
+            "no_gate": [*predict, "--no-quality-gate", "--out", str(out["no_gate"]), *names],
+            "imports": [sys.executable, "-c", RUNTIME_IMPORTS]}
         for _ in range(repeats):
             for key, cmd in commands.items():
                 out[key].unlink(missing_ok=True)  # predict refuses nothing, but start clean
                 times[key].append(wall_s(cmd, ok=(0,) if key == "reference" else (0, 2)))
-        labels = {k: csv_labels(v) for k, v in out.items()}
+        labels = {k: csv_labels(v) for k, v in out.items() if k != "imports"}
     seconds = {k: statistics.median(v) for k, v in times.items()}
     result: dict[str, Any] = {
         "model": model, "files": len(files), "repeats": repeats,
@@ -378,6 +402,7 @@ def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str,
         "reference_s": seconds["reference"],
         "predict_s": {"gate": seconds["gate"], "no_gate": seconds["no_gate"]},
         "ratio": {k: seconds["reference"] / seconds[k] for k in ("gate", "no_gate")},
+        "imports_s": seconds["imports"], "network_s": network_s(files, model),
         "target_ratio": TARGETS["process_ratio"], "same_label": {}, "unusable": {}}
     for key in ("gate", "no_gate"):
         result["same_label"][key], result["unusable"][key] = agreement(
@@ -744,6 +769,12 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
+def ceiling(process: dict[str, Any]) -> float:
+    """The largest whole-process ratio a ``predict`` over these files could reach: the
+    reference's seconds over the network's and the bare imports' (``process_comparison``)."""
+    return process["reference_s"] / (process["network_s"] + process["imports_s"])
+
+
 def markdown_issue21(result: dict[str, Any]) -> list[str]:
     """Issue 21's sections, each saying what it measures and where; absent ones skipped
     (an older JSON, or a reference that could not run)."""
@@ -779,6 +810,16 @@ def markdown_issue21(result: dict[str, Any]) -> list[str]:
                     f"| {model}{what} | {p['predict_s'][key]:.2f} | {p['reference_s']:.2f} | "
                     f"**{p['ratio'][key]:.1f}×** | {_pct(p['same_label'][key])} | "
                     f"{p['unusable'][key]} |")
+        floors = [p for p in [proc, *result.get("process_more", [])] if "network_s" in p]
+        if floors:
+            lines += ["", "The floor under each ratio: the network alone over the files' "
+                      "maps (in process, one thread, warm) and a process that only imports "
+                      "the runtime's libraries (the cold start's floor, timed beside them) — "
+                      "no `predict` process over these files can take less than their sum, "
+                      "however fast its front end, gate and output: " + "; ".join(
+                          f"`{p['model']}` {p['network_s']:.2f} s + {p['imports_s']:.2f} s, "
+                          f"so at most **{ceiling(p):.1f}×** the reference" for p in floors)
+                      + "."]
     cold = result.get("cold_start")
     if cold:
         sec, ratio = cold["seconds"], cold["ratio"]

@@ -116,6 +116,17 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _phases(value: str) -> int:
+    """A number of windows, 2 to 64 (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 2 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{value!r}: a whole number of windows, 2 to 64")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heartsound-lab",
@@ -211,11 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-database", type=int, default=60,
                    help="PhysioNet records per database, the first by name (default 60)")
     p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
-    p.add_argument("--hop", type=_seconds, default=None, metavar="SECONDS",
-                   help="what-if: score every model over 7-s windows this far apart over the "
-                        "whole recording (printed; written only with --out)")
+    what_if = p.add_mutually_exclusive_group()
+    what_if.add_argument("--hop", type=_seconds, default=None, metavar="SECONDS",
+                         help="what-if: score every model over 7-s windows this far apart "
+                              "over the whole recording (printed; written only with --out)")
+    what_if.add_argument("--phases", type=_phases, default=None, metavar="N",
+                         help="what-if: score every model over N 7-s windows one frame apart "
+                              "from the start, averaged: the same sound at every phase of the "
+                              "network's stride in time (printed; written only with --out)")
     p.add_argument("--out", help="markdown written (default: docs/invariance.md; none with "
-                                 "--hop)")
+                                 "--hop or --phases)")
     p.add_argument("--fold-runs", nargs="+", metavar="RUN",
                    help="instead: each run folder's fold models on their own held-out "
                         "recordings, the share of labels kept one and eight frames later "
