@@ -134,22 +134,38 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None,
     ]
     import re
 
-    # where the carried rows were made: the previous page's own note, else its header
-    origin = (re.search(r"row kept from the page as an earlier run wrote it \((.+?)\)\.",
-                        previous)
-              or re.search(r"\(`heartsound-lab reproduce`\) on (.+?) \(this invocation", previous)
+    # Where each carried row was made: the previous page's note names the origin of the
+    # rows it carried (one origin for all in pages before 2026-12-08); a row carried for the
+    # first time was made where the previous page was generated (its header).
+    header = (re.search(r"\(`heartsound-lab reproduce`\) on (.+?) \(this invocation", previous)
               or re.search(r"\(`heartsound-lab reproduce`\) on (.+?)\.\n", previous))
+    single = re.search(r"row kept from the page as an earlier run wrote it \((.+?)\)\.",
+                       previous)
+    origins: dict[str, str] = {}
+    listed = re.search(r"rows kept from the pages earlier runs wrote: (.+?)\.$", previous,
+                       re.MULTILINE)
+    for part in (listed.group(1).split("; ") if listed else []):
+        names, _, where = part.partition(" (")
+        for n in names.split(", "):
+            origins[n] = where.removesuffix(")")
     kept = {}
     for line in previous.splitlines():
         cell = line.strip("|").split("|")[0].strip() if line.startswith("| ") else ""
         if " (" in cell:
-            kept[cell.split(" (")[0]] = line
+            name = cell.split(" (")[0]
+            kept[name] = line
+            if name not in origins:
+                origins[name] = ((single or header).group(1) if cell.endswith("†")
+                                 and (single or header) else
+                                 header.group(1) if header else "unrecorded")
+    carried: dict[str, list[str]] = {}
     for name in STUDIES:
         if name not in summaries:
             if name in kept:
                 cells = kept[name].split("|")
                 cells[1] = " " + cells[1].strip().rstrip("†") + "† "
                 lines.append("|".join(cells))
+                carried.setdefault(origins[name], []).append(name)
             continue
         s = summaries[name]
         if "total_precision" not in s["mean"]:  # PhysioNet: docs/physionet.md
@@ -175,9 +191,10 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None,
               "Tables 3-4 (set A accuracy 0.77 base / 0.75 light, set B 0.83 / 0.81) are the "
               "best of five fold models scored on the challenge's test files, which are not "
               "comparable with a CV mean."
-              + (" †: a study whose run is not in this checkout, its row kept from the page "
-                 f"as an earlier run wrote it ({origin.group(1) if origin else 'unrecorded'})."
-                 if any("† |" in line for line in lines) else ""), ""]
+              + (" †: a study whose run is not in this checkout, its row kept from the page; "
+                 "rows kept from the pages earlier runs wrote: "
+                 + "; ".join(f"{', '.join(names)} ({where})" for where, names in carried.items())
+                 + "." if carried else ""), ""]
     return "\n".join(lines)
 
 
