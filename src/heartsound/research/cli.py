@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "heartsound data finds it)")
     p.add_argument("--per-database", type=int, default=60,
                    help="PhysioNet records per database, the first by name (default 60)")
-    p.add_argument("--models", nargs="*", help="shipped model names (default: all)")
+    p.add_argument("--models", nargs="*", help="shipped model names, .onnx files or run "
+                                               "folders (default: every shipped model)")
     what_if = p.add_mutually_exclusive_group()
     what_if.add_argument("--hop", type=_seconds, default=None, metavar="SECONDS",
                          help="what-if: score every model over 7-s windows this far apart "
