@@ -127,7 +127,7 @@ class Classifier:
         # Whole-recording models average 7-s windows this many frames apart.
         self.window_hop_s = None if hop_s is None else float(hop_s)
         self.hop_frames = hop_frames(None if hop_s is None else float(hop_s), self.config)
-        # Windows only from the first this many frames of the map (None: all of them).
+        # A what-if: windows only from the first this many frames' sound (None: all of it).
         self.span_frames: int | None = None
         # Temperature fitted on out-of-fold predictions (heartsound.calibration), if any.
         self.temperature = float(meta.get("heartsound.temperature", 1.0))
@@ -252,11 +252,14 @@ class Classifier:
 
     def _windows(self, band_limited_4k: np.ndarray) -> np.ndarray:
         cfg, whole = self.config, self.hop_frames is not None
+        if whole and self.span_frames is not None:  # heartsound-lab invariance --phases
+            # only the span's sound, its map made of it alone (as a reader of it would)
+            n = cfg.n_samples + (self.span_frames - cfg.n_frames) * cfg.hop_length
+            full = feature_map(fit_length(band_limited_4k, n, cut=True), cfg)
+            return windows(full, cfg.n_frames, self.hop_frames)
         full = feature_map(fit_length(band_limited_4k, cfg.n_samples, cut=not whole), cfg)
         if self.hop_frames is None:
             return full[None]
-        if self.span_frames is not None:  # a what-if of heartsound-lab invariance --phases
-            full = full[:self.span_frames]
         return windows(full, cfg.n_frames, self.hop_frames)
 
     def predict_files(self, paths: Iterable[Path], batch: int = FILES_PER_RUN,

@@ -148,9 +148,17 @@ def test_phase_windows_read_the_first_seconds_at_every_phase(monkeypatch):
     x, rate = signals()[2]  # 20 s: a whole-recording reader would see far more
     maps = clf.signal_windows(x, rate)
     assert maps.shape[0] == 4
-    full = invariance.Classifier.load("pascal-a-light")
-    full.hop_frames = 1
-    np.testing.assert_array_equal(full.signal_windows(x, rate)[:4], maps)
+    # the map of the span's sound alone: the same as the signal cut there, read whole
+    from heartsound.audio import band_limited, fit_length
+    from heartsound.features import feature_map, windows
+
+    cfg = clf.config
+    y = band_limited(x, rate, cfg, whole=True)[:cfg.n_samples + 3 * cfg.hop_length]
+    np.testing.assert_array_equal(
+        windows(feature_map(fit_length(y, y.size), cfg), cfg.n_frames, 1), maps)
+    full = Classifier.load("pascal-a-light")
+    full.hop_frames = 1  # the whole 20 s read: its maps are normalised over all of it
+    assert not np.array_equal(full.signal_windows(x, rate)[:4], maps)
     page = invariance.markdown({"synthetic": {"pascal-a-light": r}}, {"synthetic": 3}, 1.0,
                                phases=4)
     assert "**Not as shipped** (`--phases 4`)" in page
