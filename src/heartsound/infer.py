@@ -252,12 +252,11 @@ class Classifier:
 
     def _windows(self, band_limited_4k: np.ndarray) -> np.ndarray:
         cfg, whole = self.config, self.hop_frames is not None
-        if self.hop_frames is not None and self.span_frames is not None:  # invariance --phases
+        n, cut = cfg.n_samples, not whole
+        if whole and self.span_frames is not None:  # heartsound-lab invariance --phases
             # only the span's sound, its map made of it alone (as a reader of it would)
-            n = cfg.n_samples + (self.span_frames - cfg.n_frames) * cfg.hop_length
-            full = feature_map(fit_length(band_limited_4k, n, cut=True), cfg)
-            return windows(full, cfg.n_frames, self.hop_frames)
-        full = feature_map(fit_length(band_limited_4k, cfg.n_samples, cut=not whole), cfg)
+            n, cut = cfg.n_samples + (self.span_frames - cfg.n_frames) * cfg.hop_length, True
+        full = feature_map(fit_length(band_limited_4k, n, cut=cut), cfg)
         if self.hop_frames is None:
             return full[None]
         return windows(full, cfg.n_frames, self.hop_frames)

@@ -354,17 +354,15 @@ def network_s(files: list[Path], model: str) -> float:
     from heartsound.infer import Classifier
 
     clf = Classifier.load(model, threads=1)
-    total = 0.0
+    total_ms = 0.0
     for p in files:
         try:
             maps = clf.file_windows(p)
         except AudioError:
             continue
-        clf.predict_features(maps, clf.config)
-        start = time.perf_counter()
-        clf.predict_features(maps, clf.config)
-        total += time.perf_counter() - start
-    return total
+        total_ms += median_ms(lambda maps=maps: clf.predict_features(maps, clf.config), 1,
+                              warmup=1)
+    return total_ms / 1000
 
 
 def process_comparison(files: list[Path], model: str, repeats: int) -> dict[str, Any] | None:

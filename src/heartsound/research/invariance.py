@@ -154,7 +154,7 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], sizes: dict[str, int
              seconds: float, hop_s: float | None = None, phases: int | None = None) -> str:
     """The page: per set of recordings (``results[set][model]``), the agreement table and
     the probability-change table (``hop_s``: every model scored over windows that far
-    apart, not as shipped)."""
+    apart; ``phases``: over that many windows one frame apart; either not as shipped)."""
     m = machine()
     sets = ", ".join(f"{n} {name}" for name, n in sizes.items())
     title = ("# Invariance of the shipped models" if hop_s is None and phases is None

@@ -141,6 +141,7 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None,
               or re.search(r"\(`heartsound-lab reproduce`\) on (.+?)\.\n", previous))
     single = re.search(r"row kept from the page as an earlier run wrote it \((.+?)\)\.",
                        previous)
+    before = single or header  # where the previous page's carried (†) rows were made
     origins: dict[str, str] = {}
     listed = re.search(r"rows kept from the pages earlier runs wrote: (.+?)\.$", previous,
                        re.MULTILINE)
@@ -154,10 +155,8 @@ def results_markdown(summaries: dict[str, dict[str, Any]], wall_s: float | None,
         if " (" in cell:
             name = cell.split(" (")[0]
             kept[name] = line
-            if name not in origins:
-                origins[name] = ((single or header).group(1) if cell.endswith("†")
-                                 and (single or header) else
-                                 header.group(1) if header else "unrecorded")
+            where = before if cell.endswith("†") else header
+            origins.setdefault(name, where.group(1) if where else "unrecorded")
     carried: dict[str, list[str]] = {}
     for name in STUDIES:
         if name not in summaries:
