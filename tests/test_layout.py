@@ -46,14 +46,16 @@ def python_prints(code: str, env: dict[str, str] | None = None) -> str:
 
 def test_predict_path_imports_no_heavy_modules(tmp_path):
     """import heartsound, the CLI and a classification load neither torch nor scipy.stats,
-    scipy.signal or matplotlib."""
+    scipy.signal or matplotlib, nor hashlib's OpenSSL or importlib.resources (a few ms each
+    of a one-file predict, docs/lightness.md's cold start)."""
     code = ("import sys, numpy as np, soundfile as sf, pathlib\n"
             f"p = pathlib.Path({str(tmp_path / 'x.wav')!r})\n"
             "sf.write(str(p), 0.1 * np.sin(np.arange(28000) / 3), 4000)\n"
             "import heartsound, heartsound.cli\n"
             "from heartsound.infer import Classifier\n"
             "list(Classifier.load().predict_files([p]))\n"
-            "heavy = [m for m in ('torch', 'scipy.stats', 'scipy.signal', 'matplotlib')"
+            "heavy = [m for m in ('torch', 'scipy.stats', 'scipy.signal', 'matplotlib',"
+            " '_hashlib', 'importlib.resources')"
             " if m in sys.modules]\n"
             "print(','.join(heavy))\n")
     assert python_prints(code) == ""

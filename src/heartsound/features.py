@@ -7,7 +7,6 @@ With the paper's defaults a 7-s, 4-kHz signal becomes an 872×20 map (frames × 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from heartsound.atomic import write_with
 from heartsound.audio import WHOLE_MAX_S, load, preprocess
-from heartsound.config import FrontEndConfig, resolve
+from heartsound.config import FrontEndConfig, resolve, sha256
 
 
 def hz_to_mel(f: np.ndarray | float, htk: bool = True) -> np.ndarray:
@@ -222,7 +221,7 @@ def default_cache_dir() -> Path:
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
+    h = sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
@@ -233,7 +232,7 @@ _CACHE_WARNED: set[str] = set()
 
 
 def _entry_checksum(feats: np.ndarray) -> np.ndarray:
-    return np.frombuffer(hashlib.sha256(feats.tobytes()).digest(), dtype=np.uint8)
+    return np.frombuffer(sha256(feats.tobytes()).digest(), dtype=np.uint8)
 
 
 def _read_entry(entry: Path, cfg: FrontEndConfig, whole: bool) -> np.ndarray | None:

@@ -1,5 +1,6 @@
-"""The shipped models: package data found with ``importlib.resources`` (as silero-vad ships
-its own), ``$HEARTSOUND_MODELS`` an override; names resolved to files without surprises.
+"""The shipped models: package data (as silero-vad ships its own), found beside this module
+or else with ``importlib.resources``, ``$HEARTSOUND_MODELS`` an override; names resolved to
+files without surprises.
 
 A bare name (``pascal-b-light``) always means a shipped model. A file is used only when it
 is given as a path: it contains a directory separator or ends in ``.onnx``. A path to a run
@@ -10,7 +11,6 @@ does a bare name that is no shipped model but an existing folder.
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 SHIPPED = tuple(f"{name}{suffix}"
@@ -29,6 +29,11 @@ def models_dir() -> Path:
     env = os.environ.get("HEARTSOUND_MODELS")
     if env:
         return Path(env)
+    beside = Path(__file__).with_name("models")
+    if beside.is_dir():  # a package folder (pip, editable): resources' answer, ~3 ms sooner
+        return beside
+    from importlib import resources  # a zip or another loader
+
     return Path(str(resources.files("heartsound") / "models"))
 
 

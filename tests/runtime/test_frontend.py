@@ -172,6 +172,23 @@ def test_config_roundtrip_and_fingerprint():
         FrontEndConfig.from_dict({"bogus": 1})
 
 
+def test_the_builtin_sha256_is_hashlibs():
+    """Fingerprints and cache checksums use CPython's own SHA-256 (no OpenSSL at start-up):
+    the digests are hashlib's, so stored fingerprints stay valid."""
+    import hashlib
+
+    from heartsound.config import sha256
+
+    for data in (b"", b"heartsound", bytes(range(256)) * 1000):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+    h = sha256()
+    h.update(b"heart")
+    h.update(b"sound")
+    assert h.digest() == hashlib.sha256(b"heartsound").digest()
+    assert hs.DEFAULT.fingerprint() == hashlib.sha256(
+        hs.DEFAULT.to_json().encode()).hexdigest()[:16]
+
+
 def test_log_mel_maps_skip_the_dct():
     cfg = dataclasses.replace(hs.DEFAULT.scaled(4), cepstrum=False)
     x = hs.preprocess(heart_like(7.0, 4000), 4000, cfg)

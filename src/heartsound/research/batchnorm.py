@@ -434,9 +434,9 @@ def markdown(runs: Path, ablation_text: str, previous_text: str = "") -> str:
               "Each set's shipped recipe (set A's pre-trained on PhysioNet 2016) with every "
               "map's dB values clipped to 40 dB below its peak instead of librosa's 80 "
               "(`--top-db 40`, set A's pre-training too), against the same at 80 dB, paired by "
-              "seed (set B: the LayerNorm seeds of docs/ablation.md). At 80 dB a recording "
-              "whose device hears nothing above 1 kHz (PhysioNet's 2-kHz records) has empty "
-              "bands that white noise fills: docs/invariance.md.", "",
+              "seed (set B: the LayerNorm seeds of docs/ablation.md). At 80 dB the map shows "
+              "the bands where a recording is quiet (PhysioNet's records: 400 Hz-1 kHz, "
+              "60-80 dB below their peak), and white noise fills them: docs/invariance.md.", "",
               "| set, protocol | 80 dB (seeds) | 40 dB (seeds) | paired (better/same/worse) |",
               "|---|---|---|---|"]
     for with_row, without_row in DYNAMIC_RANGE:

@@ -9,8 +9,9 @@ the share of recordings whose label is unchanged, each classified as ``predict``
 network and its front end). The issue's bar: at least 95 % for every perturbation.
 
 Two sets of recordings: the 247 PASCAL test files, and PhysioNet 2016 records (the first
-``per_database`` of each database, by name), where the 2-kHz recordings hold nothing above
-1 kHz, so that white noise fills bands a PhysioNet-trained model has only seen empty.
+``per_database`` of each database, by name). A perturbation works at the file's own rate, so
+noise added to a 2-kHz record holds nothing above 1 kHz, as the record does; on the PASCAL
+files it fills bands a PhysioNet-trained model has only seen empty.
 """
 
 from __future__ import annotations
@@ -167,8 +168,9 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], sizes: dict[str, int
              f"**Bold**: below the {BAR:.0%} the product asks for. *Near*: the share of the "
              f"unperturbed answers whose top two probabilities are within {NEAR:g} of each "
              "other, which any small change can flip. The PhysioNet records are the first "
-             "of each database by name; sampled at 2 kHz they hold nothing above 1 kHz, so "
-             "white noise fills bands a PhysioNet-trained model has seen empty."
+             "of each database by name, sampled at 2 kHz: they hold nothing above 1 kHz, "
+             "and neither does the noise, added at the file's own rate. On the PASCAL files "
+             "(4 and 44.1 kHz) it fills bands a PhysioNet-trained model has seen empty."
              + (f" *{next(iter(PROBES))}*: not held to the bar; one frame hop of the "
                 "215-frame front ends (128 samples at 4 kHz; two frames of pascal-b-light's "
                 "434) moves almost no sound in or out of a window, so the labels it moves "

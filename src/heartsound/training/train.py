@@ -282,7 +282,7 @@ class Choice(NamedTuple):
 # (seed 0). PhysioNet 2016: screening with both PASCAL sets added (white-noise copies moved
 # fewer labels under noise and a later start but cost leave-one-database-out MAcc and AUROC
 # over 3 seeds: docs/physionet.md), on maps clipped to 40 dB below their peak: at librosa's
-# 80 dB white noise at 30 dB SNR filled the 2-kHz records' empty bands and moved 31 % of
+# 80 dB white noise at 30 dB SNR filled the bands where the records are quiet and moved 31 % of
 # the labels on PhysioNet records, at 40 dB 4 %, at no cost across databases
 # (docs/invariance.md, docs/physionet.md). A CSV dataset gets augmentation on the paper's maps
 # (joint="pascal" adds nothing; unmeasured). Set A's shipped model adds to its choice what
