@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartsound.data import CLASSES, SPLITS, DataError, is_physionet, pascal_key
 from heartsound.registry import ModelError
 
 if TYPE_CHECKING:
@@ -42,7 +41,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         default_data_dir,
         durations_by_group,
         from_csv,
+        is_physionet,
         pascal,
+        pascal_key,
         print_summary,
         session_summary,
         summary_rows,
@@ -240,6 +241,7 @@ def format_scores(scores: dict[str, object]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from heartsound.data import CLASSES
     from heartsound.metrics import ABSTENTIONS, pascal_scores
 
     classes = CLASSES[args.dataset]
@@ -263,6 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from heartsound.data import is_physionet, pascal_key
     from heartsound.training.train import (
         recipe_with,
         resolve_frontend,
@@ -509,7 +512,21 @@ def add_device_argument(p: argparse.ArgumentParser) -> None:
                         "not bit-identical to a CPU)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("data", "features", "evaluate", "train", "predict", "models", "demo", "web",
+            "serve")
+
+
+class _Unused:
+    """A command's parser when another command runs: its arguments are not declared (each
+    costs ~0.1 ms; all of them ~8 ms of a one-file ``predict``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``heartsound`` parser; with ``command`` (one of :data:`COMMANDS`), only that
+    command's arguments are declared, the others' skipped (what ``main`` runs)."""
     from heartsound import __version__
 
     parser = argparse.ArgumentParser(
@@ -517,9 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Heart-sound classification with a light CNN (PASCAL CHSC2011).",
     )
     parser.add_argument("--version", action="version", version=f"heartsound {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("data", help="count the PASCAL recordings per set, split and class, "
+    def add(name: str, **kwargs: Any) -> Any:
+        return (commands.add_parser(name, **kwargs) if command in (None, name)
+                else _Unused())
+
+    p = add("data", help="count the PASCAL recordings per set, split and class, "
                                     "or describe a CSV dataset (--dataset)")
     p.add_argument("--dataset", help="a CSV with columns path,label[,group]: its classes, "
                                      "durations, sample rates, groups and unreadable files "
@@ -534,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "class from normal, as ROC AUCs (about a minute)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("features", help="write one MFCC (or log-mel) map (.npy, frames x 20 "
+    p = add("features", help="write one MFCC (or log-mel) map (.npy, frames x 20 "
                                         "or 48) per WAV")
     p.add_argument("inputs", nargs="+", metavar="WAV", help="WAV files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
@@ -547,14 +568,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("evaluate", help="score predictions with the challenge's formulas")
+    p = add("evaluate", help="score predictions with the challenge's formulas")
     p.add_argument("--predictions", required=True, help="CSV with columns path,label")
     p.add_argument("--labels", required=True, help="CSV with columns path,label (ground truth)")
     p.add_argument("--dataset", choices=("a", "b"), required=True, help="PASCAL set")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("train", help="k-fold cross-validation, then a final model (ONNX)")
+    p = add("train", help="k-fold cross-validation, then a final model (ONNX)")
+    if command in (None, "train"):  # heartsound.data only where its splits are declared
+        from heartsound.data import SPLITS
+    else:
+        SPLITS = {}
     p.add_argument("--dataset", required=True,
                    help="pascal-a, pascal-b, physionet2016 (normal/abnormal screening; "
                         "--split databases: leave-one-database-out), or a CSV with columns "
@@ -593,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default 30)")
     p.add_argument("--recipe", default="improved",
                    choices=("improved", "paper", "augment", "joint", "joint-augment",
-                            "joint-augment-smooth", "joint-augment-smooth-noise", "candidate",
+                            "joint-augment-smooth", "joint-augment-smooth-noise",
+                            "joint-augment-smooth-noise10", "candidate",
                             "screening", "screening-joint", "screening-joint-noise"),
                    help="improved (default): the best measured (docs/ablation.md) — "
                         "joint-augment-smooth(-noise) with the 4x frame length (--scale 4) for "
@@ -604,7 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "joint: the other PASCAL set added to training; joint-augment: both; "
                         "joint-augment-smooth: both with label smoothing 0.1; "
                         "joint-augment-smooth-noise (improved for set A): the same with "
-                        "white-noise copies at 20-40 dB SNR; candidate: whole "
+                        "white-noise copies at 20-40 dB SNR; joint-augment-smooth-noise10 "
+                        "(improved for set B): at 10-30 dB SNR; candidate: whole "
                         "recordings, class weights and augmentation (docs/ablation.md); "
                         "screening (PhysioNet): random 7-s crops, windows 2 s apart averaged, "
                         "each database×class drawn equally; screening-joint (improved for "
@@ -650,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (re-running resumes it)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="classify recordings (WAV, FLAC, ...) with a shipped or "
+    p = add("predict", help="classify recordings (WAV, FLAC, ...) with a shipped or "
                                        "trained model; unusable ones answered as such")
     p.add_argument("inputs", nargs="+", metavar="WAV|DIR")
     p.add_argument("--model", default="pascal-b-light",
@@ -686,22 +713,22 @@ def build_parser() -> argparse.ArgumentParser:
                         f"there are more than {PROGRESS_MIN_FILES} files)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("models", help="list the shipped models: input, size, classes, figures")
+    p = add("models", help="list the shipped models: input, size, classes, figures")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("demo", help="show a few recordings, their features and a figure")
+    p = add("demo", help="show a few recordings, their features and a figure")
     p.add_argument("--data", help="PASCAL folder")
     p.add_argument("--out", default="demo", help="output folder for the figure (default demo/)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("web", help="write the offline phone app (static files: page, "
+    p = add("web", help="write the offline phone app (static files: page, "
                                    "WebAssembly runtime, raw-audio models) into a folder")
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier "
                                                 "build, which is replaced)")
     p.set_defaults(func=cmd_web)
 
-    p = sub.add_parser("serve", help="serve the app and a JSON API (POST /v1/predict) over "
+    p = add("serve", help="serve the app and a JSON API (POST /v1/predict) over "
                                      "HTTP (needs heartsound[serve])")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
@@ -723,10 +750,11 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that are the user's problem: one line, exit status 2. ``AudioError``
     only once ``heartsound.audio`` is loaded (a command that never loaded it cannot have
-    raised it; importing it here would load numpy for nothing)."""
-    audio = sys.modules.get("heartsound.audio")
-    return (UsageError, DataError, ModelError, ValueError,
-            *((audio.AudioError,) if audio is not None else ()))
+    raised it; importing it here would load numpy for nothing), ``DataError`` likewise."""
+    loaded = {"audio": "AudioError", "data": "DataError"}
+    return (UsageError, ModelError, ValueError,
+            *(getattr(sys.modules[f"heartsound.{m}"], name) for m, name in loaded.items()
+              if f"heartsound.{m}" in sys.modules))
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
@@ -748,4 +776,5 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``heartsound`` command: what a user runs. Research commands: ``heartsound-lab``."""
-    return run(build_parser(), argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    return run(build_parser(args[0] if args and args[0] in COMMANDS else None), argv)

@@ -24,7 +24,7 @@ def test_every_row_has_a_short_id_and_its_label():
     assert set(ab.ABLATION_STUDIES) <= set(ids)
     assert {ab.default_row("a"), ab.default_row("b")} == {
         ab.row_label("aug-joint-x4-smooth-level-bn-noise"),
-        ab.row_label("aug-joint-x2-smooth-centred-logmel-noise")}
+        ab.row_label("aug-joint-x2-smooth-centred-logmel-noise10")}
 
 
 def test_run_folders_are_named_from_the_label_whichever_name_is_given():

@@ -58,6 +58,23 @@ def bad_files(tmp_path, make_wav):
     }
 
 
+def test_a_command_declares_only_its_own_arguments():
+    """``main`` builds the parser for the command it runs (cli.COMMANDS), the others'
+    arguments undeclared; with no command or ``--help`` the whole parser."""
+    from heartsound.cli import COMMANDS, build_parser
+
+    def choices(parser) -> set[str]:
+        return set(next(a for a in parser._actions if a.dest == "command").choices)
+
+    assert choices(build_parser()) == set(COMMANDS)
+    only = build_parser("predict")
+    assert choices(only) == {"predict"}
+    args = only.parse_args(["predict", "x.wav", "--model", "pascal-a-light"])
+    assert args.model == "pascal-a-light" and args.func.__name__ == "cmd_predict"
+    with pytest.raises(SystemExit):
+        only.parse_args(["train", "--dataset", "pascal-b"])
+
+
 def test_help_on_every_subcommand():
     from heartsound.cli import build_parser
 

@@ -377,10 +377,10 @@ def test_improved_recipe_per_set(tmp_path, monkeypatch):
     from heartsound.training.train import RECIPES, resolve_model, resolve_recipe
 
     assert resolve_recipe("improved", "pascal-a") == RECIPES["joint-augment-smooth-noise"]
-    # Set B's choice trains on its recipe (white-noise copies since 2026-12-07) and reads 7-s
-    # windows every 3 s (Choice.window_hop_s)
+    # Set B's choice trains on its recipe (white-noise copies at 10-30 dB SNR since
+    # 2026-12-08) and reads 7-s windows every 3 s (Choice.window_hop_s)
     assert resolve_recipe("improved", "pascal-b") == dataclasses.replace(
-        RECIPES["joint-augment-smooth-noise"], eval_hop_s=3.0)
+        RECIPES["joint-augment-smooth-noise10"], eval_hop_s=3.0)
     assert RECIPES["joint-augment-smooth-noise"].eval_hop_s is None
     csv = tmp_path / "mine.csv"
     csv.write_text("path,label\n")

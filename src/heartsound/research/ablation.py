@@ -265,8 +265,14 @@ def ablation_table() -> tuple[Entry, ...]:
               "augmentation + joint + 4× frame length + label smoothing + level-free maps, "
               "BatchNorm, white noise",
               Row("light-level-bn", vary(smooth, noise_snr_db=20.0, noise_color="white"), 4)),
-        # Set B's default since 2026-12-08 (train.IMPROVED["b"]; trained outside this table
-        # first: docs/experiments.md, *Set B's shipped model trains with white-noise copies*).
+        # Set B's default on 2026-12-08, then with louder copies (train.IMPROVED["b"]; both
+        # trained outside this table first: docs/experiments.md, *Set B's shipped model
+        # trains with white-noise copies*).
+        Entry("aug-joint-x2-smooth-centred-logmel-noise10",
+              "augmentation + joint + 2× frame length + label smoothing + centred log-mel "
+              "maps, white noise at 10-30 dB SNR",
+              Row("light-centred", vary(smooth, noise_snr_db=10.0, noise_color="white"), 2,
+                  log_mel)),
         Entry("aug-joint-x2-smooth-centred-logmel-noise",
               "augmentation + joint + 2× frame length + label smoothing + centred log-mel "
               "maps, white noise",

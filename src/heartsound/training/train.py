@@ -239,6 +239,11 @@ RECIPES = {
     "joint-augment-smooth-noise": Recipe(spec_augment=True, gain_db=6.0, select="last",
                                          joint="pascal", label_smoothing=0.1,
                                          noise_snr_db=20.0, noise_color="white"),
+    # The same with louder copies, 10-30 dB SNR: set B's improved recipe since 2026-12-08
+    # (docs/experiments.md, *Set B's shipped model trains with white-noise copies*).
+    "joint-augment-smooth-noise10": Recipe(spec_augment=True, gain_db=6.0, select="last",
+                                           joint="pascal", label_smoothing=0.1,
+                                           noise_snr_db=10.0, noise_color="white"),
     # Screening across databases (PhysioNet 2016): augmentation, random 7-s crops of the
     # whole recording, windows 2 s apart averaged, every database×class drawn equally.
     "screening": Recipe(crop="random", eval_hop_s=2.0, spec_augment=True, gain_db=6.0,
@@ -306,7 +311,7 @@ class Choice(NamedTuple):
 # records, with them 94.4 / 94.4 / 91.7 % over 3 seeds, as accurate by patient (+0.002
 # paired); copies low-passed first (band_limit_hz=500) kept fewer (docs/experiments.md).
 IMPROVED = {"a": Choice("light-level-bn", "joint-augment-smooth-noise", 4),
-            "b": Choice("light-centred", "joint-augment-smooth-noise", 2, log_mel=True,
+            "b": Choice("light-centred", "joint-augment-smooth-noise10", 2, log_mel=True,
                         window_hop_s=3.0),
             "csv": Choice("light", "augment", 1),
             PHYSIONET: Choice("light-centred-bn", "screening-joint", 4, top_db=40.0,
