@@ -763,7 +763,12 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a reader that went away can still be caught
+        return status
+    except BrokenPipeError:  # `heartsound models | head`: stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 141  # what the shell sees of a process SIGPIPE ends (128 + 13)
     except KeyboardInterrupt:
         err(f"interrupted after {time.perf_counter() - start:.1f} s", parser.prog)
         return 130

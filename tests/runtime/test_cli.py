@@ -58,6 +58,20 @@ def bad_files(tmp_path, make_wav):
     }
 
 
+def test_a_reader_that_goes_away_is_no_traceback():
+    """``heartsound models | head -1``: the CSV/table reader closes the pipe early; the
+    command stops without a traceback or an 'Exception ignored' line."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "heartsound", "models"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # gone before the command writes a byte (it starts in ~0.2 s)
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
 def test_a_command_declares_only_its_own_arguments():
     """``main`` builds the parser for the command it runs (cli.COMMANDS), the others'
     arguments undeclared; with no command or ``--help`` the whole parser."""
