@@ -541,7 +541,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                 else _Unused())
 
     p = add("data", help="count the PASCAL recordings per set, split and class, "
-                                    "or describe a CSV dataset (--dataset)")
+                         "or describe a CSV dataset (--dataset)")
     p.add_argument("--dataset", help="a CSV with columns path,label[,group]: its classes, "
                                      "durations, sample rates, groups and unreadable files "
                                      "(pascal-a, pascal-b: the PASCAL table; physionet2016: "
@@ -556,7 +556,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     p = add("features", help="write one MFCC (or log-mel) map (.npy, frames x 20 "
-                                        "or 48) per WAV")
+                             "or 48) per WAV")
     p.add_argument("inputs", nargs="+", metavar="WAV", help="WAV files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=1,
@@ -678,7 +678,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = add("predict", help="classify recordings (WAV, FLAC, ...) with a shipped or "
-                                       "trained model; unusable ones answered as such")
+                            "trained model; unusable ones answered as such")
     p.add_argument("inputs", nargs="+", metavar="WAV|DIR")
     p.add_argument("--model", default="pascal-b-light",
                    help="shipped model name (pascal-{a,b}-{light,base}[-int8]), an .onnx "
@@ -723,13 +723,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = add("web", help="write the offline phone app (static files: page, "
-                                   "WebAssembly runtime, raw-audio models) into a folder")
+                        "WebAssembly runtime, raw-audio models) into a folder")
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier "
                                                 "build, which is replaced)")
     p.set_defaults(func=cmd_web)
 
     p = add("serve", help="serve the app and a JSON API (POST /v1/predict) over "
-                                     "HTTP (needs heartsound[serve])")
+                          "HTTP (needs heartsound[serve])")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
