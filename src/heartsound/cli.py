@@ -751,10 +751,10 @@ def user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that are the user's problem: one line, exit status 2. ``AudioError``
     only once ``heartsound.audio`` is loaded (a command that never loaded it cannot have
     raised it; importing it here would load numpy for nothing), ``DataError`` likewise."""
-    loaded = {"audio": "AudioError", "data": "DataError"}
+    lazy = {"heartsound.audio": "AudioError", "heartsound.data": "DataError"}
     return (UsageError, ModelError, ValueError,
-            *(getattr(sys.modules[f"heartsound.{m}"], name) for m, name in loaded.items()
-              if f"heartsound.{m}" in sys.modules))
+            *(getattr(sys.modules[module], name) for module, name in lazy.items()
+              if module in sys.modules))
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
